@@ -1,0 +1,226 @@
+"""Rules that span a patient's course: the order of events and what may follow a death.
+
+Every clinical record's ``clean()`` calls :func:`check` with itself. The patient's course is
+loaded from the database with the candidate record put in place of its stored version, every
+rule is evaluated, and the violations that concern the candidate are raised as field-located
+``ValidationError``s. The same rule therefore reports on whichever side of a broken order is
+being edited: moving a diagnosis after the CR date is refused on ``diagnosis_date``, entering a
+CR before the diagnosis is refused on ``assessment_date``.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+
+@dataclass
+class Course:
+    patient: object
+    first_line: object = None
+    relapses: list = field(default_factory=list)
+    salvage_lines: list = field(default_factory=list)
+    transplants: list = field(default_factory=list)
+    follow_ups: list = field(default_factory=list)
+
+
+def check(record):
+    """Raise ``ValidationError`` (by field) if ``record`` breaks the course of its patient."""
+    errors = {}
+    for rec, field_name, message in violations(load_course(record)):
+        if rec is record:
+            errors.setdefault(field_name, message)
+    if errors:
+        raise ValidationError(errors)
+
+
+def load_course(record):
+    """The stored course of ``record``'s patient, with ``record`` in place of its stored version."""
+    from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+
+    patient = record if isinstance(record, Patient) else _patient_of(record)
+    course = Course(patient=patient)
+    if patient is None:
+        return course
+    stored = patient.pk is not None
+
+    def siblings(model):
+        rows = list(model._base_manager.filter(patient_id=patient.pk)) if stored else []
+        if isinstance(record, model):
+            rows = [row for row in rows if row.pk != record.pk or record.pk is None] + [record]
+        return rows
+
+    first_line = siblings(FirstLineResponse)
+    course.first_line = first_line[0] if first_line else None
+    course.relapses = sorted(siblings(Relapse), key=lambda r: r.relapse_date or _NEVER)
+    course.salvage_lines = sorted(siblings(SalvageLine), key=lambda s: s.start_date or _NEVER)
+    course.transplants = siblings(Transplant)
+    course.follow_ups = sorted(siblings(FollowUp), key=lambda f: f.contact_date or _NEVER)
+    return course
+
+
+def _patient_of(record):
+    if record.patient_id is None:
+        return None
+    return record.patient
+
+
+class _Never:
+    """Sorts after every date, for records whose date is still missing."""
+
+    def __lt__(self, other):
+        return False
+
+    def __gt__(self, other):
+        return True
+
+
+_NEVER = _Never()
+
+
+@dataclass
+class Event:
+    """A dated fact of the course: which record and field hold the date, and how to name it."""
+
+    day: object
+    label: str
+    record: object
+    field: str
+
+
+def events(course):
+    """Every dated clinical event except follow-up contacts, in no particular order."""
+    found = []
+    fl = course.first_line
+    if fl is not None and fl.assessment_date:
+        label = "first complete remission" if fl.outcome == "CR" else "induction failure"
+        found.append(Event(fl.assessment_date, label, fl, "assessment_date"))
+    for number, relapse in enumerate(course.relapses, start=1):
+        if relapse.relapse_date:
+            found.append(Event(relapse.relapse_date, f"relapse {number}", relapse, "relapse_date"))
+    for line in course.salvage_lines:
+        if line.start_date:
+            found.append(Event(line.start_date, f"start of salvage {line.regimen}", line, "start_date"))
+        if line.response_date:
+            found.append(Event(line.response_date, f"response to salvage {line.regimen}", line, "response_date"))
+    for transplant in course.transplants:
+        if transplant.transplant_date:
+            found.append(Event(transplant.transplant_date, "HSCT", transplant, "transplant_date"))
+    return found
+
+
+def violations(course):
+    """Yield ``(record, field, message)`` for every broken rule of the course."""
+    p = course.patient
+    dx = p.diagnosis_date
+    if p.date_of_birth and dx and p.date_of_birth > dx:
+        yield p, "date_of_birth", f"The date of birth must not be after the date of diagnosis ({dx})."
+        yield p, "diagnosis_date", f"The date of diagnosis must not be before the date of birth ({p.date_of_birth})."
+    if p.registration_date and dx and p.registration_date < dx:
+        yield p, "registration_date", f"The registration date must not be before the date of diagnosis ({dx})."
+
+    all_events = events(course)
+    for event in all_events:
+        if dx and event.day < dx:
+            yield event.record, event.field, f"This date must not be before the date of diagnosis ({dx})."
+            yield p, "diagnosis_date", f"The date of diagnosis must not be after the {event.label} ({event.day})."
+
+    yield from _relapses_follow_remission(course)
+    yield from _salvage_follows_recurrence(course)
+    yield from _transplant_status(course)
+    yield from _nothing_after_death(course, all_events)
+    yield from _last_contact_is_last(course, all_events)
+
+
+def _relapses_follow_remission(course):
+    fl = course.first_line
+    remissions = [s.response_date for s in course.salvage_lines if s.response == "CR" and s.response_date]
+    if fl is not None and fl.outcome == "CR" and fl.assessment_date:
+        remissions.append(fl.assessment_date)
+    previous = None
+    for number, relapse in enumerate(course.relapses, start=1):
+        day = relapse.relapse_date
+        if day is None:
+            continue
+        if fl is None:
+            yield relapse, "relapse_date", "Record the first-line response (CR1) before a relapse."
+        elif not any((previous is None or r > previous) and r <= day for r in remissions):
+            since = f" since relapse {number - 1} ({previous})" if previous else ""
+            yield relapse, "relapse_date", (
+                f"A relapse must follow a complete remission; none is recorded{since} on or before {day}."
+            )
+        previous = day
+    if fl is not None and fl.outcome == "CR" and fl.assessment_date and course.relapses:
+        first = course.relapses[0].relapse_date
+        if first and fl.assessment_date > first and not any(r <= first for r in remissions if r != fl.assessment_date):
+            yield fl, "assessment_date", f"The date of CR1 must not be after relapse 1 ({first})."
+
+
+def _salvage_follows_recurrence(course):
+    fl = course.first_line
+    recurrences = [r.relapse_date for r in course.relapses if r.relapse_date]
+    if fl is not None and fl.outcome == "INDUCTION_FAILURE" and fl.assessment_date:
+        recurrences.append(fl.assessment_date)
+    first = min(recurrences) if recurrences else None
+    for line in course.salvage_lines:
+        if not line.start_date:
+            continue
+        if first is None:
+            yield line, "start_date", (
+                "Salvage therapy follows a relapse or an induction failure; record that first."
+            )
+        elif line.start_date < first:
+            yield line, "start_date", f"Salvage therapy must not start before the first relapse or induction failure ({first})."
+            for relapse in course.relapses[:1]:
+                if relapse.relapse_date == first:
+                    yield relapse, "relapse_date", f"Relapse 1 must not be after the start of salvage {line.regimen} ({line.start_date})."
+            if fl is not None and fl.assessment_date == first:
+                yield fl, "assessment_date", f"Induction failure must not be after the start of salvage {line.regimen} ({line.start_date})."
+
+
+def _transplant_status(course):
+    for transplant in course.transplants:
+        if transplant.disease_status == "CR1" and transplant.transplant_date:
+            earlier = [r.relapse_date for r in course.relapses if r.relapse_date and r.relapse_date <= transplant.transplant_date]
+            if earlier:
+                yield transplant, "disease_status", (
+                    f"The patient relapsed on {earlier[0]}, so the status at HSCT cannot be first remission."
+                )
+            fl = course.first_line
+            if fl is not None and fl.outcome == "INDUCTION_FAILURE":
+                yield transplant, "disease_status", "The patient never reached CR1 (induction failure)."
+
+
+def _nothing_after_death(course, all_events):
+    deaths = [f for f in course.follow_ups if f.vital_status == "DEAD"]
+    for extra in deaths[1:]:
+        yield extra, "vital_status", f"This patient's death is already recorded (on {deaths[0].death_date})."
+    if not deaths or not deaths[0].death_date:
+        return
+    death = deaths[0]
+    for event in all_events:
+        if event.day > death.death_date:
+            yield event.record, event.field, f"This date is after the patient's death ({death.death_date})."
+            yield death, "death_date", f"The date of death must not be before the {event.label} ({event.day})."
+    for follow_up in course.follow_ups:
+        if follow_up.vital_status == "ALIVE" and follow_up.contact_date and follow_up.contact_date >= death.death_date:
+            yield follow_up, "vital_status", f"The patient died on {death.death_date}; a later contact cannot report them alive."
+            yield death, "death_date", f"The date of death must not be before a contact reporting the patient alive ({follow_up.contact_date})."
+    if course.patient.diagnosis_date and death.death_date < course.patient.diagnosis_date:
+        yield death, "death_date", f"The date of death must not be before the date of diagnosis ({course.patient.diagnosis_date})."
+
+
+def _last_contact_is_last(course, all_events):
+    dated = [f for f in course.follow_ups if f.contact_date]
+    if not dated:
+        return
+    last = dated[-1]
+    for event in all_events:
+        if event.day > last.contact_date:
+            yield event.record, event.field, (
+                f"This date is after the last follow-up contact ({last.contact_date}); record a later follow-up first."
+            )
+            yield last, "contact_date", f"The last contact must not be before the {event.label} ({event.day})."
+    dx = course.patient.diagnosis_date
+    for follow_up in dated:
+        if dx and follow_up.contact_date < dx:
+            yield follow_up, "contact_date", f"A follow-up contact must not be before the date of diagnosis ({dx})."

@@ -1,0 +1,444 @@
+"""The clinical facts of the MLL96/MLL98 registry and their invariants.
+
+Single-record rules live in ``clean()`` and, where the database can say them, in
+``Meta.constraints``. Rules that span a patient's course (birth <= diagnosis <= CR <= relapse,
+nothing after death, ...) live in ``registry.chronology`` and are called from every record's
+``clean()``. Writes go through ``registry.services``; reads through ``registry.selectors``.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+from . import chronology
+from .access import center_scope
+from .audit import AuditedHistoricalRecords, AuditedQuerySet, AuditFields, ReasonRequired, reason_for
+from .choices import (
+    CauseOfDeath,
+    CNSStatus,
+    Conditioning,
+    ConditioningIntensity,
+    DetectionMethod,
+    DiseaseStatusAtTransplant,
+    Donor,
+    FirstLineOutcome,
+    Immunophenotype,
+    MLLPartner,
+    PrednisoneResponse,
+    RelapseSite,
+    Role,
+    SalvageResponse,
+    Sex,
+    StemCellSource,
+    TransplantType,
+    VitalStatus,
+)
+
+INFANT_AGE_LIMIT_DAYS = 365
+
+
+class Center(models.Model):
+    """A participating hospital."""
+
+    code = models.CharField(
+        max_length=12,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9]{2,12}$", "Use 2-12 capital letters or digits, e.g. TKY01.")],
+    )
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Trial(models.Model):
+    """A registration protocol: MLL96 or MLL98 (created by a data migration)."""
+
+    code = models.CharField(max_length=10, unique=True)
+    name = models.CharField(max_length=200)
+    registration_opened = models.DateField()
+    registration_closed = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class Membership(models.Model):
+    """A user's role in the registry and, for center-scoped roles, their center."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    center = models.ForeignKey(
+        Center,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Required for coordinators; optional for investigators (blank = all centers).",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(role=Role.COORDINATOR) | Q(center__isnull=False),
+                name="membership_coordinator_has_center",
+                violation_error_message="A study coordinator must belong to a center.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=[Role.COORDINATOR, Role.INVESTIGATOR]) | Q(center__isnull=True),
+                name="membership_center_only_for_site_roles",
+                violation_error_message="Only coordinators and investigators are scoped to a center.",
+            ),
+        ]
+
+    def __str__(self):
+        where = f" at {self.center.code}" if self.center_id else ""
+        return f"{self.user} ({self.get_role_display()}{where})"
+
+
+class ClinicalQuerySet(AuditedQuerySet):
+    """Audited writes, and the one rule for which clinical records a user may see."""
+
+    def for_user(self, user):
+        """Records of the centers ``user`` may see (see ``registry.access``); none for outsiders."""
+        scope = center_scope(user)
+        if scope is None:
+            return self
+        lookup = "center_id__in" if self.model is Patient else "patient__center_id__in"
+        return self.filter(**{lookup: scope})
+
+
+class ClinicalRecord(models.Model):
+    """Base of every audited clinical record.
+
+    Saving an existing record or deleting one needs a reason (``instance._change_reason`` or
+    ``audit_context(reason=...)``); ``version`` counts saves so stale edits can be refused.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = ClinicalQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            if not reason_for(self):
+                raise ReasonRequired("change")
+            self.version = (self.version or 0) + 1
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if not reason_for(self):
+            raise ReasonRequired("deletion")
+        return super().delete(*args, **kwargs)
+
+    def audit_center_id(self):
+        return self.patient.center_id
+
+    def audit_study_id(self):
+        return self.patient.study_id
+
+
+class Patient(ClinicalRecord):
+    """An infant registered in MLL96 or MLL98. Holds no name and no medical record number."""
+
+    study_id = models.CharField(
+        "study ID",
+        max_length=20,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z0-9]{2,8}-\d{3,6}$",
+                "Study IDs look like MLL96-0012 (a code, a hyphen, 3-6 digits) and never contain a name.",
+            )
+        ],
+        error_messages={"unique": "A patient with this study ID is already registered."},
+    )
+    center = models.ForeignKey(Center, on_delete=models.PROTECT, related_name="patients")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="patients")
+    registration_date = models.DateField(help_text="Date of registration in the trial.")
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    date_of_birth = models.DateField()
+    diagnosis_date = models.DateField("date of diagnosis")
+    wbc = models.DecimalField(
+        "WBC at diagnosis (x10^9/L)",
+        max_digits=7,
+        decimal_places=1,
+        validators=[MinValueValidator(0), MaxValueValidator(5000)],
+    )
+    cns_status = models.CharField("CNS status", max_length=10, choices=CNSStatus.choices)
+    immunophenotype = models.CharField(max_length=10, choices=Immunophenotype.choices)
+    prednisone_response = models.CharField(max_length=10, choices=PrednisoneResponse.choices)
+    mll_partner = models.CharField("MLL partner gene", max_length=10, choices=MLLPartner.choices)
+    mll_detection_method = models.CharField(
+        "MLL rearrangement detected by", max_length=20, choices=DetectionMethod.choices
+    )
+    locked = models.BooleanField(default=False, help_text="Locked records can only be changed after unlocking.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    class Meta:
+        ordering = ["study_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(date_of_birth__lte=F("diagnosis_date")),
+                name="patient_born_before_diagnosis",
+                violation_error_message="The date of birth must not be after the date of diagnosis.",
+            ),
+            models.CheckConstraint(
+                condition=Q(registration_date__gte=F("diagnosis_date")),
+                name="patient_registered_after_diagnosis",
+                violation_error_message="The registration date must not be before the date of diagnosis.",
+            ),
+            models.CheckConstraint(
+                condition=Q(wbc__gte=0),
+                name="patient_wbc_not_negative",
+                violation_error_message="WBC must not be negative.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.study_id
+
+    @property
+    def age_at_diagnosis_days(self):
+        if self.date_of_birth and self.diagnosis_date:
+            return (self.diagnosis_date - self.date_of_birth).days
+        return None
+
+    def audit_center_id(self):
+        return self.center_id
+
+    def audit_study_id(self):
+        return self.study_id
+
+    def clean(self):
+        errors = {}
+        if self.date_of_birth and self.diagnosis_date:
+            age = self.age_at_diagnosis_days
+            if age >= INFANT_AGE_LIMIT_DAYS:
+                errors["diagnosis_date"] = (
+                    f"Age at diagnosis is {age} days; MLL96/MLL98 register infants only (under 365 days)."
+                )
+        for field in ("date_of_birth", "diagnosis_date", "registration_date"):
+            value = getattr(self, field)
+            if value and value > date.today():
+                errors.setdefault(field, "This date is in the future.")
+        if errors:
+            raise ValidationError(errors)
+        chronology.check(self)
+
+
+class FirstLineResponse(ClinicalRecord):
+    """Outcome of first-line induction: complete remission (CR1) with its date, or induction failure."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="first_line_response")
+    outcome = models.CharField(max_length=20, choices=FirstLineOutcome.choices)
+    assessment_date = models.DateField(
+        help_text="Date of CR1, or the date induction failure was established.",
+    )
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    def __str__(self):
+        return f"{self.patient}: {self.get_outcome_display()} on {self.assessment_date}"
+
+    def clean(self):
+        chronology.check(self)
+
+
+class Relapse(ClinicalRecord):
+    """A recurrence after complete remission. Its sequence number follows from the dates."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="relapses")
+    relapse_date = models.DateField()
+    site = models.CharField(max_length=10, choices=RelapseSite.choices)
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    class Meta:
+        ordering = ["patient", "relapse_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "relapse_date"],
+                name="relapse_one_per_patient_and_date",
+                violation_error_message="This patient already has a relapse on this date.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.patient}: relapse ({self.get_site_display()}) on {self.relapse_date}"
+
+    def clean(self):
+        chronology.check(self)
+
+
+class SalvageLine(ClinicalRecord):
+    """A second-line (salvage) regimen given after relapse or induction failure."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="salvage_lines")
+    regimen = models.CharField(max_length=120, help_text="Protocol or regimen name, e.g. FLAG or MLL98 rescue.")
+    agents = models.CharField(max_length=300, help_text="Agents given, comma-separated, e.g. fludarabine, cytarabine.")
+    start_date = models.DateField()
+    response = models.CharField(max_length=2, choices=SalvageResponse.choices)
+    response_date = models.DateField(null=True, blank=True)
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    class Meta:
+        ordering = ["patient", "start_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "start_date"],
+                name="salvage_one_line_per_patient_and_start",
+                violation_error_message="This patient already has a salvage line starting on this date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(response_date__isnull=True) | Q(response_date__gte=F("start_date")),
+                name="salvage_response_after_start",
+                violation_error_message="The response date must not be before the start of the regimen.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(response="CR") | Q(response_date__isnull=False),
+                name="salvage_remission_has_date",
+                violation_error_message="A complete remission needs its date.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient}: {self.regimen} from {self.start_date}"
+
+    def clean(self):
+        errors = {}
+        if self.response == SalvageResponse.COMPLETE_REMISSION and not self.response_date:
+            errors["response_date"] = "A complete remission needs its date."
+        if self.response_date and self.start_date and self.response_date < self.start_date:
+            errors["response_date"] = f"The response date must not be before the start of the regimen ({self.start_date})."
+        if errors:
+            raise ValidationError(errors)
+        chronology.check(self)
+
+
+class Transplant(ClinicalRecord):
+    """A hematopoietic stem cell transplant (HSCT)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="transplants")
+    transplant_date = models.DateField("HSCT date")
+    transplant_type = models.CharField(max_length=4, choices=TransplantType.choices)
+    donor = models.CharField(max_length=4, choices=Donor.choices)
+    stem_cell_source = models.CharField(max_length=2, choices=StemCellSource.choices)
+    conditioning = models.CharField(max_length=5, choices=Conditioning.choices)
+    conditioning_intensity = models.CharField(max_length=3, choices=ConditioningIntensity.choices)
+    disease_status = models.CharField("disease status at HSCT", max_length=7, choices=DiseaseStatusAtTransplant.choices)
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    class Meta:
+        ordering = ["patient", "transplant_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "transplant_date"],
+                name="transplant_one_per_patient_and_date",
+                violation_error_message="This patient already has a transplant on this date.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(transplant_type="AUTO") & Q(donor="AUTO")) | (Q(transplant_type="ALLO") & ~Q(donor="AUTO")),
+                name="transplant_donor_matches_type",
+                violation_error_message="An autologous transplant has the patient as donor; an allogeneic one has not.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient}: HSCT on {self.transplant_date}"
+
+    def clean(self):
+        if self.transplant_type and self.donor:
+            autologous = self.transplant_type == TransplantType.AUTOLOGOUS
+            if autologous != (self.donor == Donor.AUTOLOGOUS):
+                raise ValidationError(
+                    {"donor": "An autologous transplant has the patient as donor; an allogeneic one has not."}
+                )
+        chronology.check(self)
+
+
+class FollowUp(ClinicalRecord):
+    """A follow-up contact: vital status on that date and, once, the death."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="follow_ups")
+    contact_date = models.DateField("date of contact", help_text="Date the patient's status was last known.")
+    vital_status = models.CharField(max_length=5, choices=VitalStatus.choices)
+    death_date = models.DateField(null=True, blank=True)
+    cause_of_death = models.CharField(max_length=20, choices=CauseOfDeath.choices, blank=True)
+    lost_to_follow_up = models.BooleanField(default=False, help_text="No contact is expected after this one.")
+
+    history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    class Meta:
+        ordering = ["patient", "contact_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "contact_date"],
+                name="follow_up_one_per_patient_and_date",
+                violation_error_message="This patient already has a follow-up on this date.",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(vital_status="DEAD"),
+                name="follow_up_one_death_per_patient",
+                violation_error_message="This patient's death is already recorded.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(vital_status="DEAD") & Q(death_date__isnull=False) & ~Q(cause_of_death=""))
+                | (Q(vital_status="ALIVE") & Q(death_date__isnull=True) & Q(cause_of_death="")),
+                name="follow_up_death_fields_match_status",
+                violation_error_message="A death needs its date and cause; a living patient has neither.",
+            ),
+            models.CheckConstraint(
+                condition=Q(death_date__isnull=True) | Q(death_date__lte=F("contact_date")),
+                name="follow_up_death_not_after_contact",
+                violation_error_message="The date of death must not be after the date of contact.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient}: {self.get_vital_status_display()} on {self.contact_date}"
+
+    def clean(self):
+        errors = {}
+        if self.vital_status == VitalStatus.DEAD:
+            if not self.death_date:
+                errors["death_date"] = "A death needs its date."
+            if not self.cause_of_death:
+                errors["cause_of_death"] = "A death needs its cause (use Unknown if it is not known)."
+        elif self.vital_status == VitalStatus.ALIVE:
+            if self.death_date:
+                errors["death_date"] = "A living patient has no date of death."
+            if self.cause_of_death:
+                errors["cause_of_death"] = "A living patient has no cause of death."
+        if self.death_date and self.contact_date and self.death_date > self.contact_date:
+            errors["death_date"] = "The date of death must not be after the date of contact."
+        if self.contact_date and self.contact_date > date.today():
+            errors["contact_date"] = "This date is in the future."
+        if errors:
+            raise ValidationError(errors)
+        chronology.check(self)
+
+
+CLINICAL_MODELS = (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)

@@ -1,0 +1,217 @@
+"""Every read of clinical data goes through here, scoped by ``for_user``."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404
+
+from .choices import FirstLineOutcome, VitalStatus
+from .models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+
+
+class PatientStatus:
+    """Where a patient stands in the course, for list filters."""
+
+    CHOICES = [
+        ("pending", "No first-line response yet"),
+        ("cr1", "In first remission"),
+        ("relapsed", "Relapsed"),
+        ("refractory", "Induction failure"),
+        ("dead", "Dead"),
+    ]
+
+
+def patients_for(user, *, search="", trial=None, center=None, status=None):
+    """Patients ``user`` may see, with course flags annotated, filtered as the list page asks."""
+    qs = (
+        Patient.objects.for_user(user)
+        .select_related("center", "trial", "first_line_response")
+        .annotate(
+            has_relapse=Exists(Relapse.objects.filter(patient=OuterRef("pk"))),
+            is_dead=Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD)),
+        )
+    )
+    if search:
+        qs = qs.filter(study_id__icontains=search.strip())
+    if trial:
+        qs = qs.filter(trial__code=trial)
+    if center:
+        qs = qs.filter(center__code=center)
+    if status == "pending":
+        qs = qs.filter(first_line_response__isnull=True)
+    elif status == "cr1":
+        qs = qs.filter(first_line_response__outcome=FirstLineOutcome.COMPLETE_REMISSION, has_relapse=False)
+    elif status == "relapsed":
+        qs = qs.filter(has_relapse=True)
+    elif status == "refractory":
+        qs = qs.filter(first_line_response__outcome=FirstLineOutcome.INDUCTION_FAILURE)
+    elif status == "dead":
+        qs = qs.filter(is_dead=True)
+    return qs.order_by("study_id")
+
+
+def patient_for(user, pk):
+    """The patient ``pk`` if ``user`` may see it; 404 otherwise (never 403, never the data)."""
+    try:
+        return Patient.objects.for_user(user).select_related("center", "trial").get(pk=pk)
+    except (Patient.DoesNotExist, ValueError):
+        raise Http404("No such patient.") from None
+
+
+def record_for(user, model, pk):
+    """An event record (relapse, salvage line, ...) whose patient ``user`` may see; else 404."""
+    try:
+        return model.objects.for_user(user).select_related("patient", "patient__center").get(pk=pk)
+    except (model.DoesNotExist, ValueError):
+        raise Http404("No such record.") from None
+
+
+@dataclass
+class TimelineEntry:
+    day: date
+    kind: str
+    title: str
+    detail: str
+    record: object
+
+
+def timeline(patient):
+    """The patient's course in date order: diagnosis, remission, relapses, salvage, HSCT, follow-up."""
+    entries = [
+        TimelineEntry(patient.date_of_birth, "birth", "Birth", "", patient),
+        TimelineEntry(
+            patient.diagnosis_date,
+            "diagnosis",
+            "Diagnosis",
+            f"{patient.age_at_diagnosis_days} days old; WBC {patient.wbc} x10^9/L; {patient.get_cns_status_display()}; "
+            f"MLL partner {patient.get_mll_partner_display()}",
+            patient,
+        ),
+    ]
+    first_line = FirstLineResponse.objects.filter(patient=patient).first()
+    if first_line:
+        entries.append(TimelineEntry(first_line.assessment_date, "first_line", first_line.get_outcome_display(), "", first_line))
+    for number, relapse in enumerate(Relapse.objects.filter(patient=patient), start=1):
+        entries.append(TimelineEntry(relapse.relapse_date, "relapse", f"Relapse {number}", relapse.get_site_display(), relapse))
+    for number, line in enumerate(SalvageLine.objects.filter(patient=patient), start=1):
+        response = line.get_response_display()
+        if line.response_date:
+            response += f" on {line.response_date}"
+        entries.append(
+            TimelineEntry(line.start_date, "salvage", f"Salvage line {number}: {line.regimen}", f"{line.agents}. Response: {response}", line)
+        )
+    for transplant in Transplant.objects.filter(patient=patient):
+        entries.append(
+            TimelineEntry(
+                transplant.transplant_date,
+                "transplant",
+                f"HSCT ({transplant.get_transplant_type_display()})",
+                f"{transplant.get_donor_display()}, {transplant.get_stem_cell_source_display()}; "
+                f"{transplant.get_conditioning_display()}, {transplant.get_conditioning_intensity_display()}; "
+                f"status {transplant.get_disease_status_display()}",
+                transplant,
+            )
+        )
+    for follow_up in FollowUp.objects.filter(patient=patient):
+        if follow_up.vital_status == VitalStatus.DEAD:
+            title = f"Death ({follow_up.get_cause_of_death_display()})"
+            entries.append(TimelineEntry(follow_up.death_date, "death", title, f"reported {follow_up.contact_date}", follow_up))
+        else:
+            detail = "lost to follow-up after this contact" if follow_up.lost_to_follow_up else ""
+            entries.append(TimelineEntry(follow_up.contact_date, "follow_up", "Follow-up: alive", detail, follow_up))
+    return sorted(entries, key=lambda e: (e.day, _KIND_ORDER.index(e.kind)))
+
+
+_KIND_ORDER = ["birth", "diagnosis", "first_line", "relapse", "salvage", "transplant", "follow_up", "death"]
+
+
+@dataclass
+class AuditRow:
+    """One audited change, with the fields that changed as (field, old, new)."""
+
+    when: datetime
+    user: str
+    action: str
+    record_type: str
+    record_id: int
+    study_id: str
+    center_id: int
+    reason: str
+    source: str
+    changes: list
+
+
+_ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def _changes(row, previous):
+    fields = [f for f in row.instance_type._meta.fields if f.name not in ("id", "created_at", "updated_at", "version")]
+    result = []
+    for f in fields:
+        new = getattr(row, f.attname, None)
+        old = getattr(previous, f.attname, None) if previous is not None else None
+        if row.history_type == "-":
+            old, new = new, None
+        if previous is None and row.history_type == "+" and new in (None, ""):
+            continue
+        if old != new:
+            result.append((f.verbose_name, "" if old is None else str(old), "" if new is None else str(new)))
+    return result
+
+
+def audit_trail(
+    *, user_id=None, center_id=None, study_id="", patient_id=None, record_type="", since=None, until=None, limit=None
+):
+    """Audited changes across every clinical table, newest first, with old and new values.
+
+    Filters: the acting user, the center, the study ID, the record type (model name), and a
+    date range (``since``/``until`` as dates, inclusive, UTC).
+    """
+    rows = []
+    for model in CLINICAL_MODELS:
+        if record_type and model._meta.model_name != record_type:
+            continue
+        qs = model.history.all().select_related("history_user")
+        query = Q()
+        if user_id:
+            query &= Q(history_user_id=user_id)
+        if center_id:
+            query &= Q(audit_center_id=center_id)
+        if study_id:
+            query &= Q(audit_study_id__iexact=study_id.strip())
+        if patient_id:
+            query &= Q(id=patient_id) if model is Patient else Q(patient_id=patient_id)
+        if since:
+            query &= Q(history_date__gte=datetime.combine(since, time.min, tzinfo=UTC))
+        if until:
+            query &= Q(history_date__lte=datetime.combine(until, time.max, tzinfo=UTC))
+        qs = qs.filter(query).order_by("-history_date", "-history_id")
+        if limit:
+            qs = qs[:limit]
+        rows.extend(qs)
+    rows.sort(key=lambda r: (r.history_date, r.history_id), reverse=True)
+    if limit:
+        rows = rows[:limit]
+    return [_audit_row(row) for row in rows]
+
+
+def _audit_row(row):
+    previous = row.prev_record if row.history_type != "+" else None
+    return AuditRow(
+        when=row.history_date,
+        user=row.history_user.get_username() if row.history_user else "system",
+        action=_ACTIONS.get(row.history_type, row.history_type),
+        record_type=row.instance_type._meta.verbose_name,
+        record_id=row.id,
+        study_id=row.audit_study_id,
+        center_id=row.audit_center_id,
+        reason=row.history_change_reason or "",
+        source=row.audit_source,
+        changes=_changes(row, previous),
+    )
+
+
+def patient_history(patient):
+    """Every audited change to the patient and their events, newest first."""
+    return audit_trail(patient_id=patient.pk)

@@ -1,0 +1,74 @@
+"""Shared test setup: personas per role, and the services the suite needs.
+
+The suite runs on whatever DATABASE_URL names (PostgreSQL in CI, SQLite on a bare laptop);
+pytest-django creates its own ``test_*`` database and drops it afterwards. Tests that need a
+PostgreSQL-only feature or the Redis broker skip where those are absent, unless
+REGISTRY_REQUIRE_SERVICES=1 (set by .ci/run), where a missing service fails the run instead.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import CenterFactory, UserFactory
+
+PASSWORD = "correct-horse-registry-42"
+
+
+def _require_services():
+    return os.getenv("REGISTRY_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        if _require_services():
+            pytest.fail("REGISTRY_REQUIRE_SERVICES=1 but the database is not PostgreSQL (set DATABASE_URL)")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def center(db):
+    return CenterFactory(code="TKY01", name="Tokyo Children's Hospital")
+
+
+@pytest.fixture
+def other_center(db):
+    return CenterFactory(code="OSK02", name="Osaka Medical Center")
+
+
+@pytest.fixture
+def coordinator(center):
+    return UserFactory(username="coord", role="COORDINATOR", center=center)
+
+
+@pytest.fixture
+def other_coordinator(other_center):
+    return UserFactory(username="coord2", role="COORDINATOR", center=other_center)
+
+
+@pytest.fixture
+def investigator(db):
+    return UserFactory(username="investigator", role="INVESTIGATOR")
+
+
+@pytest.fixture
+def center_investigator(center):
+    return UserFactory(username="site-investigator", role="INVESTIGATOR", center=center)
+
+
+@pytest.fixture
+def data_manager(db):
+    return UserFactory(username="datamanager", role="DATA_MANAGER")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="registry-admin", role="ADMIN", is_staff=True)
+
+
+@pytest.fixture
+def outsider(db):
+    """A logged-in user with no role in the registry."""
+    return UserFactory(username="outsider", role=None)
