@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from . import chronology
 from .access import center_scope
@@ -51,6 +52,8 @@ class Center(models.Model):
     )
     name = models.CharField(max_length=200)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["code"]
 
@@ -85,6 +88,8 @@ class Membership(models.Model):
         on_delete=models.PROTECT,
         help_text="Required for coordinators; optional for investigators (blank = all centers).",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
