@@ -88,7 +88,7 @@ class Event:
 
 
 def events(course):
-    """Every dated clinical event except follow-up contacts, in no particular order."""
+    """Every dated clinical event except follow-up contacts and deaths, in no particular order."""
     found = []
     fl = course.first_line
     if fl is not None and fl.assessment_date:
@@ -105,6 +105,9 @@ def events(course):
     for transplant in course.transplants:
         if transplant.transplant_date:
             found.append(Event(transplant.transplant_date, "HSCT", transplant, "transplant_date"))
+    for follow_up in course.follow_ups:
+        if follow_up.second_malignancy_date:
+            found.append(Event(follow_up.second_malignancy_date, "second malignancy", follow_up, "second_malignancy_date"))
     return found
 
 

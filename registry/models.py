@@ -392,6 +392,9 @@ class FollowUp(ClinicalRecord):
     death_date = models.DateField(null=True, blank=True)
     cause_of_death = models.CharField(max_length=20, choices=CauseOfDeath.choices, blank=True)
     lost_to_follow_up = models.BooleanField(default=False, help_text="No contact is expected after this one.")
+    second_malignancy_date = models.DateField(
+        null=True, blank=True, help_text="Date a second malignancy was diagnosed, if reported at this contact."
+    )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 

@@ -114,6 +114,10 @@ def timeline(patient):
             )
         )
     for follow_up in FollowUp.objects.filter(patient=patient):
+        if follow_up.second_malignancy_date:
+            entries.append(
+                TimelineEntry(follow_up.second_malignancy_date, "second_malignancy", "Second malignancy", "", follow_up)
+            )
         if follow_up.vital_status == VitalStatus.DEAD:
             title = f"Death ({follow_up.get_cause_of_death_display()})"
             entries.append(TimelineEntry(follow_up.death_date, "death", title, f"reported {follow_up.contact_date}", follow_up))
@@ -123,7 +127,9 @@ def timeline(patient):
     return sorted(entries, key=lambda e: (e.day, _KIND_ORDER.index(e.kind)))
 
 
-_KIND_ORDER = ["birth", "diagnosis", "first_line", "relapse", "salvage", "transplant", "follow_up", "death"]
+_KIND_ORDER = [
+    "birth", "diagnosis", "first_line", "relapse", "salvage", "transplant", "second_malignancy", "follow_up", "death"
+]
 
 
 @dataclass
