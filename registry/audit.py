@@ -113,7 +113,13 @@ def _stamp_history_row(sender, instance, history_instance, **kwargs):
 
 
 def write_history(model, objs, history_type):
-    """Write one history row per object in ``objs`` (already saved) with the current actor."""
+    """Write one history row per object in ``objs`` (already saved) with the current actor.
+
+    Also marks the analysis data as changed, as the services do for single writes.
+    """
+    from .models import DataRevision
+
+    DataRevision.bump()
     actor = current_actor()
     now = timezone.now()
     rows = []
@@ -148,7 +154,10 @@ class AuditedQuerySet(models.QuerySet):
         if not current_actor().reason:
             raise ReasonRequired("deletion")
         # Django sends post_delete per object because simple-history listens, so each row is recorded.
+        from .models import DataRevision
+
         with transaction.atomic(using=self.db):
+            DataRevision.bump()
             return super().delete()
 
     def bulk_create(self, objs, *args, **kwargs):

@@ -449,4 +449,28 @@ class FollowUp(ClinicalRecord):
         chronology.check(self)
 
 
+class DataRevision(models.Model):
+    """A counter bumped by every clinical write, so analyses know when their input changed.
+
+    One row. ``bump()`` runs inside the writing transaction; analysis runs store the revision
+    they read, and the scheduler starts a new run once the data has been quiet for a while.
+    """
+
+    revision = models.PositiveBigIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True)
+
+    @classmethod
+    def bump(cls):
+        from django.utils import timezone
+
+        updated = cls.objects.filter(pk=1).update(revision=F("revision") + 1, changed_at=timezone.now())
+        if not updated:
+            cls.objects.get_or_create(pk=1, defaults={"revision": 1, "changed_at": timezone.now()})
+
+    @classmethod
+    def current(cls):
+        row = cls.objects.filter(pk=1).first()
+        return row or cls(pk=1, revision=0, changed_at=None)
+
+
 CLINICAL_MODELS = (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)

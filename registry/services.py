@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import access
 from .audit import ReasonRequired, audit_context
-from .models import Patient
+from .models import DataRevision, Patient
 
 
 class StaleVersion(ValidationError):
@@ -64,6 +64,7 @@ def save_record(*, user, record, source, reason="", expected_version=None):
     record._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
         record.save()
+    DataRevision.bump()
     return record
 
 
@@ -84,6 +85,7 @@ def delete_record(*, user, record, reason, source):
     record._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
         record.delete()
+    DataRevision.bump()
 
 
 @transaction.atomic

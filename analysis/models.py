@@ -1,0 +1,61 @@
+"""Stored analysis runs: every result a report shows comes from one of these."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AnalysisRun(models.Model):
+    """One execution of one analysis on one snapshot of the registry.
+
+    ``fingerprint`` is the SHA-256 of the exact analysis data set the run read and
+    ``code_version`` the version of the statistics code; together they identify the result, and
+    a request whose fingerprint and code match a stored successful run reuses it.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        ON_DEMAND = "on_demand", "On demand"
+        DATA_CHANGE = "data_change", "Data changed"
+        COMMAND = "command", "Management command"
+
+    name = models.CharField(max_length=60, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=12, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    data_revision = models.PositiveBigIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    code_version = models.CharField(max_length=64, blank=True)
+    n_patients = models.PositiveIntegerField(null=True, blank=True)
+    results = models.JSONField(null=True, blank=True)
+    figures = models.JSONField(default=dict, blank=True, help_text="Figure name -> SVG text.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(status="running"),
+                name="analysis_one_running_run_per_name",
+                violation_error_message="This analysis is already running.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} #{self.pk} ({self.status})"
