@@ -72,3 +72,27 @@ def admin_user(db):
 def outsider(db):
     """A logged-in user with no role in the registry."""
     return UserFactory(username="outsider", role=None)
+
+
+@pytest.fixture(autouse=True)
+def tasks_in_process(request):
+    """Celery tasks run in process in tests, except where a test starts a real worker."""
+    from registry.celery import app
+
+    if request.node.get_closest_marker("services"):
+        yield
+        return
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def redis_url():
+    url = os.getenv("REDIS_URL") or os.getenv("CELERY_BROKER_URL")
+    if not url:
+        if _require_services():
+            pytest.fail("REGISTRY_REQUIRE_SERVICES=1 but REDIS_URL is not set")
+        pytest.skip("needs Redis (set REDIS_URL)")
+    return url

@@ -1,0 +1,50 @@
+"""Analysis runs in the admin: the list, results and figures; schedules are django-celery-beat's."""
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from . import runs
+from .models import AnalysisRun
+
+
+@admin.register(AnalysisRun)
+class AnalysisRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "status", "trigger", "started_at", "duration", "n_patients", "short_fingerprint", "reused_from"]
+    list_filter = ["name", "status", "trigger"]
+    actions = ["rerun"]
+    readonly_fields = [f.name for f in AnalysisRun._meta.fields] + ["figure_gallery", "results_json"]
+    exclude = ["results", "figures"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        return f"{obj.duration_seconds:.2f} s" if obj.duration_seconds is not None else "-"
+
+    @admin.display(description="fingerprint")
+    def short_fingerprint(self, obj):
+        return obj.fingerprint[:12]
+
+    @admin.display(description="figures")
+    def figure_gallery(self, obj):
+        # SVG produced by our own matplotlib code from stored numbers, not user input.
+        return format_html_join(mark_safe(""), "<figure><figcaption>{}</figcaption>{}</figure>",
+                                ((name, mark_safe(svg)) for name, svg in (obj.figures or {}).items()))
+
+    @admin.display(description="results (JSON)")
+    def results_json(self, obj):
+        return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>", json.dumps(obj.results, indent=2))
+
+    @admin.action(description="Run the selected analyses again now (queued)")
+    def rerun(self, request, queryset):
+        names = sorted(set(queryset.values_list("name", flat=True)))
+        for name in names:
+            runs.request_run(name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user)
+        self.message_user(request, f"Queued: {', '.join(names)}", messages.SUCCESS)

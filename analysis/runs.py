@@ -1,0 +1,204 @@
+"""Starting and executing analysis runs: the service layer of ``analysis``.
+
+``request_run`` records a queued run and enqueues it after the transaction commits;
+``execute_run`` (called by the Celery task, or in process without a broker) builds the
+analysis data set, fingerprints it, reuses a stored result of identical data and code, and
+otherwise computes and stores results and figures. Runs are idempotent: executing a run that
+already succeeded does nothing, and a run interrupted by a lost worker is executed again.
+"""
+
+import hashlib
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import lifelines
+import numpy
+import pandas
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry.models import DataRevision
+
+from . import analyses, datasets, figures
+from .models import AnalysisRun
+
+log = logging.getLogger(__name__)
+
+# A run still "running" after this long lost its worker (the broker redelivers its message).
+STALE_RUNNING_AFTER = timedelta(hours=2)
+
+
+def _code_version():
+    """Hash of the analysis code and the numerical libraries it runs on."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted([*root.glob("*.py"), *root.glob("stats/*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    for module in (lifelines, numpy, pandas):
+        digest.update(f"{module.__name__}={module.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis: which frames it reads (from the course frame) and how it computes."""
+
+    title: str
+    inputs: callable
+    compute: callable
+    draw: callable = None
+
+
+def _os2_inputs(course):
+    frame = datasets.os_after_second_line(course)
+    return {"frame": frame}
+
+
+def _td_inputs(course):
+    frame = datasets.os_after_second_line(course)
+    return {"frame": frame, "counting_process": datasets.counting_process(frame)}
+
+
+ANALYSES = {
+    "cohort_summary": Analysis(
+        "Cohort summary",
+        lambda course: {"course": course},
+        lambda frames: analyses.cohort_summary(frames["course"]),
+    ),
+    "os_after_second_line": Analysis(
+        "Overall survival after second-line treatment",
+        _os2_inputs,
+        lambda frames: analyses.os_after_second_line(frames["frame"]),
+        figures.os_after_second_line_figures,
+    ),
+    "time_dependent": Analysis(
+        "HSCT and remission as time-dependent covariates; landmark analysis",
+        _td_inputs,
+        lambda frames: analyses.time_dependent(frames["frame"], frames["counting_process"]),
+        figures.time_dependent_figures,
+    ),
+    "competing_risks": Analysis(
+        "Cumulative incidence of relapse; non-relapse mortality after HSCT",
+        lambda course: {
+            "relapse": datasets.relapse_incidence(course),
+            "nrm": datasets.non_relapse_mortality_after_hsct(course),
+        },
+        lambda frames: analyses.competing_risks(frames["relapse"], frames["nrm"]),
+        figures.competing_risks_figures,
+    ),
+    "outcomes_from_diagnosis": Analysis(
+        "OS and EFS from diagnosis",
+        lambda course: {"os": datasets.os_from_diagnosis(course), "efs": datasets.efs_from_diagnosis(course)},
+        lambda frames: analyses.outcomes_from_diagnosis(frames["os"], frames["efs"]),
+        figures.outcomes_from_diagnosis_figures,
+    ),
+}
+
+
+def request_run(name, *, trigger, user=None, parameters=None):
+    """Queue a run of analysis ``name``; it is executed once the current transaction commits."""
+    from .tasks import execute_run_task
+
+    if name not in ANALYSES:
+        raise ValueError(f"Unknown analysis {name!r}; known: {', '.join(ANALYSES)}")
+    run = AnalysisRun.objects.create(
+        name=name, trigger=trigger, requested_by=user if user and user.is_authenticated else None,
+        parameters=parameters or {},
+    )
+    transaction.on_commit(lambda: execute_run_task.delay(run.pk))
+    return run
+
+
+def request_all(*, trigger, user=None):
+    return [request_run(name, trigger=trigger, user=user) for name in ANALYSES]
+
+
+class AnalysisBusy(Exception):
+    """Another run of the same analysis is running; try again later."""
+
+
+def _start(run):
+    """Mark the run as running; only one run per analysis may run at a time."""
+    AnalysisRun.objects.filter(
+        name=run.name, status=AnalysisRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_RUNNING_AFTER
+    ).exclude(pk=run.pk).update(status=AnalysisRun.Status.FAILED, error="Worker lost; the run did not finish.")
+    try:
+        with transaction.atomic():
+            AnalysisRun.objects.filter(pk=run.pk).update(
+                status=AnalysisRun.Status.RUNNING, started_at=timezone.now(), attempts=run.attempts + 1
+            )
+    except IntegrityError:
+        raise AnalysisBusy(f"{run.name} is already running") from None
+    run.refresh_from_db()
+
+
+def execute_run(run_id):
+    """Execute run ``run_id``; returns the run. Safe to call again for the same run."""
+    run = AnalysisRun.objects.get(pk=run_id)
+    if run.status == AnalysisRun.Status.SUCCEEDED:
+        return run
+    _start(run)
+    analysis = ANALYSES[run.name]
+    clock = time.perf_counter()
+    try:
+        revision = DataRevision.current().revision
+        course = datasets.course_frame()
+        frames = analysis.inputs(course)
+        fingerprint = datasets.fingerprint(*frames.values())
+        run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
+        run.n_patients = len(course)
+        earlier = (
+            AnalysisRun.objects.filter(
+                name=run.name, status=AnalysisRun.Status.SUCCEEDED, fingerprint=fingerprint, code_version=CODE_VERSION
+            )
+            .exclude(pk=run.pk)
+            .order_by("-finished_at")
+            .first()
+        )
+        if earlier is not None:
+            run.results, run.figures, run.reused_from = earlier.results, earlier.figures, earlier.reused_from or earlier
+        else:
+            run.results = analyses.to_python(analysis.compute(frames))
+            run.figures = analysis.draw(run.results) if analysis.draw else {}
+        run.status = AnalysisRun.Status.SUCCEEDED
+        run.error = ""
+    except Exception:
+        log.exception("Analysis run %s (%s) failed", run.pk, run.name)
+        run.status = AnalysisRun.Status.FAILED
+        run.error = traceback.format_exc()
+    run.finished_at = timezone.now()
+    run.duration_seconds = time.perf_counter() - clock
+    run.save()
+    return run
+
+
+def latest_runs():
+    """The newest successful run of each analysis (None where there is none yet)."""
+    return {
+        name: AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at").first()
+        for name in ANALYSES
+    }
+
+
+def refresh_if_data_changed(*, quiet_seconds=120):
+    """Queue every analysis once the data changed since the last runs and has been quiet.
+
+    Called every minute by beat: a burst of edits (80 in a row) leads to one set of runs,
+    started ``quiet_seconds`` after the last edit.
+    """
+    state = DataRevision.current()
+    if state.changed_at is None or timezone.now() - state.changed_at < timedelta(seconds=quiet_seconds):
+        return []
+    newest = AnalysisRun.objects.exclude(data_revision=None).order_by("-data_revision").first()
+    pending = AnalysisRun.objects.filter(status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING])
+    if (newest and newest.data_revision >= state.revision) or pending.exists():
+        return []
+    return request_all(trigger=AnalysisRun.Trigger.DATA_CHANGE)

@@ -1,0 +1,30 @@
+"""Pure statistics layer of the registry (no Django imports anywhere in this package).
+
+Inputs are pandas DataFrames / array-likes; outputs are JSON-serialisable dicts (NaN and inf
+become None). Times are in days unless stated; results also give years (365.25 days).
+Reference values come from R (survival, cmprsk); see tests/reference/.
+"""
+
+from ._common import StatsInputError
+from .competing_risks import cumulative_incidence, grays_test
+from .cox import cox_model, cox_time_varying
+from .kaplan_meier import kaplan_meier, kaplan_meier_by_group, number_at_risk, reverse_km_median_followup
+from .landmark import counting_process_frame, landmark_frame
+from .logrank import logrank_test
+from .proportions import binomial_proportion
+
+__all__ = [
+    "StatsInputError",
+    "binomial_proportion",
+    "counting_process_frame",
+    "cox_model",
+    "cox_time_varying",
+    "cumulative_incidence",
+    "grays_test",
+    "kaplan_meier",
+    "kaplan_meier_by_group",
+    "landmark_frame",
+    "logrank_test",
+    "number_at_risk",
+    "reverse_km_median_followup",
+]

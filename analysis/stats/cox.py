@@ -1,0 +1,435 @@
+"""Cox proportional-hazards models (Efron ties), matching R ``survival::coxph``.
+
+One Newton-Raphson implementation serves both right-censored data (start = 0) and
+counting-process data (start, stop], so the two functions give identical answers where they
+overlap. The proportional-hazards test reproduces R's ``cox.zph`` of survival >= 3.0
+(transform "km"): a score test, at the fitted coefficients, for adding x * g(t) terms. This is
+NOT the older Grambsch-Therneau approximation that lifelines' ``proportional_hazard_test``
+and survival < 3.0 use, which gives different numbers.
+
+Times are in days. ``event`` = 1 means the event happened at the end of the interval;
+0 means censored there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2 as chi2_dist
+from scipy.stats import norm
+
+from ._common import StatsInputError, as_float_array, check_durations, check_events, clean
+
+# R coxph.control() defaults
+_EPS = 1e-9
+_MAX_ITER = 20
+_TOLER_INF = np.sqrt(_EPS)
+
+
+@dataclass
+class _CoxData:
+    start: np.ndarray  # (n,) interval start, exclusive
+    stop: np.ndarray  # (n,) interval end (event or censoring time)
+    event: np.ndarray  # (n,) 0/1
+    x: np.ndarray  # (n, p) covariates, centred on their means
+    names: list[str]
+    risk: np.ndarray  # (m, n) 1.0 if row at risk at the m-th distinct event time
+    dead: np.ndarray  # (m, n) 1.0 if row has its event at the m-th event time
+    event_times: np.ndarray  # (m,)
+
+
+# ---------------------------------------------------------------- input preparation
+
+
+def _covariate_matrix(frame: pd.DataFrame, covariates, warnings: list[str]):
+    """Numeric covariate columns; constant or aliased columns are dropped with a warning."""
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = list(covariates)
+    if not covariates:
+        raise StatsInputError("no covariates given")
+    missing = [c for c in covariates if c not in frame.columns]
+    if missing:
+        raise StatsInputError(f"covariate column(s) not in the data: {missing}")
+    kept, cols = [], []
+    for name in covariates:
+        col = frame[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise StatsInputError(
+                f"covariate column '{name}' is not numeric; give categorical covariates as 0/1 dummy columns"
+            )
+        values = as_float_array(col.astype(float), name)
+        if len(values) and np.ptp(values) == 0:
+            warnings.append(f"covariate '{name}' has no variation (all {values[0]:g}) and was dropped")
+            continue
+        candidate = np.column_stack([*cols, values - values.mean()]) if cols else (values - values.mean())[:, None]
+        if np.linalg.matrix_rank(candidate) < candidate.shape[1]:
+            warnings.append(f"covariate '{name}' is a linear combination of earlier covariates and was dropped")
+            continue
+        kept.append(name)
+        cols.append(values - values.mean())
+    if not kept:
+        raise StatsInputError("no covariate with variation is left to fit: " + "; ".join(warnings))
+    return np.column_stack(cols), kept
+
+
+def _make_data(start, stop, event, x, names) -> _CoxData:
+    event_times = np.unique(stop[event == 1])
+    risk = ((start[None, :] < event_times[:, None]) & (stop[None, :] >= event_times[:, None])).astype(float)
+    dead = ((stop[None, :] == event_times[:, None]) & (event[None, :] == 1)).astype(float)
+    return _CoxData(start, stop, event, x, names, risk, dead, event_times)
+
+
+# ---------------------------------------------------------------- Efron partial likelihood
+
+
+def _efron(beta: np.ndarray, data: _CoxData):
+    """Efron log partial likelihood, and score / information contributions per event time.
+
+    Returns (loglik, u_t (m, p), v_t (m, p, p)); the score is u_t.sum(0) and the observed
+    information v_t.sum(0). For d tied deaths at t the risk-set sums are reduced by
+    r/d of the deaths' sums, r = 0..d-1 (Efron's approximation).
+    """
+    x = data.x
+    eta = x @ beta
+    w = np.exp(eta)
+    wx = w[:, None] * x
+    wxx = wx[:, :, None] * x[:, None, :]
+    s0, s1, s2 = data.risk @ w, data.risk @ wx, np.einsum("mn,nij->mij", data.risk, wxx)
+    d0, d1, d2 = data.dead @ w, data.dead @ wx, np.einsum("mn,nij->mij", data.dead, wxx)
+    n_dead = data.dead.sum(axis=1)
+
+    loglik = float((data.dead @ eta).sum())
+    u_t = data.dead @ x
+    v_t = np.zeros_like(s2)
+    for r in range(int(n_dead.max()) if len(n_dead) else 0):
+        active = n_dead > r
+        frac = np.where(active, r / np.maximum(n_dead, 1), 0.0)
+        den = s0 - frac * d0
+        a = (s1 - frac[:, None] * d1) / den[:, None]
+        b = (s2 - frac[:, None, None] * d2) / den[:, None, None]
+        loglik -= float(np.log(den[active]).sum())
+        u_t -= np.where(active[:, None], a, 0.0)
+        v_t += np.where(active[:, None, None], b - a[:, :, None] * a[:, None, :], 0.0)
+    return loglik, u_t, v_t
+
+
+def _solve(mat, vec):
+    try:
+        return np.linalg.solve(mat, vec)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(mat, vec, rcond=None)[0]
+
+
+def _newton_raphson(data: _CoxData, max_iter: int = _MAX_ITER, eps: float = _EPS):
+    """R coxfit6's iteration: Newton steps from beta = 0, step-halving when the loglik drops,
+    converged when |1 - loglik_old / loglik_new| <= eps."""
+    p = data.x.shape[1]
+    beta = np.zeros(p)
+    loglik0, u_t, v_t = _efron(beta, data)
+    loglik, score, info = loglik0, u_t.sum(0), v_t.sum(0)
+    score0, info0 = score, info
+    new_beta = beta + _solve(info, score)
+    converged, halving, iterations = False, False, 0
+    for iteration in range(1, max_iter + 1):
+        iterations = iteration
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            new_loglik, new_u, new_v = _efron(new_beta, data)
+        if not np.isfinite(new_loglik):
+            new_loglik = -np.inf
+        if abs(1 - loglik / new_loglik) <= eps and not halving:
+            beta, loglik, score, info = new_beta, new_loglik, new_u.sum(0), new_v.sum(0)
+            converged = True
+            break
+        if new_loglik < loglik:  # overshoot: go half way back
+            halving = True
+            new_beta = (new_beta + beta) / 2
+        else:
+            halving = False
+            beta, loglik, score, info = new_beta, new_loglik, new_u.sum(0), new_v.sum(0)
+            new_beta = beta + _solve(info, score)
+    return {
+        "beta": beta,
+        "loglik0": loglik0,
+        "loglik": loglik,
+        "score": score,
+        "info": info,
+        "score0": score0,
+        "info0": info0,
+        "converged": converged,
+        "iterations": iterations,
+    }
+
+
+# ---------------------------------------------------------------- extra statistics
+
+
+def _concordance(data: _CoxData, eta: np.ndarray) -> float | None:
+    """Harrell's C as R's coxph: each event compared with everybody at risk at its time who
+    has no event then (censored at that time counts as at risk); ties in eta count 1/2."""
+    concordant = discordant = tied = 0.0
+    for k in range(len(data.event_times)):
+        dead = data.dead[k] > 0
+        others = (data.risk[k] > 0) & ~dead
+        if not others.any():
+            continue
+        diff = eta[dead][:, None] - eta[others][None, :]
+        concordant += (diff > 0).sum()
+        discordant += (diff < 0).sum()
+        tied += (diff == 0).sum()
+    total = concordant + discordant + tied
+    return None if total == 0 else float((concordant + tied / 2) / total)
+
+
+def _km_transform(data: _CoxData) -> np.ndarray:
+    """1 - S(t-) at each distinct event time, S the Kaplan-Meier of the (start, stop] data."""
+    n_risk = data.risk.sum(axis=1)
+    n_dead = data.dead.sum(axis=1)
+    surv = np.cumprod(1 - n_dead / n_risk)
+    surv_before = np.concatenate([[1.0], surv[:-1]])
+    return 1 - surv_before
+
+
+def _zph(data: _CoxData, beta: np.ndarray) -> dict:
+    """Proportional-hazards test as R cox.zph (survival >= 3.0, transform = "km").
+
+    Score test at (beta_hat, gamma = 0) for the model with extra covariates x * g(t), where
+    g(t) = km(t) - mean of km over the events. Per term: 1 df; global: p df.
+    """
+    _, u_t, v_t = _efron(beta, data)
+    n_dead = data.dead.sum(axis=1)
+    km = _km_transform(data)
+    g = km - (km * n_dead).sum() / n_dead.sum()  # centre over event rows (ties counted each)
+    p = len(beta)
+    u2 = (g[:, None] * u_t).sum(0)
+    i11 = v_t.sum(0)
+    i12 = (g[:, None, None] * v_t).sum(0)
+    i22 = ((g**2)[:, None, None] * v_t).sum(0)
+    imat = np.block([[i11, i12], [i12.T, i22]])
+    u_full = np.concatenate([np.zeros(p), u2])
+
+    def score_test(idx):
+        sub = imat[np.ix_(idx, idx)]
+        u = u_full[idx]
+        return float(u @ _solve(sub, u))
+
+    rows = []
+    for j, name in enumerate(data.names):
+        stat = score_test(list(range(p)) + [p + j])
+        rows.append({"term": name, "chi2": stat, "df": 1, "p": float(chi2_dist.sf(stat, 1))})
+    stat = score_test(list(range(2 * p)))
+    return {"transform": "km", "terms": rows, "global": {"chi2": stat, "df": p, "p": float(chi2_dist.sf(stat, p))}}
+
+
+def _infinite_terms(fit) -> list[int]:
+    """R coxph.fit's check: the next Newton step is still large relative to the coefficient."""
+    try:
+        var = np.linalg.inv(fit["info"])
+    except np.linalg.LinAlgError:
+        return list(range(len(fit["beta"])))
+    step = np.abs(fit["score"] @ var)
+    bad = ~np.isfinite(fit["score"]) | ((step > _EPS) & (step > _TOLER_INF * np.abs(fit["beta"])))
+    return [int(i) for i in np.flatnonzero(bad)]
+
+
+def _fit_and_summarise(data: _CoxData, conf_level: float, warnings: list[str], extra: dict) -> dict:
+    fit = _newton_raphson(data)
+    beta, info = fit["beta"], fit["info"]
+    p = len(beta)
+    z_crit = float(norm.ppf(1 - (1 - conf_level) / 2))
+    try:
+        var = np.linalg.inv(info)
+        if not np.all(np.isfinite(var)) or np.any(np.diag(var) < 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        var = np.full((p, p), np.nan)
+        warnings.append("information matrix is singular: standard errors are not available")
+
+    infinite = _infinite_terms(fit) if fit["converged"] else []
+    if not fit["converged"]:
+        warnings.append(
+            f"Newton-Raphson did not converge in {_MAX_ITER} iterations; "
+            "estimates are not reliable (one or more coefficients may be infinite)"
+        )
+    if infinite:
+        names = ", ".join(data.names[i] for i in infinite)
+        warnings.append(
+            f"loglik converged before covariate(s) {names}; coefficient may be infinite "
+            "(monotone likelihood, e.g. a covariate that separates events perfectly)"
+        )
+
+    se = np.sqrt(np.diag(var))
+    terms = []
+    for j, name in enumerate(data.names):
+        with np.errstate(over="ignore"):  # a diverging coefficient gives an infinite upper limit -> None
+            ci = (np.exp(beta[j] - z_crit * se[j]), np.exp(beta[j] + z_crit * se[j]))
+        z = beta[j] / se[j] if se[j] > 0 else np.nan
+        terms.append(
+            {
+                "term": name,
+                "coef": beta[j],
+                "se": se[j],
+                "hazard_ratio": np.exp(beta[j]),
+                "lower": ci[0],
+                "upper": ci[1],
+                "z": z,
+                "p": 2 * norm.sf(abs(z)) if np.isfinite(z) else np.nan,
+                "possibly_infinite": j in infinite,
+            }
+        )
+
+    wald = float(beta @ info @ beta) if np.all(np.isfinite(var)) else np.nan
+    lrt = 2 * (fit["loglik"] - fit["loglik0"])
+    score_test = float(fit["score0"] @ _solve(fit["info0"], fit["score0"]))
+    reliable = fit["converged"] and not infinite
+    zph = _zph(data, beta) if reliable and np.all(np.isfinite(var)) else None
+    eta = data.x @ beta
+    return clean(
+        {
+            "method": "Cox proportional hazards, Efron ties",
+            **extra,
+            "n_events": int(data.event.sum()),
+            "covariates": data.names,
+            "terms": terms,
+            "conf_level": conf_level,
+            "loglik": [fit["loglik0"], fit["loglik"]],
+            "wald_test": {"chi2": wald, "df": p, "p": chi2_dist.sf(wald, p) if np.isfinite(wald) else None},
+            "likelihood_ratio_test": {"chi2": lrt, "df": p, "p": chi2_dist.sf(lrt, p)},
+            "score_test": {"chi2": score_test, "df": p, "p": chi2_dist.sf(score_test, p)},
+            "concordance": _concordance(data, eta),
+            "ph_test": zph,
+            "converged": bool(reliable),
+            "iterations": fit["iterations"],
+            "warnings": warnings,
+        }
+    )
+
+
+def _check_frame(frame, columns):
+    if not isinstance(frame, pd.DataFrame):
+        raise StatsInputError("frame must be a pandas DataFrame")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise StatsInputError(f"column(s) not in the data: {missing}")
+
+
+def _check_has_events(event, name):
+    if len(event) == 0:
+        raise StatsInputError("no rows: a Cox model needs data")
+    if event.sum() == 0:
+        raise StatsInputError(f"column '{name}' has no events: a Cox model cannot be fitted")
+
+
+# ---------------------------------------------------------------- public functions
+
+
+def cox_model(frame: pd.DataFrame, duration_col: str, event_col: str, covariates, *, conf_level: float = 0.95) -> dict:
+    """Cox proportional-hazards model with Efron ties, as R
+    ``coxph(Surv(duration, event) ~ covariates, ties = "efron")``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per patient.
+    duration_col : str
+        Days from the origin to the event or censoring (>= 0).
+    event_col : str
+        1 = event at ``duration``, 0 = censored at ``duration``.
+    covariates : list of str
+        Numeric columns. Categorical covariates must be given as 0/1 dummy columns (the caller
+        chooses the reference level). Columns without variation, or aliased with earlier ones,
+        are dropped and reported in ``warnings``.
+    conf_level : float
+        Level of the hazard-ratio confidence intervals (default 95%).
+
+    Returns
+    -------
+    dict
+        ``terms`` (per covariate: coef (log hazard ratio per unit), se, hazard_ratio,
+        lower/upper (hazard-ratio scale), z, Wald p, possibly_infinite), ``wald_test``,
+        ``likelihood_ratio_test``, ``score_test``, ``n``, ``n_events``, ``concordance``,
+        ``ph_test`` (R cox.zph, per term and global; None if the fit is unreliable),
+        ``converged`` (False if the iterations did not converge or a coefficient diverges),
+        ``warnings``.
+
+    Raises
+    ------
+    StatsInputError
+        Missing columns, NaN, negative durations, event not 0/1, no events, or no covariate
+        with variation.
+    """
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    _check_frame(frame, [duration_col, event_col, *covariates])
+    duration = check_durations(frame[duration_col], duration_col)
+    event = check_events(frame[event_col], event_col)
+    _check_has_events(event, event_col)
+    warnings: list[str] = []
+    x, names = _covariate_matrix(frame, covariates, warnings)
+    data = _make_data(np.full(len(duration), -np.inf), duration, event, x, names)
+    return _fit_and_summarise(data, conf_level, warnings, {"n": len(duration)})
+
+
+def cox_time_varying(
+    frame: pd.DataFrame,
+    id_col: str,
+    start_col: str,
+    stop_col: str,
+    event_col: str,
+    covariates,
+    *,
+    conf_level: float = 0.95,
+) -> dict:
+    """Cox model for counting-process data, as R
+    ``coxph(Surv(start, stop, event) ~ covariates, ties = "efron")``.
+
+    Each row is an interval (start, stop] in days during which the covariates are constant,
+    e.g. ``transplanted`` switching from 0 to 1 at the transplant date. The patient is at
+    risk at times t with start < t <= stop; ``event`` = 1 if the event happened at ``stop``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Several rows per patient, non-overlapping intervals.
+    id_col, start_col, stop_col, event_col : str
+        Column names; start >= 0 and stop > start (days).
+    covariates : list of str
+        Numeric (0/1 dummy) covariate columns, possibly time-dependent.
+
+    Returns
+    -------
+    dict
+        As :func:`cox_model`, with ``n`` = number of rows and ``n_subjects``.
+    """
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    _check_frame(frame, [id_col, start_col, stop_col, event_col, *covariates])
+    start = check_durations(frame[start_col], start_col)
+    stop = check_durations(frame[stop_col], stop_col)
+    event = check_events(frame[event_col], event_col)
+    if frame[id_col].isna().any():
+        raise StatsInputError(f"column '{id_col}' has missing values")
+    bad = stop <= start
+    if bad.any():
+        raise StatsInputError(
+            f"column '{stop_col}' must be greater than '{start_col}' in every row "
+            f"({int(bad.sum())} row(s) with {stop_col} <= {start_col}, first at position {int(np.flatnonzero(bad)[0])})"
+        )
+    _check_overlaps(frame[id_col].to_numpy(), start, stop, id_col)
+    _check_has_events(event, event_col)
+    warnings: list[str] = []
+    x, names = _covariate_matrix(frame, covariates, warnings)
+    data = _make_data(start, stop, event, x, names)
+    return _fit_and_summarise(
+        data, conf_level, warnings, {"n": len(stop), "n_subjects": int(pd.Series(frame[id_col]).nunique())}
+    )
+
+
+def _check_overlaps(ids, start, stop, id_col):
+    """Intervals of one patient must not overlap (else the patient is counted twice at risk)."""
+    order = np.lexsort((start, ids))
+    same = ids[order][1:] == ids[order][:-1]
+    overlap = same & (start[order][1:] < stop[order][:-1])
+    if overlap.any():
+        who = ids[order][1:][overlap][0]
+        raise StatsInputError(f"overlapping (start, stop] intervals for {id_col} = {who}")

@@ -1,0 +1,104 @@
+"""Log-rank test for two or more groups, matching R ``survival::survdiff`` (rho = 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2 as chi2_dist
+
+from ._common import (
+    StatsInputError,
+    check_durations,
+    check_events,
+    check_groups,
+    check_same_length,
+    clean,
+    group_levels,
+)
+
+
+def logrank_test(durations, events, groups) -> dict:
+    """Log-rank (Mantel-Haenszel) test of equal survival across groups.
+
+    Parameters
+    ----------
+    durations : array-like of float
+        Days from the origin to the event or censoring.
+    events : array-like of {0, 1}
+        1 = event at ``duration``, 0 = censored at ``duration``.
+    groups : array-like
+        Group label per patient (two or more distinct labels). With a pandas Categorical,
+        unused categories are reported in ``warnings`` and left out.
+
+    Returns
+    -------
+    dict
+        ``chi2``, ``df``, ``p``; per group ``groups`` (label as text), ``n``, ``observed``,
+        ``expected`` (events expected under equal hazards); ``warnings``. As in ``survdiff``,
+        groups with no expected events are left out of the statistic and ``df``; with no
+        events at all, ``chi2`` is 0 and ``p`` is None.
+
+    Raises
+    ------
+    StatsInputError
+        Bad input, or fewer than two groups with patients.
+    """
+    d = check_durations(durations)
+    e = check_events(events)
+    g = check_groups(groups)
+    check_same_length(duration=d, event=e, group=g)
+    levels, empty = group_levels(groups, g)
+    warnings = [f"group '{lv}' has no patients and is left out" for lv in empty]
+    if len(levels) < 2:
+        raise StatsInputError(
+            f"column 'group' needs at least two groups with patients for a log-rank test, got {len(levels)}"
+        )
+
+    times = np.unique(d[e == 1])
+    k = len(levels)
+    # at-risk and event counts: rows = distinct event times, columns = groups
+    at_risk = np.array([[(d[g == lv] >= t).sum() for lv in levels] for t in times], dtype=float).reshape(-1, k)
+    deaths = np.array([[((d == t) & (e == 1) & (g == lv)).sum() for lv in levels] for t in times], dtype=float).reshape(
+        -1, k
+    )
+    n_t = at_risk.sum(axis=1)
+    d_t = deaths.sum(axis=1)
+    observed = deaths.sum(axis=0)
+    expected = (d_t / n_t) @ at_risk if len(times) else np.zeros(k)
+    # hypergeometric covariance of the observed counts, summed over event times
+    var = np.zeros((k, k))
+    for n_, d_, r in zip(n_t, d_t, at_risk, strict=True):
+        if n_ <= 1:
+            continue  # one patient left: no variability
+        frac = r / n_
+        var += d_ * (n_ - d_) / (n_ - 1) * (np.diag(frac) - np.outer(frac, frac))
+
+    # as survdiff: use groups with expected > 0 and drop the first of them (the rest are free)
+    use = expected > 0
+    df = int(use.sum()) - 1
+    if df < 1:
+        warnings.append("fewer than two groups with expected events (no events?): no test possible")
+        chi2, p = 0.0, None
+    else:
+        diff = (observed - expected)[use][1:]
+        v = var[np.ix_(use, use)][1:, 1:]
+        try:
+            chi2 = float(diff @ np.linalg.solve(v, diff))
+        except np.linalg.LinAlgError:
+            chi2 = float(diff @ np.linalg.pinv(v) @ diff)
+            warnings.append("variance matrix is singular; generalised inverse used")
+        p = float(chi2_dist.sf(chi2, df))
+
+    n_per_group = [int((g == lv).sum()) for lv in levels]
+    return clean(
+        {
+            "test": "log-rank",
+            "chi2": chi2,
+            "df": df,
+            "p": p,
+            "groups": [str(lv) for lv in levels],
+            "n": n_per_group,
+            "observed": observed,
+            "expected": expected,
+            "warnings": warnings,
+        }
+    )

@@ -1,0 +1,47 @@
+"""Package-level rules: no Django, JSON-clean output, clear input errors."""
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import analysis.stats as stats
+from analysis.stats._common import StatsInputError, check_durations, clean
+
+PACKAGE_DIR = Path(stats.__file__).resolve().parent
+
+
+def test_no_django_imports():
+    for path in PACKAGE_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] in {"django", "registry"} for n in names), f"{path.name} imports {names}"
+
+
+def test_error_is_value_error():
+    assert issubclass(StatsInputError, ValueError)
+
+
+def test_clean_replaces_nan_and_numpy_types():
+    out = clean({"a": np.float64(np.nan), "b": np.array([1.5, np.inf]), "c": np.int64(3), "d": (np.bool_(True),)})
+    assert out == {"a": None, "b": [1.5, None], "c": 3, "d": [True]}
+    assert type(out["c"]) is int
+
+
+def test_check_durations_messages():
+    with pytest.raises(StatsInputError, match="'days'.*missing"):
+        check_durations([1, math.nan], "days")
+    with pytest.raises(StatsInputError, match="one-dimensional"):
+        check_durations([[1, 2]], "days")
+
+
+def test_public_api():
+    for name in stats.__all__:
+        assert hasattr(stats, name)

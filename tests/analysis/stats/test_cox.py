@@ -1,0 +1,149 @@
+"""Cox models against R coxph / cox.zph (survival >= 3), plus edge cases."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.stats import StatsInputError, cox_model, cox_time_varying
+
+COEF_TOL = 1e-4
+TIGHT = 1e-6
+
+
+def _check_against_r(ours, r, close, label):
+    terms = ours["terms"]
+    assert [t["term"] for t in terms] == r["terms"]
+    close([t["coef"] for t in terms], r["coef"], COEF_TOL, f"{label} coef")
+    close([t["se"] for t in terms], r["se"], COEF_TOL, f"{label} se")
+    close([t["p"] for t in terms], r["p"], COEF_TOL, f"{label} Wald p")
+    close([t["lower"] for t in terms], r["lower"], COEF_TOL, f"{label} HR lower")
+    close([t["upper"] for t in terms], r["upper"], COEF_TOL, f"{label} HR upper")
+    close(ours["loglik"], r["loglik"], TIGHT, f"{label} loglik")
+    close(ours["wald_test"]["chi2"], r["wald"], COEF_TOL, f"{label} Wald test")
+    close(ours["likelihood_ratio_test"]["chi2"], r["lrt"], COEF_TOL, f"{label} LR test")
+    close(ours["score_test"]["chi2"], r["score"], COEF_TOL, f"{label} score test")
+    close(ours["concordance"], r["concordance"], TIGHT, f"{label} concordance")
+    assert ours["n"] == r["n"] and ours["n_events"] == r["n_events"]
+    zph = ours["ph_test"]
+    assert [t["term"] for t in zph["terms"]] + ["GLOBAL"] == r["zph_terms"]
+    close([t["chi2"] for t in zph["terms"]] + [zph["global"]["chi2"]], r["zph_chisq"], COEF_TOL, f"{label} zph chisq")
+    close([t["p"] for t in zph["terms"]] + [zph["global"]["p"]], r["zph_p"], COEF_TOL, f"{label} zph p")
+    assert ours["converged"] is True
+
+
+def test_cox_matches_r(patient_case, close, json_clean, part):
+    name, frame, r = patient_case
+    r_cox = part(r, "cox")
+    ours = cox_model(frame, "duration", "event", ["bin1", "bin2", "cont"])
+    json_clean(ours)
+    _check_against_r(ours, r_cox, close, name)
+
+
+def test_time_varying_cox_matches_r(cp_case, close, json_clean, part):
+    name, frame, r = cp_case
+    r_cox = part(r, "cox_tv")
+    covs = [c for c in ("transplanted", "bin1", "cont") if c in frame.columns]
+    ours = cox_time_varying(frame, "id", "start", "stop", "event", covs)
+    json_clean(ours)
+    _check_against_r(ours, r_cox, close, name)
+    assert ours["n_subjects"] == frame["id"].nunique()
+
+
+def test_time_varying_equals_plain_cox_when_nothing_varies(patient_case):
+    _, frame, _ = patient_case
+    frame = frame[frame["duration"] > 0].assign(start=0.0, row=lambda f: range(len(f)))
+    plain = cox_model(frame, "duration", "event", ["bin1", "cont"])
+    tv = cox_time_varying(frame, "row", "start", "duration", "event", ["bin1", "cont"])
+    assert [t["coef"] for t in tv["terms"]] == pytest.approx([t["coef"] for t in plain["terms"]], abs=1e-10)
+    assert [t["se"] for t in tv["terms"]] == pytest.approx([t["se"] for t in plain["terms"]], abs=1e-10)
+
+
+def test_hazard_ratio_is_exp_coef():
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "heavy_censoring.csv")
+    result = cox_model(frame, "duration", "event", "bin1")
+    term = result["terms"][0]
+    assert term["hazard_ratio"] == pytest.approx(np.exp(term["coef"]))
+    assert term["lower"] == pytest.approx(np.exp(term["coef"] - 1.959963984540054 * term["se"]))
+
+
+def _separated():
+    # the five shortest times all have x = 1: monotone likelihood, coefficient -> infinity
+    return pd.DataFrame(
+        {"t": np.arange(1, 11), "e": 1, "x": [1] * 5 + [0] * 5, "z": [0.3, 0.1, 0.5, 0.2, 0.9, 0.4, 0.8, 0.6, 0.7, 0.0]}
+    )
+
+
+def test_perfect_separation_is_reported_not_crashed(json_clean):
+    result = cox_model(_separated(), "t", "e", ["x", "z"])
+    json_clean(result)
+    assert result["converged"] is False
+    assert result["terms"][0]["possibly_infinite"] is True
+    assert result["terms"][1]["possibly_infinite"] is False
+    assert any("may be infinite" in w for w in result["warnings"])
+    assert result["ph_test"] is None
+    # R 3.5 (coxph, 20 iterations) gives coef 22.2604493 / se 19915.66 for x here
+    assert result["terms"][0]["coef"] == pytest.approx(22.2604493, abs=1e-4)
+    assert result["terms"][1]["coef"] == pytest.approx(-0.1499003, abs=1e-4)
+
+
+def test_constant_covariate_dropped_with_warning():
+    frame = _separated().assign(c=1.0, x=[1, 0, 1, 0, 0, 1, 0, 1, 1, 0])
+    result = cox_model(frame, "t", "e", ["x", "c"])
+    assert [t["term"] for t in result["terms"]] == ["x"]
+    assert any("'c' has no variation" in w for w in result["warnings"])
+
+
+def test_aliased_covariate_dropped_with_warning():
+    frame = _separated().assign(x=[1, 0, 1, 0, 0, 1, 0, 1, 1, 0])
+    frame["x2"] = 1 - frame["x"]
+    result = cox_model(frame, "t", "e", ["x", "x2"])
+    assert [t["term"] for t in result["terms"]] == ["x"]
+    assert any("linear combination" in w for w in result["warnings"])
+
+
+def test_only_constant_covariates_is_an_error():
+    with pytest.raises(StatsInputError, match="no covariate with variation"):
+        cox_model(_separated().assign(c=0), "t", "e", ["c"])
+
+
+def test_no_events_is_an_error():
+    with pytest.raises(StatsInputError, match="no events"):
+        cox_model(_separated().assign(e=0), "t", "e", ["x"])
+
+
+def test_single_patient_is_an_error_not_a_crash():
+    with pytest.raises(StatsInputError):
+        cox_model(pd.DataFrame({"t": [5], "e": [1], "x": [1]}), "t", "e", ["x"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"t": [1, -2, 3, 4]}, "'t'.*negative"),
+        ({"e": [1, 0, 3, 1]}, "'e'"),
+        ({"x": [1, np.nan, 0, 1]}, "'x'.*missing"),
+        ({"x": ["a", "b", "a", "b"]}, "'x'.*dummy"),
+    ],
+)
+def test_bad_input_messages(change, message):
+    frame = pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 0, 1, 1], "x": [1, 0, 0, 1]})
+    for col, values in change.items():
+        frame[col] = values
+    with pytest.raises(StatsInputError, match=message):
+        cox_model(frame, "t", "e", ["x"])
+
+
+def test_missing_column():
+    with pytest.raises(StatsInputError, match="not in the data"):
+        cox_model(pd.DataFrame({"t": [1], "e": [1]}), "t", "e", ["nope"])
+
+
+def test_counting_process_checks_intervals():
+    frame = pd.DataFrame({"id": [1, 1, 2], "start": [0, 5, 0], "stop": [10, 20, 7], "event": [0, 1, 1], "x": [0, 1, 0]})
+    with pytest.raises(StatsInputError, match="overlapping"):
+        cox_time_varying(frame, "id", "start", "stop", "event", ["x"])
+    frame.loc[1, "start"] = 25
+    with pytest.raises(StatsInputError, match="greater than 'start'"):
+        cox_time_varying(frame, "id", "start", "stop", "event", ["x"])

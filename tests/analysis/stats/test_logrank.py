@@ -1,0 +1,67 @@
+"""Log-rank test against R survdiff, plus edge cases."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.stats import StatsInputError, logrank_test
+
+
+def test_matches_r_survdiff(patient_case, close, json_clean, part):
+    name, frame, r = patient_case
+    lr = part(r, "logrank")
+    ours = logrank_test(frame["duration"], frame["event"], frame["group"])
+    json_clean(ours)
+    assert ours["groups"] == lr["groups"]
+    close(ours["chi2"], lr["chisq"], 1e-6, f"{name} chi-square")
+    close(ours["p"], lr["p"], 1e-6, f"{name} p")
+    assert ours["df"] == lr["df"]
+    close(ours["observed"], lr["observed"], 0, f"{name} observed")
+    close(ours["expected"], lr["expected"], 1e-6, f"{name} expected")
+
+
+def test_two_groups_textbook_value():
+    # two groups, no ties: hand-computed O-E and variance
+    t = [1, 2, 3, 4]
+    e = [1, 1, 1, 1]
+    g = ["a", "b", "a", "b"]
+    # times 1..4 at risk (a,b): (2,2) (1,2) (1,1) (0,1); E_a = 1/2 + 1/3 + 1/2 + 0 = 4/3, O_a = 2
+    # V = 1/4 + 2/9 + 1/4 + 0 = 13/18
+    result = logrank_test(t, e, g)
+    assert result["expected"][0] == pytest.approx(4 / 3)
+    assert result["chi2"] == pytest.approx((2 - 4 / 3) ** 2 / (13 / 18))
+    assert result["df"] == 1
+
+
+def test_identical_groups_give_zero():
+    result = logrank_test([1, 2, 1, 2], [1, 0, 1, 0], ["x", "x", "y", "y"])
+    assert result["chi2"] == pytest.approx(0.0)
+    assert result["p"] == pytest.approx(1.0)
+
+
+def test_empty_category_is_dropped_with_warning():
+    groups = pd.Categorical(["a", "b", "a", "b"], categories=["a", "b", "never"])
+    result = logrank_test([1, 2, 3, 4], [1, 1, 1, 1], groups)
+    assert result["groups"] == ["a", "b"]
+    assert result["df"] == 1
+    assert any("never" in w for w in result["warnings"])
+
+
+def test_one_group_is_an_error():
+    with pytest.raises(StatsInputError, match="at least two groups"):
+        logrank_test([1, 2], [1, 1], ["a", "a"])
+
+
+def test_no_events_gives_no_p_value():
+    result = logrank_test([1, 2, 3], [0, 0, 0], ["a", "b", "b"])
+    assert result["chi2"] == 0.0 and result["p"] is None
+    assert result["warnings"]
+
+
+def test_bad_input():
+    with pytest.raises(StatsInputError, match="group"):
+        logrank_test([1, 2], [1, 1], ["a", None])
+    with pytest.raises(StatsInputError, match="different lengths"):
+        logrank_test([1, 2, 3], [1, 1, 0], ["a", "b"])
+    with pytest.raises(StatsInputError, match="event"):
+        logrank_test([1, 2], [1, np.nan], ["a", "b"])

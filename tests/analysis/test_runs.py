@@ -1,0 +1,117 @@
+"""Analysis runs: stored with fingerprints, reused when nothing changed, one at a time."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from analysis import runs
+from analysis.models import AnalysisRun
+from registry import services
+from registry.models import DataRevision
+from tests.factories import relapsed_course
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+@pytest.fixture
+def cohort(center):
+    return [relapsed_course(center=center) for _ in range(4)]
+
+
+def run_now(name):
+    run = AnalysisRun.objects.create(name=name, trigger=AnalysisRun.Trigger.COMMAND)
+    return runs.execute_run(run.pk)
+
+
+def test_a_run_stores_results_fingerprint_code_and_timings(cohort):
+    run = run_now("os_after_second_line")
+    assert run.status == "succeeded", run.error
+    assert run.n_patients == 4
+    assert len(run.fingerprint) == 64
+    assert run.code_version == runs.CODE_VERSION
+    assert run.data_revision == DataRevision.current().revision
+    assert run.started_at <= run.finished_at and run.duration_seconds > 0
+    assert run.results["schema"] == "os_after_second_line/1"
+    assert run.results["n"] == 4
+    assert run.figures["os_overall"].lstrip().startswith("<?xml")
+
+
+def test_every_analysis_runs_on_the_cohort(cohort):
+    for name in runs.ANALYSES:
+        run = run_now(name)
+        assert run.status == "succeeded", f"{name}: {run.error}"
+
+
+def test_unchanged_data_reuses_the_stored_run(cohort):
+    first = run_now("os_after_second_line")
+    second = run_now("os_after_second_line")
+    assert second.reused_from_id == first.pk
+    assert second.results == first.results
+    patient = cohort[0]
+    patient.wbc = 400
+    services.save_record(user=None, record=patient, reason="lab report", source="test")
+    third = run_now("os_after_second_line")
+    assert third.reused_from_id is None
+    assert third.fingerprint != first.fingerprint
+
+
+def test_executing_a_succeeded_run_again_does_nothing(cohort):
+    run = run_now("cohort_summary")
+    finished = run.finished_at
+    again = runs.execute_run(run.pk)
+    assert again.finished_at == finished
+    assert again.attempts == 1
+
+
+def test_a_failure_is_stored_with_its_error(cohort, monkeypatch):
+    def broken(frames):
+        raise RuntimeError("numerical trouble")
+
+    monkeypatch.setitem(runs.ANALYSES, "cohort_summary", runs.ANALYSES["cohort_summary"].__class__(
+        "broken", runs.ANALYSES["cohort_summary"].inputs, broken))
+    run = run_now("cohort_summary")
+    assert run.status == "failed"
+    assert "numerical trouble" in run.error
+    assert run.finished_at is not None
+
+
+def test_only_one_run_of_an_analysis_at_a_time(cohort):
+    running = AnalysisRun.objects.create(
+        name="cohort_summary", trigger="command", status="running", started_at=timezone.now()
+    )
+    waiting = AnalysisRun.objects.create(name="cohort_summary", trigger="command")
+    with pytest.raises(runs.AnalysisBusy):
+        runs.execute_run(waiting.pk)
+    # A run left "running" by a lost worker long ago no longer blocks.
+    AnalysisRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=3))
+    assert runs.execute_run(waiting.pk).status == "succeeded"
+    assert AnalysisRun.objects.get(pk=running.pk).status == "failed"
+
+
+def test_request_run_executes_after_commit(cohort, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = runs.request_run("cohort_summary", trigger="on_demand")
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+
+
+def test_unknown_analysis_is_refused():
+    with pytest.raises(ValueError, match="Unknown analysis 'nope'"):
+        runs.request_run("nope", trigger="on_demand")
+
+
+def test_a_burst_of_edits_gives_one_set_of_runs_after_a_quiet_period(cohort, django_capture_on_commit_callbacks):
+    patient = cohort[0]
+    for i in range(80):
+        patient.wbc = 100 + i
+        services.save_record(user=None, record=patient, reason=f"edit {i}", source="test")
+    # Still within the quiet period: nothing queued.
+    assert runs.refresh_if_data_changed(quiet_seconds=120) == []
+    DataRevision.objects.update(changed_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = runs.refresh_if_data_changed(quiet_seconds=120)
+    assert len(queued) == len(runs.ANALYSES)
+    # The data has not changed since: the next check queues nothing.
+    assert runs.refresh_if_data_changed(quiet_seconds=120) == []
+    assert AnalysisRun.objects.filter(trigger="data_change").count() == len(runs.ANALYSES)
