@@ -67,7 +67,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def trial(code="MLL96"):
-    return Trial.objects.get(code=code)
+    """The trial row (created by a data migration; recreated if a transactional test flushed it)."""
+    opened = {"MLL96": date(1995, 12, 1), "MLL98": date(1998, 2, 1)}[code]
+    return Trial.objects.get_or_create(code=code, defaults={"name": code, "registration_opened": opened})[0]
 
 
 class PatientFactory(ServiceFactory):
