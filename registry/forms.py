@@ -1,0 +1,235 @@
+"""Forms of the data-entry pages.
+
+The forms only collect input: every rule lives in the models (``clean()``, constraints and
+``registry.chronology``) and every write goes through ``registry.services``. The patient is
+set on the instance before validation, so course rules report beside the field on the first
+POST.
+"""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from .models import (
+    CLINICAL_MODELS,
+    Center,
+    FirstLineResponse,
+    FollowUp,
+    Patient,
+    Relapse,
+    SalvageLine,
+    Transplant,
+    Trial,
+)
+from .selectors import PatientStatus
+
+
+class DateInput(forms.DateInput):
+    """A native date picker; ISO format so the browser can read the stored value."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class PlainLabels:
+    """Labels without Django's trailing colon, as on the paper CRFs."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ClinicalRecordForm(PlainLabels, forms.ModelForm):
+    """Base form of every clinical record.
+
+    On edit it asks for a reason for change (stored in the audit trail) and carries the
+    version the editor loaded, so a stale edit is refused instead of overwriting another.
+    """
+
+    reason = forms.CharField(
+        label="Reason for change",
+        max_length=255,
+        help_text="Why is this record being changed? Stored in the audit trail.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            del self.fields["reason"]
+        else:
+            self.fields["version"].initial = self.instance.version
+        for field in self.fields.values():
+            if isinstance(field, forms.DateField):
+                field.widget = DateInput(attrs=field.widget.attrs)
+        first = next((name for name, f in self.fields.items() if not f.widget.is_hidden), None)
+        if first:
+            self.fields[first].widget.attrs["autofocus"] = True
+
+    @property
+    def is_edit(self):
+        return self.instance.pk is not None
+
+    def add_service_errors(self, error):
+        """Attach a ``ValidationError`` from a service: beside its field when shown, else on top."""
+        if hasattr(error, "error_dict"):
+            for field, errors in error.error_dict.items():
+                if field == NON_FIELD_ERRORS or field not in self.fields:
+                    self.add_error(None, errors)
+                else:
+                    self.add_error(field, errors)
+        else:
+            self.add_error(None, error.error_list)
+
+
+class PatientForm(ClinicalRecordForm):
+    # Field order follows the registration CRF: identification, then presenting features.
+    class Meta:
+        model = Patient
+        fields = [
+            "study_id",
+            "trial",
+            "registration_date",
+            "sex",
+            "date_of_birth",
+            "diagnosis_date",
+            "wbc",
+            "cns_status",
+            "immunophenotype",
+            "prednisone_response",
+            "mll_partner",
+            "mll_detection_method",
+        ]
+
+    def clean_study_id(self):
+        return self.cleaned_data["study_id"].strip().upper()
+
+
+class FirstLineResponseForm(ClinicalRecordForm):
+    class Meta:
+        model = FirstLineResponse
+        fields = ["outcome", "assessment_date"]
+
+
+class RelapseForm(ClinicalRecordForm):
+    class Meta:
+        model = Relapse
+        fields = ["relapse_date", "site"]
+
+
+class SalvageLineForm(ClinicalRecordForm):
+    class Meta:
+        model = SalvageLine
+        fields = ["regimen", "agents", "start_date", "response", "response_date"]
+
+
+class TransplantForm(ClinicalRecordForm):
+    class Meta:
+        model = Transplant
+        fields = [
+            "transplant_date",
+            "transplant_type",
+            "donor",
+            "stem_cell_source",
+            "conditioning",
+            "conditioning_intensity",
+            "disease_status",
+        ]
+
+
+class FollowUpForm(ClinicalRecordForm):
+    class Meta:
+        model = FollowUp
+        fields = ["contact_date", "vital_status", "death_date", "cause_of_death", "lost_to_follow_up"]
+
+
+# URL slug -> (model, form, label). The slugs name the events in the study's words.
+EVENT_KINDS = {
+    "first-line": (FirstLineResponse, FirstLineResponseForm, "first-line response"),
+    "relapse": (Relapse, RelapseForm, "relapse"),
+    "salvage": (SalvageLine, SalvageLineForm, "salvage line"),
+    "transplant": (Transplant, TransplantForm, "HSCT"),
+    "follow-up": (FollowUp, FollowUpForm, "follow-up"),
+}
+KIND_OF_MODEL = {model: kind for kind, (model, _, _) in EVENT_KINDS.items()}
+
+
+class ReasonForm(PlainLabels, forms.Form):
+    """The reason a data manager gives to delete a record."""
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=255,
+        help_text="Stored in the audit trail.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+class ReviewForm(ReasonForm):
+    """A data manager's review action on a patient, with its reason."""
+
+    ACTIONS = {
+        "verify": {"verify": True},
+        "unverify": {"verify": False},
+        "lock": {"lock": True},
+        "unlock": {"lock": False},
+    }
+    action = forms.ChoiceField(choices=[(a, a.capitalize()) for a in ACTIONS], widget=forms.HiddenInput)
+
+
+class PatientFilterForm(PlainLabels, forms.Form):
+    q = forms.CharField(label="Study ID", required=False, widget=forms.SearchInput(attrs={"placeholder": "MLL96-0012"}))
+    trial = forms.ModelChoiceField(
+        queryset=Trial.objects.all(), to_field_name="code", required=False, empty_label="All trials"
+    )
+    center = forms.ModelChoiceField(
+        queryset=Center.objects.all(), to_field_name="code", required=False, empty_label="All centers"
+    )
+    status = forms.ChoiceField(choices=[("", "Any status"), *PatientStatus.CHOICES], required=False)
+
+    def __init__(self, *args, see_all_centers=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not see_all_centers:
+            del self.fields["center"]
+
+    def filters(self):
+        """Keyword arguments for ``selectors.patients_for``; invalid values filter nothing."""
+        data = self.cleaned_data if self.is_valid() else {}
+        trial, center = data.get("trial"), data.get("center")
+        return {
+            "search": data.get("q", ""),
+            "trial": trial.code if trial else None,
+            "center": center.code if center else None,
+            "status": data.get("status") or None,
+        }
+
+
+class AuditFilterForm(PlainLabels, forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"), required=False, empty_label="Anyone"
+    )
+    center = forms.ModelChoiceField(queryset=Center.objects.all(), required=False, empty_label="All centers")
+    study_id = forms.CharField(label="Study ID", required=False)
+    record_type = forms.ChoiceField(
+        choices=[("", "All records")]
+        + [(m._meta.model_name, m._meta.verbose_name.capitalize()) for m in CLINICAL_MODELS],
+        required=False,
+    )
+    since = forms.DateField(label="From (UTC)", required=False, widget=DateInput)
+    until = forms.DateField(label="To (UTC)", required=False, widget=DateInput)
+
+    def filters(self):
+        """Keyword arguments for ``selectors.audit_trail``; an invalid form filters nothing."""
+        data = self.cleaned_data if self.is_valid() else {}
+        user, center = data.get("user"), data.get("center")
+        return {
+            "user_id": user.pk if user else None,
+            "center_id": center.pk if center else None,
+            "study_id": data.get("study_id", ""),
+            "record_type": data.get("record_type", ""),
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
