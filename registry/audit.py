@@ -122,18 +122,21 @@ def write_history(model, objs, history_type):
     DataRevision.bump()
     actor = current_actor()
     now = timezone.now()
+    # ``model.history`` builds a new manager on every access: look it up once, not per row.
+    history_model = model.history.model
+    tracked = [field.attname for field in history_model.tracked_fields]
     rows = []
     for obj in objs:
-        row = model.history.model(
+        row = history_model(
             history_date=now,
             history_type=history_type,
             history_user=getattr(obj, "_history_user", None) or actor.user,
             history_change_reason=reason_for(obj)[:255],
-            **{field.attname: getattr(obj, field.attname) for field in model.history.model.tracked_fields},
+            **{attname: getattr(obj, attname) for attname in tracked},
         )
         _fill_audit_fields(row, obj)
         rows.append(row)
-    model.history.model.objects.bulk_create(rows)
+    history_model.objects.bulk_create(rows)
 
 
 class AuditedQuerySet(models.QuerySet):
@@ -171,8 +174,16 @@ class AuditedQuerySet(models.QuerySet):
     def bulk_update(self, objs, fields, *args, **kwargs):
         if not current_actor().reason:
             raise ReasonRequired("change")
+        objs = list(objs)
+        fields = list(fields)
+        if any(f.name == "version" for f in self.model._meta.fields) and "version" not in fields:
+            for obj in objs:
+                obj.version = (obj.version or 0) + 1
+            fields.append("version")
         with transaction.atomic(using=self.db):
-            count = super().bulk_update(objs, fields, *args, **kwargs)
+            # Django's bulk_update calls update() per batch; the plain QuerySet keeps that update
+            # from writing a second history row (and a second version bump) for every object.
+            count = models.QuerySet(self.model, using=self.db).bulk_update(objs, fields, *args, **kwargs)
             write_history(self.model, objs, "~")
         return count
 

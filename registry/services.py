@@ -47,7 +47,7 @@ def save_record(*, user, record, source, reason="", expected_version=None):
     the edit with ``StaleVersion`` if someone saved the record in between.
     """
     patient = record if isinstance(record, Patient) else record.patient
-    _check_can_enter(user, patient if patient.pk else None)
+    _check_can_enter(user, patient)  # a new patient too: its center must be the coordinator's
     if not isinstance(record, Patient) and patient.pk is None:
         raise ValidationError({"patient": "Save the patient before adding events."})
     _lock_patient(patient)

@@ -1,0 +1,136 @@
+"""registry.selectors: scoped lists and look-ups, the timeline, and the audit trail filters."""
+
+from datetime import timedelta
+
+import pytest
+from django.http import Http404
+from django.utils import timezone
+
+from registry import selectors, services
+from registry.models import FollowUp, Patient, Relapse
+from tests.factories import FirstLineResponseFactory, FollowUpFactory, PatientFactory, relapsed_course, trial
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cohort(center, other_center):
+    """TKY01: a relapsed MLL96 patient, a refractory MLL98 one, one without a response yet, one dead in CR1.
+    OSK02: one relapsed patient."""
+    relapsed = relapsed_course(center=center, study_id="MLL96-0001")
+    refractory = PatientFactory(center=center, study_id="MLL98-0002", trial=trial("MLL98"))
+    FirstLineResponseFactory(patient=refractory, outcome="INDUCTION_FAILURE")
+    pending = PatientFactory(center=center, study_id="MLL98-0003", trial=trial("MLL98"))
+    dead = PatientFactory(center=center, study_id="MLL96-0004")
+    FirstLineResponseFactory(patient=dead)
+    died = dead.diagnosis_date + timedelta(days=90)
+    FollowUpFactory(patient=dead, contact_date=died, vital_status="DEAD", death_date=died, cause_of_death="INFECTION")
+    elsewhere = relapsed_course(center=other_center, study_id="MLL96-0005")
+    return {"relapsed": relapsed, "refractory": refractory, "pending": pending, "dead": dead, "elsewhere": elsewhere}
+
+
+def study_ids(qs):
+    return [p.study_id for p in qs]
+
+
+def test_patients_for_is_scoped(cohort, coordinator, other_coordinator, investigator, outsider):
+    assert study_ids(selectors.patients_for(coordinator)) == ["MLL96-0001", "MLL96-0004", "MLL98-0002", "MLL98-0003"]
+    assert study_ids(selectors.patients_for(other_coordinator)) == ["MLL96-0005"]
+    assert len(selectors.patients_for(investigator)) == 5
+    assert study_ids(selectors.patients_for(outsider)) == []
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"search": "0003"}, ["MLL98-0003"]),
+        ({"search": " mll98 "}, ["MLL98-0002", "MLL98-0003"]),
+        ({"trial": "MLL96"}, ["MLL96-0001", "MLL96-0004", "MLL96-0005"]),
+        ({"center": "OSK02"}, ["MLL96-0005"]),
+        ({"status": "pending"}, ["MLL98-0003"]),
+        ({"status": "cr1"}, ["MLL96-0004"]),
+        ({"status": "relapsed"}, ["MLL96-0001", "MLL96-0005"]),
+        ({"status": "refractory"}, ["MLL98-0002"]),
+        ({"status": "dead"}, ["MLL96-0004"]),
+        ({"trial": "MLL96", "center": "TKY01", "status": "relapsed"}, ["MLL96-0001"]),
+    ],
+)
+def test_patients_for_filters(cohort, data_manager, filters, expected):
+    assert study_ids(selectors.patients_for(data_manager, **filters)) == expected
+
+
+def test_patient_for_hides_other_centers(cohort, coordinator, center_investigator, investigator):
+    assert selectors.patient_for(coordinator, cohort["relapsed"].pk) == cohort["relapsed"]
+    assert selectors.patient_for(investigator, cohort["elsewhere"].pk) == cohort["elsewhere"]
+    for user in (coordinator, center_investigator):
+        with pytest.raises(Http404):
+            selectors.patient_for(user, cohort["elsewhere"].pk)
+    with pytest.raises(Http404):
+        selectors.patient_for(coordinator, "not-a-number")
+
+
+def test_record_for_hides_other_centers_events(cohort, coordinator):
+    theirs = Relapse.objects.get(patient=cohort["elsewhere"])
+    ours = Relapse.objects.get(patient=cohort["relapsed"])
+    assert selectors.record_for(coordinator, Relapse, ours.pk) == ours
+    with pytest.raises(Http404):
+        selectors.record_for(coordinator, Relapse, theirs.pk)
+
+
+def test_timeline_is_in_date_order(cohort):
+    entries = selectors.timeline(cohort["relapsed"])
+    assert [e.kind for e in entries] == [
+        "birth",
+        "diagnosis",
+        "first_line",
+        "relapse",
+        "salvage",
+        "transplant",
+        "follow_up",
+    ]
+    days = [e.day for e in entries]
+    assert days == sorted(days)
+    assert entries[1].detail.startswith("120 days old")
+
+
+def test_timeline_puts_death_last(cohort):
+    kinds = [e.kind for e in selectors.timeline(cohort["dead"])]
+    assert kinds == ["birth", "diagnosis", "first_line", "death"]
+
+
+# --- Audit trail ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def edits(cohort, coordinator, other_coordinator):
+    """One change by each coordinator, on top of the system's creations."""
+    ours = Patient.objects.get(study_id="MLL96-0001")
+    ours.wbc = 200
+    services.save_record(user=coordinator, record=ours, source="page", reason="typo")
+    follow_up = FollowUp.objects.get(patient__study_id="MLL96-0005")
+    follow_up.lost_to_follow_up = True
+    services.save_record(user=other_coordinator, record=follow_up, source="page", reason="family moved abroad")
+    return cohort
+
+
+def test_audit_trail_is_newest_first(edits):
+    trail = selectors.audit_trail()
+    assert len(trail) == 20  # 18 creations and 2 changes
+    assert [(r.study_id, r.action) for r in trail[:2]] == [("MLL96-0005", "changed"), ("MLL96-0001", "changed")]
+    assert all(a.when >= b.when for a, b in zip(trail, trail[1:], strict=False))
+
+
+def test_audit_trail_filters(edits, coordinator, other_center):
+    by_user = selectors.audit_trail(user_id=coordinator.pk)
+    assert [(r.user, r.reason, r.changes) for r in by_user] == [
+        ("coord", "typo", [("WBC at diagnosis (x10^9/L)", "150.0", "200.0")])
+    ]
+    assert {r.study_id for r in selectors.audit_trail(center_id=other_center.pk)} == {"MLL96-0005"}
+    assert len(selectors.audit_trail(study_id=" mll96-0005 ")) == 7
+    follow_ups = selectors.audit_trail(record_type="followup")
+    assert {r.record_type for r in follow_ups} == {"follow up"} and len(follow_ups) == 4
+    today = timezone.now().date()  # the trail filters by UTC date
+    assert len(selectors.audit_trail(since=today, until=today)) == 20
+    assert selectors.audit_trail(until=today - timedelta(days=1)) == []
+    assert selectors.audit_trail(since=today + timedelta(days=1)) == []
+    assert len(selectors.audit_trail(limit=5)) == 5

@@ -1,0 +1,168 @@
+"""registry.services: who may write, reasons, stale versions, and that a refused write leaves no trace."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from registry import services
+from registry.audit import ReasonRequired
+from registry.models import Patient, Relapse
+from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def save(user, record, **kwargs):
+    return services.save_record(user=user, record=record, source="test", **kwargs)
+
+
+def test_coordinator_registers_a_patient_of_their_center(coordinator, center):
+    patient = save(coordinator, PatientFactory.build(center=center, study_id="MLL96-0101"))
+    assert Patient.objects.get(study_id="MLL96-0101").center == center
+    row = patient.history.get()
+    assert (row.history_user, row.audit_source, row.history_type) == (coordinator, "test", "+")
+
+
+def test_coordinator_cannot_register_a_patient_at_another_center(coordinator, other_center):
+    with pytest.raises(PermissionDenied):
+        save(coordinator, PatientFactory.build(center=other_center))
+    assert not Patient.objects.exists()
+
+
+def test_coordinator_cannot_add_events_to_another_centers_patient(other_coordinator, center):
+    patient = PatientFactory(center=center)
+    with pytest.raises(PermissionDenied):
+        save(other_coordinator, FirstLineResponseFactory.build(patient=patient))
+
+
+@pytest.mark.parametrize("persona", ["investigator", "center_investigator", "data_manager", "admin_user", "outsider"])
+def test_only_coordinators_enter_data(request, persona, center):
+    user = request.getfixturevalue(persona)
+    with pytest.raises(PermissionDenied):
+        save(user, PatientFactory.build(center=center))
+    assert not Patient.objects.exists()
+
+
+def test_coordinator_cannot_move_a_patient_to_another_center(coordinator, center, other_center):
+    patient = PatientFactory(center=center)
+    patient.center = other_center
+    with pytest.raises(PermissionDenied):
+        save(coordinator, patient, reason="wrong center")
+    assert Patient.objects.get(pk=patient.pk).center == center
+
+
+def test_locked_patient_is_refused(coordinator, data_manager, center):
+    patient = PatientFactory(center=center)
+    services.review_patient(user=data_manager, patient=patient, source="test", lock=True, reason="monitoring visit")
+    patient.refresh_from_db()
+    patient.wbc = 99
+    with pytest.raises(PermissionDenied):
+        save(coordinator, patient, reason="typo")
+    with pytest.raises(PermissionDenied):
+        save(coordinator, FirstLineResponseFactory.build(patient=patient))
+
+
+def test_only_data_managers_review(coordinator, center):
+    patient = PatientFactory(center=center)
+    with pytest.raises(PermissionDenied):
+        services.review_patient(user=coordinator, patient=patient, source="test", verify=True, reason="done")
+
+
+def test_data_manager_verifies_with_a_reason(data_manager, center):
+    patient = PatientFactory(center=center)
+    services.review_patient(
+        user=data_manager, patient=patient, source="test", verify=True, reason="source data verified"
+    )
+    patient.refresh_from_db()
+    assert patient.verified_by == data_manager and patient.verified_at is not None
+    assert patient.history.first().history_change_reason == "source data verified"
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_update_needs_a_reason(coordinator, center, reason):
+    patient = PatientFactory(center=center, wbc=150)
+    patient.wbc = 160
+    with pytest.raises(ReasonRequired):
+        save(coordinator, patient, reason=reason)
+    assert Patient.objects.get(pk=patient.pk).wbc == 150
+    assert patient.history.count() == 1
+
+
+def test_update_with_a_reason_is_recorded(coordinator, center):
+    patient = PatientFactory(center=center, wbc=150)
+    patient.wbc = 160
+    save(coordinator, patient, reason="transcription error", expected_version=1)
+    stored = Patient.objects.get(pk=patient.pk)
+    assert (stored.wbc, stored.version) == (160, 2)
+    latest = patient.history.first()
+    assert (latest.history_type, latest.history_change_reason, latest.history_user) == (
+        "~",
+        "transcription error",
+        coordinator,
+    )
+
+
+def test_stale_version_is_refused(coordinator, center):
+    patient = PatientFactory(center=center, wbc=150)
+    first, second = Patient.objects.get(pk=patient.pk), Patient.objects.get(pk=patient.pk)
+    first.wbc = 160
+    save(coordinator, first, reason="correction", expected_version=1)
+    second.wbc = 170
+    with pytest.raises(services.StaleVersion, match="version 1, now 2"):
+        save(coordinator, second, reason="another correction", expected_version=1)
+    assert Patient.objects.get(pk=patient.pk).wbc == 160
+
+
+def test_a_rejected_save_changes_nothing(coordinator, center):
+    patient = PatientFactory(center=center)
+    FirstLineResponseFactory(patient=patient)
+    before = Relapse.history.count()
+    bad = RelapseFactory.build(patient=patient, relapse_date=patient.diagnosis_date - timedelta(days=1))
+    with pytest.raises(ValidationError):
+        save(coordinator, bad)
+    assert not Relapse.objects.exists()
+    assert Relapse.history.count() == before == 0
+
+
+def test_a_rejected_update_changes_nothing(coordinator, center):
+    patient = PatientFactory(center=center)
+    patient.date_of_birth = patient.diagnosis_date - timedelta(days=400)  # not an infant
+    with pytest.raises(ValidationError) as caught:
+        save(coordinator, patient, reason="correction")
+    assert "diagnosis_date" in caught.value.message_dict
+    stored = Patient.objects.get(pk=patient.pk)
+    assert (stored.date_of_birth, stored.version, stored.history.count()) == (PatientFactory.date_of_birth, 1, 1)
+
+
+def test_events_need_a_saved_patient(coordinator, center):
+    patient = PatientFactory.build(center=center)
+    with pytest.raises(ValidationError):
+        save(coordinator, FirstLineResponseFactory.build(patient=patient))
+
+
+@pytest.mark.parametrize("persona", ["coordinator", "investigator", "admin_user"])
+def test_only_data_managers_delete(request, persona, center):
+    patient = PatientFactory(center=center)
+    with pytest.raises(PermissionDenied):
+        services.delete_record(user=request.getfixturevalue(persona), record=patient, reason="duplicate", source="test")
+    assert Patient.objects.filter(pk=patient.pk).exists()
+
+
+def test_delete_needs_a_reason(data_manager, center):
+    patient = PatientFactory(center=center)
+    with pytest.raises(ReasonRequired):
+        services.delete_record(user=data_manager, record=patient, reason=" ", source="test")
+    assert Patient.objects.filter(pk=patient.pk).exists()
+
+
+def test_data_manager_deletes_with_a_reason_and_the_history_keeps_the_record(data_manager, center):
+    patient = PatientFactory(center=center, study_id="MLL96-0042")
+    services.delete_record(user=data_manager, record=patient, reason="registered twice", source="test")
+    assert not Patient.objects.exists()
+    deleted = Patient.history.get(history_type="-")
+    assert (deleted.study_id, deleted.history_user, deleted.history_change_reason) == (
+        "MLL96-0042",
+        data_manager,
+        "registered twice",
+    )
