@@ -74,7 +74,7 @@ def cohort_summary(course):
     recurrent = course["relapse1_date"].notna()
     refractory = course["induction_failure_date"].notna()
     rr = course[recurrent | refractory]
-    evaluable = rr[rr["salvage_evaluable"].fillna(False).astype(bool)]
+    evaluable = rr[rr["salvage_evaluable"].eq(True)]
     transplanted = rr[rr["hsct_after_recurrence_date"].notna()]
     status = transplanted["hsct_after_recurrence_status"].map(
         {"CR1": "in_remission", "CR2+": "in_remission", "NOT_CR": "not_in_remission", "UNKNOWN": "unknown"}

@@ -1,5 +1,11 @@
 """Kaplan-Meier survival estimates matching R's ``survival::survfit`` (defaults).
 
+The product-limit estimate and its event table come from lifelines' ``KaplanMeierFitter``.
+The rest is computed here because lifelines defines it differently from R: the Greenwood
+standard error on the survival scale, R's default "log" confidence interval (lifelines uses
+the log(-log) transform), and R's median rule (midpoint of a flat segment at exactly 0.5;
+lifelines takes the first time S <= 0.5), applied to the survival curve and to its limits.
+
 Time is in days throughout (results also give years, 365.25 days a year). An ``event`` of 1
 is the endpoint event (e.g. death); 0 means the patient was censored at ``duration``
 (alive and event-free when last seen). At a tied time, events are counted before
@@ -9,6 +15,7 @@ censorings: a patient censored at ``t`` is still at risk at ``t``.
 from __future__ import annotations
 
 import numpy as np
+from lifelines import KaplanMeierFitter
 from scipy.stats import norm
 
 from ._common import (
@@ -37,19 +44,24 @@ def _z(conf_level: float) -> float:
 def _km_steps(durations: np.ndarray, events: np.ndarray) -> dict:
     """Product-limit estimate at each distinct time (event or censoring), as numpy arrays.
 
-    ``var_log`` is the Greenwood sum  sum d / (n (n - d)), the variance of log S(t)
-    (R's ``survfit(...)$std.err`` squared); it is inf once everybody at risk has died.
+    lifelines' ``KaplanMeierFitter`` gives the estimate and its event table (at risk,
+    events, censorings). ``var_log`` is computed here from that table: the Greenwood sum
+    sum d / (n (n - d)), the variance of log S(t) (R's ``survfit(...)$std.err`` squared); it
+    is inf once everybody at risk has died.
     """
-    times, inverse = np.unique(durations, return_inverse=True)
-    n_event = np.bincount(inverse, weights=events, minlength=len(times))
-    n_total = np.bincount(inverse, minlength=len(times)).astype(float)
-    n_censor = n_total - n_event
-    # at risk at t: everybody with duration >= t
-    n_risk = n_total[::-1].cumsum()[::-1]
+    if len(durations) == 0:
+        empty = np.zeros(0)
+        return {"time": empty, "n_risk": empty, "n_event": empty, "n_censor": empty, "surv": empty, "var_log": empty}
+    fitter = KaplanMeierFitter().fit(durations, event_observed=events)
+    table = fitter.event_table
+    table = table[table["removed"] > 0]  # lifelines adds a row at time 0 even if nobody leaves then
+    times = table.index.to_numpy(dtype=float)
+    n_risk = table["at_risk"].to_numpy(dtype=float)
+    n_event = table["observed"].to_numpy(dtype=float)
+    n_censor = table["censored"].to_numpy(dtype=float)
+    surv = fitter.survival_function_.iloc[:, 0].reindex(table.index).to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = 1.0 - n_event / n_risk
         greenwood_terms = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
-    surv = np.cumprod(factor)
     var_log = np.cumsum(greenwood_terms)
     return {"time": times, "n_risk": n_risk, "n_event": n_event, "n_censor": n_censor, "surv": surv, "var_log": var_log}
 

@@ -1,8 +1,14 @@
-"""Log-rank test for two or more groups, matching R ``survival::survdiff`` (rho = 0)."""
+"""Log-rank test for two or more groups, matching R ``survival::survdiff`` (rho = 0).
+
+The chi-square comes from lifelines' ``multivariate_logrank_test`` (which agrees with survdiff
+to rounding); observed and expected counts per group, and survdiff's rule for groups with no
+expected events, are computed here.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from lifelines.statistics import multivariate_logrank_test
 from scipy.stats import chi2 as chi2_dist
 
 from ._common import (
@@ -64,28 +70,21 @@ def logrank_test(durations, events, groups) -> dict:
     d_t = deaths.sum(axis=1)
     observed = deaths.sum(axis=0)
     expected = (d_t / n_t) @ at_risk if len(times) else np.zeros(k)
-    # hypergeometric covariance of the observed counts, summed over event times
-    var = np.zeros((k, k))
-    for n_, d_, r in zip(n_t, d_t, at_risk, strict=True):
-        if n_ <= 1:
-            continue  # one patient left: no variability
-        frac = r / n_
-        var += d_ * (n_ - d_) / (n_ - 1) * (np.diag(frac) - np.outer(frac, frac))
 
-    # as survdiff: use groups with expected > 0 and drop the first of them (the rest are free)
+    # As survdiff: groups with no expected events (never at risk at an event time) are left
+    # out of the statistic and of df. Leaving out their patients changes no risk set at an
+    # event time, so lifelines can be run on the remaining groups only.
     use = expected > 0
     df = int(use.sum()) - 1
     if df < 1:
         warnings.append("fewer than two groups with expected events (no events?): no test possible")
         chi2, p = 0.0, None
     else:
-        diff = (observed - expected)[use][1:]
-        v = var[np.ix_(use, use)][1:, 1:]
-        try:
-            chi2 = float(diff @ np.linalg.solve(v, diff))
-        except np.linalg.LinAlgError:
-            chi2 = float(diff @ np.linalg.pinv(v) @ diff)
-            warnings.append("variance matrix is singular; generalised inverse used")
+        used_levels = [lv for lv, u in zip(levels, use, strict=True) if u]
+        rows = np.isin(g, np.array(used_levels, dtype=object))
+        codes = np.array([used_levels.index(lv) for lv in g[rows]])  # lifelines sorts labels; codes are safe
+        result = multivariate_logrank_test(d[rows], codes, e[rows])
+        chi2 = float(result.test_statistic)
         p = float(chi2_dist.sf(chi2, df))
 
     n_per_group = [int((g == lv).sum()) for lv in levels]

@@ -45,3 +45,15 @@ def test_check_durations_messages():
 def test_public_api():
     for name in stats.__all__:
         assert hasattr(stats, name)
+
+
+def test_importing_the_package_loads_no_django():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, analysis.stats; "
+        "sys.exit(1 if any(m.split('.')[0] in {'django', 'registry'} for m in sys.modules) else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE_DIR.parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or "analysis.stats pulled in django or registry"

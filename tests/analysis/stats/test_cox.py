@@ -83,9 +83,12 @@ def test_perfect_separation_is_reported_not_crashed(json_clean):
     assert result["terms"][1]["possibly_infinite"] is False
     assert any("may be infinite" in w for w in result["warnings"])
     assert result["ph_test"] is None
-    # R 3.5 (coxph, 20 iterations) gives coef 22.2604493 / se 19915.66 for x here
-    assert result["terms"][0]["coef"] == pytest.approx(22.2604493, abs=1e-4)
+    # R 3.5 (coxph, 20 iterations) stops the diverging x at coef 22.2604493 (se 19915.66);
+    # lifelines, with our tighter stopping rule, goes further, so only the flag is compared.
+    # The finite coefficient of z converges and still matches R's (-0.1499003, se 1.132542).
+    assert result["terms"][0]["coef"] > 20
     assert result["terms"][1]["coef"] == pytest.approx(-0.1499003, abs=1e-4)
+    assert result["terms"][1]["se"] == pytest.approx(1.132542, abs=1e-4)
 
 
 def test_constant_covariate_dropped_with_warning():
@@ -147,3 +150,44 @@ def test_counting_process_checks_intervals():
     frame.loc[1, "start"] = 25
     with pytest.raises(StatsInputError, match="greater than 'start'"):
         cox_time_varying(frame, "id", "start", "stop", "event", ["x"])
+
+
+def test_lifelines_convergence_error_gives_clean_result(monkeypatch, json_clean):
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+
+    def boom(self, *args, **kwargs):
+        raise ConvergenceError("Convergence halted due to matrix inversion problems. Suspicion is high collinearity.")
+
+    monkeypatch.setattr(CoxPHFitter, "fit", boom)
+    result = cox_model(_separated(), "t", "e", ["x", "z"])
+    json_clean(result)
+    assert result["converged"] is False
+    assert [t["coef"] for t in result["terms"]] == [None, None]
+    assert result["ph_test"] is None and result["concordance"] is None
+    assert any("could not fit" in w and "collinearity" in w for w in result["warnings"])
+    # the null-model statistics need no fitting and are still given
+    assert result["score_test"]["chi2"] is not None
+
+
+def test_lifelines_not_converging_is_reported(monkeypatch, json_clean):
+    import analysis.stats.cox as cox_module
+
+    monkeypatch.setitem(cox_module._FIT_OPTIONS, "max_steps", 1)
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "heavy_censoring.csv")
+    result = cox_model(frame, "duration", "event", ["bin1", "cont"])
+    json_clean(result)
+    assert result["converged"] is False
+    assert result["ph_test"] is None
+    assert any("did not converge" in w for w in result["warnings"])
+    assert any(w.startswith("lifelines: Newton-Raphson failed to converge") for w in result["warnings"])
+
+
+def test_covariate_names_that_lifelines_reserves_are_safe():
+    # CoxTimeVaryingFitter renames its columns to 'event', 'start', 'stop' internally
+    frame = _separated().assign(x=[1, 0, 1, 0, 0, 1, 0, 1, 1, 0])
+    frame = frame.assign(id=range(10), s=0.0, start=frame["x"], event=frame["z"])
+    tv = cox_time_varying(frame, "id", "s", "t", "e", ["start", "event"])
+    plain = cox_model(frame.rename(columns={"start": "a", "event": "b"}), "t", "e", ["a", "b"])
+    assert [t["term"] for t in tv["terms"]] == ["start", "event"]
+    assert [t["coef"] for t in tv["terms"]] == pytest.approx([t["coef"] for t in plain["terms"]], abs=1e-9)

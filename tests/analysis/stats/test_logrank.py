@@ -65,3 +65,13 @@ def test_bad_input():
         logrank_test([1, 2, 3], [1, 1, 0], ["a", "b"])
     with pytest.raises(StatsInputError, match="event"):
         logrank_test([1, 2], [1, np.nan], ["a", "b"])
+
+
+def test_group_without_expected_events_left_out_as_survdiff():
+    # group c is censored before the first event: R survdiff (survival 3.5-3) gives
+    # chisq 0.0739030023095 on 1 df, observed (2, 2, 0), expected (2.26666666667, 1.73333333333, 0)
+    result = logrank_test([1, 2, 3, 4, 6, 0.5, 0.5], [1, 1, 1, 1, 0, 0, 0], list("ababacc"))
+    assert result["chi2"] == pytest.approx(0.0739030023095, abs=1e-10)
+    assert result["df"] == 1
+    assert result["expected"] == pytest.approx([2.26666666667, 1.73333333333, 0.0], abs=1e-10)
+    assert result["observed"] == [2, 2, 0]
