@@ -1,7 +1,7 @@
-"""Benchmark of the outcome analyses at one cohort size (run in its own process by tests.bench.run).
+"""Benchmark of the outcome analyses at one cohort size, for tests.bench.run.
 
-Usage: python -m tests.bench.analyses N   (DATABASE_URL names a database seeded with N patients)
-Prints one JSON line of measurements.
+``measure`` runs ``python -m tests.bench.analyses N`` in its own process (so peak memory is
+this size's), against the database seeded with N patients; that process prints one JSON line.
 """
 
 import json
@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import django
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def timed(fn, *args, **kwargs):
@@ -70,6 +72,56 @@ def main(n):
     if out.get("r_seconds"):
         out["r_ratio"] = compute_total / out["r_seconds"]
     print(json.dumps(out))
+
+
+def measure(n, env):
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.bench.analyses", str(n)], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fmt(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(results):
+    names = list(results[0]["analyses"])
+    lines = [
+        "## Outcome analyses",
+        "",
+        "- **seed**: `seed_demo` for N patients with their whole course (audited bulk writes).",
+        "- **extract**: one `course_frame()` (the set-based queries and the per-patient frame).",
+        f"- **whole run**: all {len(names)} analyses through `analysis.runs.execute_run`, as the Celery worker runs",
+        "  them: extract, build frames, fingerprint, statistics, figures, store.",
+        "- **statistics only**: the same statistics calls (lifelines and our own) on frames already in memory.",
+        "- **overhead**: whole run / statistics only (target < 1.5x).",
+        "- **R survival**: R's survival/cmprsk making the comparable core calls (KM with summary, reverse KM, log-rank",
+        "  and KM per factor, Cox with cox.zph, counting-process Cox, cuminc with Gray's test, OS from diagnosis by",
+        "  trial) on the same frames exported to CSV (`tests/bench/analysis_bench.R`), timed inside R;",
+        "  **ours / R** = statistics only / R.",
+        "- **peak RSS**: peak resident memory of the measuring process.",
+        "",
+        "| patients | seed | extract | whole run | statistics only | overhead | R survival | ours / R | peak RSS |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['patients']:,} | {fmt(r['seed_seconds'], 1)} s | {fmt(r['extract_seconds'])} s | "
+            f"{fmt(r['whole_run_seconds'])} s | {fmt(r['statistics_seconds'])} s | {fmt(r['overhead_ratio'])}x | "
+            f"{fmt(r.get('r_seconds'))} s | {fmt(r.get('r_ratio'))}x | {fmt(r['peak_rss_mb'], 0)} MB |"
+        )
+    lines += ["", "Per analysis, seconds (build frames / statistics / whole run):", "",
+              "| patients | " + " | ".join(names) + " |", "| ---: |" + " ---: |" * len(names)]
+    for r in results:
+        cells = [
+            f"{fmt(a['build_frames_seconds'])} / {fmt(a['statistics_seconds'])} / {fmt(a['whole_run_seconds'])}"
+            for a in (r["analyses"][n] for n in names)
+        ]
+        lines.append(f"| {r['patients']:,} | " + " | ".join(cells) + " |")
+    lines += ["", "Target: the 100,000-patient whole run under 60 s on two cores."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
