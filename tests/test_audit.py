@@ -197,6 +197,16 @@ def test_raw_sql_cannot_change_history(postgres_only, full_history, table, state
         assert cursor.fetchone() == (before,)
 
 
+@pytest.mark.parametrize("table", ["registry_historicalcenter", "registry_historicalmembership"])
+def test_raw_sql_cannot_change_the_history_of_centers_and_roles(postgres_only, coordinator, table):
+    with connection.cursor() as cursor:
+        for statement in (f"UPDATE {table} SET history_change_reason = 'tampered'", f"DELETE FROM {table}"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(statement)
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        assert cursor.fetchone()[0] >= 1
+
+
 def test_database_refuses_non_infant_insert_and_update(postgres_only, center):
     patient = PatientFactory(center=center)
     with connection.cursor() as cursor:
