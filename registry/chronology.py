@@ -127,11 +127,32 @@ def violations(course):
             yield event.record, event.field, f"This date must not be before the date of diagnosis ({dx})."
             yield p, "diagnosis_date", f"The date of diagnosis must not be after the {event.label} ({event.day})."
 
+    yield from _one_per_date(course)
     yield from _relapses_follow_remission(course)
     yield from _salvage_follows_recurrence(course)
     yield from _transplant_status(course)
     yield from _nothing_after_death(course, all_events)
     yield from _last_contact_is_last(course, all_events)
+
+
+def _one_per_date(course):
+    """One relapse, salvage start, transplant or follow-up per patient and date (also a DB constraint)."""
+    kinds = (
+        (course.relapses, "relapse_date", "a relapse"),
+        (course.salvage_lines, "start_date", "a salvage line starting"),
+        (course.transplants, "transplant_date", "a transplant"),
+        (course.follow_ups, "contact_date", "a follow-up"),
+    )
+    for records, field_name, label in kinds:
+        seen = {}
+        for record in records:
+            day = getattr(record, field_name)
+            if day is None:
+                continue
+            if day in seen:
+                for rec in (seen[day], record):
+                    yield rec, field_name, f"This patient already has {label} on {day}."
+            seen[day] = record
 
 
 def _relapses_follow_remission(course):

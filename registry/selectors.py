@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.http import Http404
 
 from .choices import FirstLineOutcome, VitalStatus
@@ -30,6 +30,7 @@ def patients_for(user, *, search="", trial=None, center=None, status=None):
         .annotate(
             has_relapse=Exists(Relapse.objects.filter(patient=OuterRef("pk"))),
             is_dead=Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD)),
+            last_contact_date=Max("follow_ups__contact_date"),
         )
     )
     if search:
@@ -57,6 +58,11 @@ def patient_for(user, pk):
         return Patient.objects.for_user(user).select_related("center", "trial").get(pk=pk)
     except (Patient.DoesNotExist, ValueError):
         raise Http404("No such patient.") from None
+
+
+def has_first_line_response(patient):
+    """Whether the patient's first-line response is recorded (there is at most one)."""
+    return FirstLineResponse.objects.filter(patient=patient).exists()
 
 
 def record_for(user, model, pk):
@@ -151,10 +157,25 @@ class AuditRow:
 _ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 
 
-def _changes(row, previous):
-    fields = [f for f in row.instance_type._meta.fields if f.name not in ("id", "created_at", "updated_at", "version")]
+_HIDDEN_FIELDS = ("id", "created_at", "updated_at", "version")
+
+
+def _label(field, value, names):
+    """A stored value as a reader knows it: a choice's label, a related record's name."""
+    if value is None or value == "":
+        return ""
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if field.is_relation:
+        return names.get((field.related_model, value), str(value))
+    return str(value)
+
+
+def _changes(row, previous, names):
     result = []
-    for f in fields:
+    for f in row.instance_type._meta.fields:
+        if f.name in _HIDDEN_FIELDS:
+            continue
         new = getattr(row, f.attname, None)
         old = getattr(previous, f.attname, None) if previous is not None else None
         if row.history_type == "-":
@@ -162,8 +183,22 @@ def _changes(row, previous):
         if previous is None and row.history_type == "+" and new in (None, ""):
             continue
         if old != new:
-            result.append((f.verbose_name, "" if old is None else str(old), "" if new is None else str(new)))
+            result.append((f.verbose_name, _label(f, old, names), _label(f, new, names)))
     return result
+
+
+def _related_names(rows):
+    """Names of the records the history rows point to (centers, trials, patients, users), in few queries."""
+    wanted = {}
+    for row in rows:
+        for f in row.instance_type._meta.fields:
+            if f.is_relation and getattr(row, f.attname, None) is not None:
+                wanted.setdefault(f.related_model, set()).add(getattr(row, f.attname))
+    return {
+        (model, obj.pk): str(obj)
+        for model, pks in wanted.items()
+        for obj in model._base_manager.filter(pk__in=pks)
+    }
 
 
 def audit_trail(
@@ -199,10 +234,11 @@ def audit_trail(
     rows.sort(key=lambda r: (r.history_date, r.history_id), reverse=True)
     if limit:
         rows = rows[:limit]
-    return [_audit_row(row) for row in rows]
+    names = _related_names(rows)
+    return [_audit_row(row, names) for row in rows]
 
 
-def _audit_row(row):
+def _audit_row(row, names):
     previous = row.prev_record if row.history_type != "+" else None
     return AuditRow(
         when=row.history_date,
@@ -214,7 +250,7 @@ def _audit_row(row):
         center_id=row.audit_center_id,
         reason=row.history_change_reason or "",
         source=row.audit_source,
-        changes=_changes(row, previous),
+        changes=_changes(row, previous, names),
     )
 
 

@@ -125,7 +125,7 @@ def _render_patient(request, patient, review_form=None, status=200):
         "can_edit": access.can_enter_data(request.user, patient),
         "can_register": access.can_enter_data(request.user),
         "can_review": can_review,
-        "has_first_line": FirstLineResponse.objects.filter(patient=patient).exists(),
+        "has_first_line": selectors.has_first_line_response(patient),
         "review_form": review_form or ReasonForm(),
         "event_kinds": [(kind, label) for kind, (_, _, label) in EVENT_KINDS.items() if kind != "first-line"],
     }
@@ -162,7 +162,7 @@ def event_create(request, pk, kind):
     model, form_class, label = _event_kind(kind)
     patient = selectors.patient_for(request.user, pk)
     _require_entry(request.user, patient)
-    if model is FirstLineResponse and FirstLineResponse.objects.filter(patient=patient).exists():
+    if model is FirstLineResponse and selectors.has_first_line_response(patient):
         messages.info(request, "This patient already has a first-line response; edit it instead.")
         return redirect("registry:patient-detail", pk=patient.pk)
     form = form_class(request.POST or None, instance=model(patient=patient))

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from registry.models import FirstLineResponse, FollowUp, Patient
+from registry.models import FirstLineResponse, FollowUp, Patient, Relapse
 from tests.factories import (
     FirstLineResponseFactory,
     FollowUpFactory,
@@ -228,3 +228,13 @@ def test_a_valid_course_passes_every_rule(center):
     patient = relapsed_course(center=center)
     for record in [Patient.objects.get(pk=patient.pk), *FollowUp.objects.filter(patient=patient)]:
         record.full_clean()
+
+
+def test_a_second_relapse_on_the_same_date_is_refused_on_the_date_field(center):
+    patient = PatientFactory(center=center)
+    FirstLineResponseFactory(patient=patient)
+    first = RelapseFactory(patient=patient)
+    duplicate = Relapse(patient=patient, relapse_date=first.relapse_date, site="CNS")
+    with pytest.raises(ValidationError) as error:
+        duplicate.full_clean()
+    assert error.value.message_dict == {"relapse_date": [f"This patient already has a relapse on {first.relapse_date}."]}

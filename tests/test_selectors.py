@@ -134,3 +134,18 @@ def test_audit_trail_filters(edits, coordinator, other_center):
     assert selectors.audit_trail(until=today - timedelta(days=1)) == []
     assert selectors.audit_trail(since=today + timedelta(days=1)) == []
     assert len(selectors.audit_trail(limit=5)) == 5
+
+
+def test_history_shows_labels_not_codes(center):
+    patient = PatientFactory(center=center, sex="F", mll_partner="AF4")
+    created = selectors.patient_history(patient)[-1]
+    assert ("center", "", "TKY01 Tokyo Children's Hospital") in created.changes
+    assert ("sex", "", "Female") in created.changes
+    assert ("MLL partner gene", "", "AF4/AFF1 t(4;11)(q21;q23)") in created.changes
+
+
+def test_patient_list_knows_the_last_contact(center, coordinator):
+    patient = relapsed_course(center=center)
+    listed = selectors.patients_for(coordinator).get(pk=patient.pk)
+    assert listed.last_contact_date == patient.follow_ups.get().contact_date
+    assert not listed.is_dead

@@ -65,8 +65,8 @@ def test_audit_page_lists_changes_with_old_and_new(login, changed_course):
     content = response.content.decode()
     newest = response.context["page"][0]
     assert newest.action == "changed" and newest.user == "coord" and newest.center == "TKY01"
-    assert ("site", "BM", "CNS") in newest.changes
-    assert "CRF re-read" in content and "<del>BM</del>" in content and "<ins>CNS</ins>" in content
+    assert ("site", "Isolated bone marrow", "Isolated CNS") in newest.changes
+    assert "CRF re-read" in content and "<del>Isolated bone marrow</del>" in content and "<ins>Isolated CNS</ins>" in content
 
 
 def test_audit_filters(login, changed_course, other_center, coordinator):
@@ -118,7 +118,7 @@ def test_csv_export(login, changed_course, other_center):
     assert changed[1:4] == ["coord", "changed", "relapse"]
     assert changed[5:8] == ["MLL96-0001", "TKY01", "page"]
     assert changed[8] == '\'=HYPERLINK("x") CRF re-read'  # formula neutralised
-    assert changed[9] == "site: BM -> CNS"
+    assert changed[9] == "site: Isolated bone marrow -> Isolated CNS"
     assert rows[-1][2] == "created" and rows[-1][1] == "system" and rows[-1][7] == "test:factory"
 
 

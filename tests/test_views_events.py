@@ -175,13 +175,12 @@ def test_death_without_cause_error_beside_field(login, patient):
     assert not FollowUp.objects.exists()
 
 
-def test_duplicate_follow_up_date_reported_on_top(login, patient):
-    # The form cannot see this constraint (it spans the patient); the service reports it.
+def test_duplicate_follow_up_date_reported_beside_the_date(login, patient):
     FollowUpFactory(patient=patient, contact_date=patient.diagnosis_date + timedelta(days=1000))
     url = reverse("registry:event-create", args=[patient.pk, "follow-up"])
     response = login("coordinator").post(url, valid_data("follow-up", patient))
     assert response.status_code == 200
-    assert "already has a follow-up on this date" in str(response.context["form"].non_field_errors())
+    assert "already has a follow-up on" in " ".join(response.context["form"].errors["contact_date"])
     assert FollowUp.objects.count() == 1
 
 
