@@ -19,10 +19,11 @@ $(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
-## demo: install, migrate, seed the demo cohort and serve on http://$(HOST):$(PORT)
+## demo: install, migrate, seed the demo cohort, run the analyses and serve on http://$(HOST):$(PORT)
 demo: $(VENV)/.base-installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py run_analyses
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## test: the whole test suite
