@@ -23,6 +23,10 @@ def clean(value):
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":  # the common case, done in bulk: NaN/inf -> None
+            return np.where(np.isfinite(value), value, None).tolist() if value.size else []
+        if value.dtype.kind in "iub":
+            return value.tolist()
         return [clean(v) for v in value.tolist()]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)

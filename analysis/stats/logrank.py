@@ -62,10 +62,14 @@ def logrank_test(durations, events, groups) -> dict:
     times = np.unique(d[e == 1])
     k = len(levels)
     # at-risk and event counts: rows = distinct event times, columns = groups
-    at_risk = np.array([[(d[g == lv] >= t).sum() for lv in levels] for t in times], dtype=float).reshape(-1, k)
-    deaths = np.array([[((d == t) & (e == 1) & (g == lv)).sum() for lv in levels] for t in times], dtype=float).reshape(
-        -1, k
-    )
+    at_risk = np.zeros((len(times), k))
+    deaths = np.zeros((len(times), k))
+    for j, lv in enumerate(levels):
+        in_group = g == lv
+        sorted_d = np.sort(d[in_group])
+        at_risk[:, j] = len(sorted_d) - np.searchsorted(sorted_d, times, side="left")  # time >= t
+        event_times = d[in_group & (e == 1)]
+        np.add.at(deaths[:, j], np.searchsorted(times, event_times), 1)
     n_t = at_risk.sum(axis=1)
     d_t = deaths.sum(axis=1)
     observed = deaths.sum(axis=0)
