@@ -12,7 +12,17 @@ from .models import AnalysisRun
 
 @admin.register(AnalysisRun)
 class AnalysisRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "status", "trigger", "started_at", "duration", "n_patients", "short_fingerprint", "reused_from"]
+    list_display = [
+        "id",
+        "name",
+        "status",
+        "trigger",
+        "started_at",
+        "duration",
+        "n_patients",
+        "short_fingerprint",
+        "reused_from",
+    ]
     list_filter = ["name", "status", "trigger"]
     actions = ["rerun"]
     readonly_fields = [f.name for f in AnalysisRun._meta.fields] + ["figure_gallery", "results_json"]
@@ -35,8 +45,11 @@ class AnalysisRunAdmin(admin.ModelAdmin):
     @admin.display(description="figures")
     def figure_gallery(self, obj):
         # SVG produced by our own matplotlib code from stored numbers, not user input.
-        return format_html_join(mark_safe(""), "<figure><figcaption>{}</figcaption>{}</figure>",
-                                ((name, mark_safe(svg)) for name, svg in (obj.figures or {}).items()))
+        return format_html_join(
+            mark_safe(""),
+            "<figure><figcaption>{}</figcaption>{}</figure>",
+            ((name, mark_safe(svg)) for name, svg in (obj.figures or {}).items()),
+        )
 
     @admin.display(description="results (JSON)")
     def results_json(self, obj):

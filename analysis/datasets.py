@@ -38,8 +38,20 @@ def course_frame(patients=None):
     patients = Patient.objects.all() if patients is None else patients
     base = _frame(
         patients.order_by("pk"),
-        ["pk", "study_id", "center__code", "trial__code", "sex", "date_of_birth", "diagnosis_date", "wbc",
-         "cns_status", "immunophenotype", "prednisone_response", "mll_partner"],
+        [
+            "pk",
+            "study_id",
+            "center__code",
+            "trial__code",
+            "sex",
+            "date_of_birth",
+            "diagnosis_date",
+            "wbc",
+            "cns_status",
+            "immunophenotype",
+            "prednisone_response",
+            "mll_partner",
+        ],
     ).rename(columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"})
     scope = {"patient__in": patients.values("pk")}
 
@@ -64,7 +76,9 @@ def course_frame(patients=None):
     first_relapse = relapses.sort_values("relapse_date").groupby("patient_id").first()
     df = df.merge(
         first_relapse.rename(columns={"relapse_date": "relapse1_date", "site": "relapse1_site"}),
-        left_on="patient_id", right_index=True, how="left",
+        left_on="patient_id",
+        right_index=True,
+        how="left",
     )
     df["recurrence_date"] = df["relapse1_date"].fillna(df["induction_failure_date"])
 
@@ -74,11 +88,13 @@ def course_frame(patients=None):
     salvage = salvage.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
     salvage = salvage[salvage["start_date"] >= salvage["recurrence_date"]]
     by_patient = salvage.groupby("patient_id")
-    second_line = pd.DataFrame({
-        "second_line_date": by_patient["start_date"].min(),
-        "salvage_evaluable": by_patient["response"].agg(lambda r: bool((r != "NE").any())),
-        "salvage_remission_date": salvage[salvage["response"] == "CR"].groupby("patient_id")["response_date"].min(),
-    })
+    second_line = pd.DataFrame(
+        {
+            "second_line_date": by_patient["start_date"].min(),
+            "salvage_evaluable": by_patient["response"].agg(lambda r: bool((r != "NE").any())),
+            "salvage_remission_date": salvage[salvage["response"] == "CR"].groupby("patient_id")["response_date"].min(),
+        }
+    )
     df = df.merge(second_line, left_on="patient_id", right_index=True, how="left")
     df["salvage_remission"] = df["salvage_remission_date"].notna().astype(int)
 
@@ -86,15 +102,20 @@ def course_frame(patients=None):
     first_hsct = transplants.sort_values("transplant_date").groupby("patient_id").first()
     df = df.merge(
         first_hsct.rename(columns={"transplant_date": "hsct_date", "disease_status": "hsct_status"}),
-        left_on="patient_id", right_index=True, how="left",
+        left_on="patient_id",
+        right_index=True,
+        how="left",
     )
     after = transplants.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
     after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date")
     post = after.groupby("patient_id").first()
     df = df.merge(
-        post.rename(columns={"transplant_date": "hsct_after_recurrence_date", "disease_status": "hsct_after_recurrence_status"})
-        [["hsct_after_recurrence_date", "hsct_after_recurrence_status"]],
-        left_on="patient_id", right_index=True, how="left",
+        post.rename(
+            columns={"transplant_date": "hsct_after_recurrence_date", "disease_status": "hsct_after_recurrence_status"}
+        )[["hsct_after_recurrence_date", "hsct_after_recurrence_status"]],
+        left_on="patient_id",
+        right_index=True,
+        how="left",
     )
 
     for col in ("contact_date", "death_date", "second_malignancy_date"):
@@ -132,7 +153,8 @@ def _covariates(df):
         default=f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
     )
     out["relapse_site"] = np.where(
-        df["relapse1_date"].isna(), "induction failure",
+        df["relapse1_date"].isna(),
+        "induction failure",
         np.where(df["relapse1_site"] == "BM", "isolated marrow", "extramedullary involved"),
     )
     out["trial"] = df["trial"]
@@ -183,9 +205,7 @@ def efs_from_diagnosis(df):
     whichever is first. Censored: at the last contact event-free.
     """
     induction_failure = df["induction_failure_date"].notna()
-    first_event = pd.concat(
-        [df["relapse1_date"], df["death_date"], df["second_malignancy_date"]], axis=1
-    ).min(axis=1)
+    first_event = pd.concat([df["relapse1_date"], df["death_date"], df["second_malignancy_date"]], axis=1).min(axis=1)
     time, event = _endpoint(df, df["diagnosis_date"], first_event)
     time = time.where(~induction_failure, 0.0)
     event = event.where(~induction_failure, 1)
@@ -219,7 +239,9 @@ def non_relapse_mortality_after_hsct(df, relapses=None):
     """
     pop = df[df["hsct_date"].notna()].copy()
     if relapses is None:
-        relapses = _frame(Relapse.objects.filter(patient_id__in=pop["patient_id"].tolist()), ["patient_id", "relapse_date"])
+        relapses = _frame(
+            Relapse.objects.filter(patient_id__in=pop["patient_id"].tolist()), ["patient_id", "relapse_date"]
+        )
     relapses = relapses.assign(relapse_date=pd.to_datetime(relapses["relapse_date"]))
     later = relapses.merge(pop[["patient_id", "hsct_date"]], on="patient_id")
     later = later[later["relapse_date"] > later["hsct_date"]].groupby("patient_id")["relapse_date"].min()
@@ -249,10 +271,16 @@ def counting_process(frame):
         cuts = sorted({t for t in (hsct, remission) if pd.notna(t) and 0 < t < time})
         bounds = [0.0, *cuts, float(time)]
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-            rows.append((
-                pid, start, stop, int(event and stop == time),
-                int(pd.notna(hsct) and hsct <= start), int(pd.notna(remission) and remission <= start),
-            ))
+            rows.append(
+                (
+                    pid,
+                    start,
+                    stop,
+                    int(event and stop == time),
+                    int(pd.notna(hsct) and hsct <= start),
+                    int(pd.notna(remission) and remission <= start),
+                )
+            )
     return pd.DataFrame(rows, columns=["patient_id", "start", "stop", "event", "hsct", "salvage_remission"])
 
 

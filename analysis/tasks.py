@@ -11,8 +11,13 @@ from .models import AnalysisRun
 
 
 @shared_task(
-    bind=True, acks_late=True, reject_on_worker_lost=True,
-    autoretry_for=(runs.AnalysisBusy,), retry_backoff=5, retry_backoff_max=120, max_retries=20,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(runs.AnalysisBusy,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    max_retries=20,
 )
 def execute_run_task(self, run_id):
     return runs.execute_run(run_id).status

@@ -43,7 +43,7 @@ class AuditActor:
     source: str = ""
 
 
-_actor = contextvars.ContextVar("registry_audit_actor", default=AuditActor())
+_actor = contextvars.ContextVar("registry_audit_actor", default=AuditActor())  # noqa: B039 (frozen, immutable)
 
 
 @contextmanager

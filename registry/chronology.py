@@ -107,7 +107,9 @@ def events(course):
             found.append(Event(transplant.transplant_date, "HSCT", transplant, "transplant_date"))
     for follow_up in course.follow_ups:
         if follow_up.second_malignancy_date:
-            found.append(Event(follow_up.second_malignancy_date, "second malignancy", follow_up, "second_malignancy_date"))
+            found.append(
+                Event(follow_up.second_malignancy_date, "second malignancy", follow_up, "second_malignancy_date")
+            )
     return found
 
 
@@ -169,8 +171,10 @@ def _relapses_follow_remission(course):
             yield relapse, "relapse_date", "Record the first-line response (CR1) before a relapse."
         elif not any((previous is None or r > previous) and r <= day for r in remissions):
             since = f" since relapse {number - 1} ({previous})" if previous else ""
-            yield relapse, "relapse_date", (
-                f"A relapse must follow a complete remission; none is recorded{since} on or before {day}."
+            yield (
+                relapse,
+                "relapse_date",
+                (f"A relapse must follow a complete remission; none is recorded{since} on or before {day}."),
             )
         previous = day
     if fl is not None and fl.outcome == "CR" and fl.assessment_date and course.relapses:
@@ -189,25 +193,41 @@ def _salvage_follows_recurrence(course):
         if not line.start_date:
             continue
         if first is None:
-            yield line, "start_date", (
-                "Salvage therapy follows a relapse or an induction failure; record that first."
-            )
+            yield line, "start_date", ("Salvage therapy follows a relapse or an induction failure; record that first.")
         elif line.start_date < first:
-            yield line, "start_date", f"Salvage therapy must not start before the first relapse or induction failure ({first})."
+            yield (
+                line,
+                "start_date",
+                f"Salvage therapy must not start before the first relapse or induction failure ({first}).",
+            )
             for relapse in course.relapses[:1]:
                 if relapse.relapse_date == first:
-                    yield relapse, "relapse_date", f"Relapse 1 must not be after the start of salvage {line.regimen} ({line.start_date})."
+                    yield (
+                        relapse,
+                        "relapse_date",
+                        f"Relapse 1 must not be after the start of salvage {line.regimen} ({line.start_date}).",
+                    )
             if fl is not None and fl.assessment_date == first:
-                yield fl, "assessment_date", f"Induction failure must not be after the start of salvage {line.regimen} ({line.start_date})."
+                yield (
+                    fl,
+                    "assessment_date",
+                    f"Induction failure must not be after the start of salvage {line.regimen} ({line.start_date}).",
+                )
 
 
 def _transplant_status(course):
     for transplant in course.transplants:
         if transplant.disease_status == "CR1" and transplant.transplant_date:
-            earlier = [r.relapse_date for r in course.relapses if r.relapse_date and r.relapse_date <= transplant.transplant_date]
+            earlier = [
+                r.relapse_date
+                for r in course.relapses
+                if r.relapse_date and r.relapse_date <= transplant.transplant_date
+            ]
             if earlier:
-                yield transplant, "disease_status", (
-                    f"The patient relapsed on {earlier[0]}, so the status at HSCT cannot be first remission."
+                yield (
+                    transplant,
+                    "disease_status",
+                    (f"The patient relapsed on {earlier[0]}, so the status at HSCT cannot be first remission."),
                 )
             fl = course.first_line
             if fl is not None and fl.outcome == "INDUCTION_FAILURE":
@@ -227,10 +247,23 @@ def _nothing_after_death(course, all_events):
             yield death, "death_date", f"The date of death must not be before the {event.label} ({event.day})."
     for follow_up in course.follow_ups:
         if follow_up.vital_status == "ALIVE" and follow_up.contact_date and follow_up.contact_date >= death.death_date:
-            yield follow_up, "vital_status", f"The patient died on {death.death_date}; a later contact cannot report them alive."
-            yield death, "death_date", f"The date of death must not be before a contact reporting the patient alive ({follow_up.contact_date})."
+            yield (
+                follow_up,
+                "vital_status",
+                f"The patient died on {death.death_date}; a later contact cannot report them alive.",
+            )
+            yield (
+                death,
+                "death_date",
+                "The date of death must not be before a contact reporting the patient alive "
+                f"({follow_up.contact_date}).",
+            )
     if course.patient.diagnosis_date and death.death_date < course.patient.diagnosis_date:
-        yield death, "death_date", f"The date of death must not be before the date of diagnosis ({course.patient.diagnosis_date})."
+        yield (
+            death,
+            "death_date",
+            f"The date of death must not be before the date of diagnosis ({course.patient.diagnosis_date}).",
+        )
 
 
 def _last_contact_is_last(course, all_events):
@@ -240,8 +273,13 @@ def _last_contact_is_last(course, all_events):
     last = dated[-1]
     for event in all_events:
         if event.day > last.contact_date:
-            yield event.record, event.field, (
-                f"This date is after the last follow-up contact ({last.contact_date}); record a later follow-up first."
+            yield (
+                event.record,
+                event.field,
+                (
+                    f"This date is after the last follow-up contact ({last.contact_date}); "
+                    "record a later follow-up first."
+                ),
             )
             yield last, "contact_date", f"The last contact must not be before the {event.label} ({event.day})."
     dx = course.patient.diagnosis_date

@@ -97,15 +97,25 @@ def timeline(patient):
     ]
     first_line = FirstLineResponse.objects.filter(patient=patient).first()
     if first_line:
-        entries.append(TimelineEntry(first_line.assessment_date, "first_line", first_line.get_outcome_display(), "", first_line))
+        entries.append(
+            TimelineEntry(first_line.assessment_date, "first_line", first_line.get_outcome_display(), "", first_line)
+        )
     for number, relapse in enumerate(Relapse.objects.filter(patient=patient), start=1):
-        entries.append(TimelineEntry(relapse.relapse_date, "relapse", f"Relapse {number}", relapse.get_site_display(), relapse))
+        entries.append(
+            TimelineEntry(relapse.relapse_date, "relapse", f"Relapse {number}", relapse.get_site_display(), relapse)
+        )
     for number, line in enumerate(SalvageLine.objects.filter(patient=patient), start=1):
         response = line.get_response_display()
         if line.response_date:
             response += f" on {line.response_date}"
         entries.append(
-            TimelineEntry(line.start_date, "salvage", f"Salvage line {number}: {line.regimen}", f"{line.agents}. Response: {response}", line)
+            TimelineEntry(
+                line.start_date,
+                "salvage",
+                f"Salvage line {number}: {line.regimen}",
+                f"{line.agents}. Response: {response}",
+                line,
+            )
         )
     for transplant in Transplant.objects.filter(patient=patient):
         entries.append(
@@ -126,7 +136,9 @@ def timeline(patient):
             )
         if follow_up.vital_status == VitalStatus.DEAD:
             title = f"Death ({follow_up.get_cause_of_death_display()})"
-            entries.append(TimelineEntry(follow_up.death_date, "death", title, f"reported {follow_up.contact_date}", follow_up))
+            entries.append(
+                TimelineEntry(follow_up.death_date, "death", title, f"reported {follow_up.contact_date}", follow_up)
+            )
         else:
             detail = "lost to follow-up after this contact" if follow_up.lost_to_follow_up else ""
             entries.append(TimelineEntry(follow_up.contact_date, "follow_up", "Follow-up: alive", detail, follow_up))
@@ -134,7 +146,15 @@ def timeline(patient):
 
 
 _KIND_ORDER = [
-    "birth", "diagnosis", "first_line", "relapse", "salvage", "transplant", "second_malignancy", "follow_up", "death"
+    "birth",
+    "diagnosis",
+    "first_line",
+    "relapse",
+    "salvage",
+    "transplant",
+    "second_malignancy",
+    "follow_up",
+    "death",
 ]
 
 
@@ -195,9 +215,7 @@ def _related_names(rows):
             if f.is_relation and getattr(row, f.attname, None) is not None:
                 wanted.setdefault(f.related_model, set()).add(getattr(row, f.attname))
     return {
-        (model, obj.pk): str(obj)
-        for model, pks in wanted.items()
-        for obj in model._base_manager.filter(pk__in=pks)
+        (model, obj.pk): str(obj) for model, pks in wanted.items() for obj in model._base_manager.filter(pk__in=pks)
     }
 
 

@@ -96,3 +96,15 @@ def redis_url():
             pytest.fail("REGISTRY_REQUIRE_SERVICES=1 but REDIS_URL is not set")
         pytest.skip("needs Redis (set REDIS_URL)")
     return url
+
+
+@pytest.fixture
+def login(client, request):
+    """``login("coordinator")``: the test client logged in as that persona ('anonymous' stays out)."""
+
+    def as_persona(persona):
+        if persona != "anonymous":
+            client.force_login(request.getfixturevalue(persona), backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return as_persona

@@ -12,7 +12,6 @@ from registry import services
 from registry.views import csv_safe
 from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PERSONAS = [
     "coordinator",
     "investigator",
@@ -22,16 +21,6 @@ PERSONAS = [
     "outsider",
     "anonymous",
 ]
-
-
-@pytest.fixture
-def login(client, request):
-    def as_persona(persona):
-        if persona != "anonymous":
-            client.force_login(request.getfixturevalue(persona), backend=MODEL_BACKEND)
-        return client
-
-    return as_persona
 
 
 def expected(persona):
@@ -66,7 +55,11 @@ def test_audit_page_lists_changes_with_old_and_new(login, changed_course):
     newest = response.context["page"][0]
     assert newest.action == "changed" and newest.user == "coord" and newest.center == "TKY01"
     assert ("site", "Isolated bone marrow", "Isolated CNS") in newest.changes
-    assert "CRF re-read" in content and "<del>Isolated bone marrow</del>" in content and "<ins>Isolated CNS</ins>" in content
+    assert (
+        "CRF re-read" in content
+        and "<del>Isolated bone marrow</del>" in content
+        and "<ins>Isolated CNS</ins>" in content
+    )
 
 
 def test_audit_filters(login, changed_course, other_center, coordinator):

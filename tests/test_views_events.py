@@ -8,7 +8,6 @@ from django.urls import reverse
 from registry.models import FirstLineResponse, FollowUp, Relapse, SalvageLine, Transplant
 from tests.factories import FirstLineResponseFactory, FollowUpFactory, PatientFactory, RelapseFactory, relapsed_course
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PERSONAS = [
     "coordinator",
     "other_coordinator",
@@ -31,16 +30,6 @@ def expected(persona, allowed, ok=200):
     if persona not in SEES:
         return 404
     return ok if persona in allowed else 403
-
-
-@pytest.fixture
-def login(client, request):
-    def as_persona(persona):
-        if persona != "anonymous":
-            client.force_login(request.getfixturevalue(persona), backend=MODEL_BACKEND)
-        return client
-
-    return as_persona
 
 
 @pytest.fixture

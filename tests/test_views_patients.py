@@ -8,7 +8,6 @@ from django.urls import reverse
 from registry.models import Patient
 from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PERSONAS = [
     "coordinator",
     "other_coordinator",
@@ -19,18 +18,6 @@ PERSONAS = [
     "outsider",
     "anonymous",
 ]
-
-
-@pytest.fixture
-def login(client, request):
-    """Log the client in as a persona fixture by name ('anonymous' stays logged out)."""
-
-    def as_persona(persona):
-        if persona != "anonymous":
-            client.force_login(request.getfixturevalue(persona), backend=MODEL_BACKEND)
-        return client
-
-    return as_persona
 
 
 @pytest.fixture

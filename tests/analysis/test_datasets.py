@@ -30,7 +30,13 @@ def relapsed_then_died(center):
     RelapseFactory(patient=p, relapse_date=dx + days(200), site="CNS")
     SalvageLineFactory(patient=p, start_date=dx + days(210), response="CR", response_date=dx + days(240))
     TransplantFactory(patient=p, transplant_date=dx + days(300), disease_status="CR2+")
-    FollowUpFactory(patient=p, contact_date=dx + days(500), vital_status="DEAD", death_date=dx + days(500), cause_of_death="LEUKEMIA")
+    FollowUpFactory(
+        patient=p,
+        contact_date=dx + days(500),
+        vital_status="DEAD",
+        death_date=dx + days(500),
+        cause_of_death="LEUKEMIA",
+    )
     return p
 
 
@@ -50,7 +56,9 @@ def in_cr1_dead_in_remission(center):
     p = PatientFactory(center=center, study_id="MLL96-0003")
     dx = p.diagnosis_date
     FirstLineResponseFactory(patient=p, assessment_date=dx + days(30))
-    FollowUpFactory(patient=p, contact_date=dx + days(90), vital_status="DEAD", death_date=dx + days(90), cause_of_death="INFECTION")
+    FollowUpFactory(
+        patient=p, contact_date=dx + days(90), vital_status="DEAD", death_date=dx + days(90), cause_of_death="INFECTION"
+    )
     return p
 
 
@@ -66,8 +74,20 @@ def row(frame, study_id):
 def test_os_after_second_line_starts_at_salvage_and_counts_only_recurrent_or_refractory(course):
     frame = datasets.os_after_second_line(course)
     assert sorted(frame["study_id"]) == ["MLL96-0001", "MLL96-0002"]
-    assert row(frame, "MLL96-0001")[["time", "event", "salvage_remission", "hsct", "refractory"]].tolist() == [290, 1, 1, 1, 0]
-    assert row(frame, "MLL96-0002")[["time", "event", "salvage_remission", "hsct", "refractory"]].tolist() == [955, 0, 0, 0, 1]
+    assert row(frame, "MLL96-0001")[["time", "event", "salvage_remission", "hsct", "refractory"]].tolist() == [
+        290,
+        1,
+        1,
+        1,
+        0,
+    ]
+    assert row(frame, "MLL96-0002")[["time", "event", "salvage_remission", "hsct", "refractory"]].tolist() == [
+        955,
+        0,
+        0,
+        0,
+        1,
+    ]
     assert row(frame, "MLL96-0002")["cns_involvement"] == 1
     assert row(frame, "MLL96-0001")["hsct_days"] == 90
     assert row(frame, "MLL96-0001")["salvage_remission_days"] == 30
@@ -127,7 +147,7 @@ def test_fingerprint_changes_with_the_data(course, relapsed_then_died):
 
 
 def test_extraction_is_a_fixed_number_of_queries(course, django_assert_max_num_queries, center):
-    for n in range(10):
+    for _ in range(10):
         p = PatientFactory(center=center)
         FirstLineResponseFactory(patient=p)
     with django_assert_max_num_queries(6):

@@ -61,18 +61,40 @@ class Processes:
         log = open(self.tmp_path / f"{name}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "registry", *args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.started.append(proc)
         return proc
 
     def worker(self, name="worker"):
-        return self.start("worker", "--loglevel", "INFO", "--concurrency", "1", "--without-gossip",
-                          "--without-mingle", "--hostname", f"{name}-{os.getpid()}@%h", name=name)
+        return self.start(
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{name}-{os.getpid()}@%h",
+            name=name,
+        )
 
     def beat(self):
-        return self.start("beat", "--loglevel", "INFO", "--max-interval", "1",
-                          "--schedule", str(self.tmp_path / "beat-schedule"), name="beat")
+        return self.start(
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--max-interval",
+            "1",
+            "--schedule",
+            str(self.tmp_path / "beat-schedule"),
+            name="beat",
+        )
 
     @staticmethod
     def kill(proc):
@@ -126,15 +148,20 @@ def test_an_on_demand_run_completes_on_a_real_worker(cohort, processes):
 def test_a_scheduled_run_is_started_by_beat_and_completes(cohort, processes):
     every_second, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(
-        name="test: all analyses", task="analysis.tasks.run_all_analyses", interval=every_second,
-        kwargs='{"trigger": "schedule"}', one_off=True,
+        name="test: all analyses",
+        task="analysis.tasks.run_all_analyses",
+        interval=every_second,
+        kwargs='{"trigger": "schedule"}',
+        one_off=True,
     )
     processes.worker()
     processes.beat()
     scheduled = AnalysisRun.objects.filter(trigger="schedule")
     wait_for(
         lambda: scheduled.filter(status="succeeded").count() == len(runs.ANALYSES),
-        timeout=150, processes=processes, what="every scheduled run to succeed",
+        timeout=150,
+        processes=processes,
+        what="every scheduled run to succeed",
     )
     assert all(len(fp) == 64 for fp in scheduled.values_list("fingerprint", flat=True))
 

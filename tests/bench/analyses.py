@@ -76,8 +76,12 @@ def main(n):
 
 def measure(n, env):
     result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.analyses", str(n)], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "tests.bench.analyses", str(n)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -112,8 +116,13 @@ def markdown(results):
             f"{fmt(r['whole_run_seconds'])} s | {fmt(r['statistics_seconds'])} s | {fmt(r['overhead_ratio'])}x | "
             f"{fmt(r.get('r_seconds'))} s | {fmt(r.get('r_ratio'))}x | {fmt(r['peak_rss_mb'], 0)} MB |"
         )
-    lines += ["", "Per analysis, seconds (build frames / statistics / whole run):", "",
-              "| patients | " + " | ".join(names) + " |", "| ---: |" + " ---: |" * len(names)]
+    lines += [
+        "",
+        "Per analysis, seconds (build frames / statistics / whole run):",
+        "",
+        "| patients | " + " | ".join(names) + " |",
+        "| ---: |" + " ---: |" * len(names),
+    ]
     for r in results:
         cells = [
             f"{fmt(a['build_frames_seconds'])} / {fmt(a['statistics_seconds'])} / {fmt(a['whole_run_seconds'])}"

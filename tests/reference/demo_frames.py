@@ -22,34 +22,40 @@ def demo_frames(course):
     cp = datasets.counting_process(os2)
     ids = {pid: i + 1 for i, pid in enumerate(os2["patient_id"])}
     frames = {
-        "demo_os_after_second_line": pd.DataFrame({
-            "id": range(1, len(os2) + 1),
-            "duration": os2["time"],
-            "event": os2["event"],
-            "event_type": os2["event"],
-            "group": os2["first_remission"],
-            "bin1": os2["age_under_3_months"],
-            "bin2": 1 - os2["salvage_remission"],
-            "cont": os2["cns_involvement"],
-        }),
-        "demo_relapse_incidence": pd.DataFrame({
-            "id": range(1, len(cir) + 1),
-            "duration": cir["time"],
-            "event": (cir["event_type"] == 1).astype(int),
-            "event_type": cir["event_type"],
-            "group": cir["trial"],
-            "bin1": cir["age_under_3_months"],
-            "bin2": cir["cns_involvement"],
-            "cont": cir["wbc_100_or_more"],
-        }),
-        "demo_os_after_second_line_cp": pd.DataFrame({
-            "id": cp["patient_id"].map(ids),
-            "start": cp["start"],
-            "stop": cp["stop"],
-            "event": cp["event"],
-            "transplanted": cp["hsct"],
-            "bin1": cp["salvage_remission"],
-        }),
+        "demo_os_after_second_line": pd.DataFrame(
+            {
+                "id": range(1, len(os2) + 1),
+                "duration": os2["time"],
+                "event": os2["event"],
+                "event_type": os2["event"],
+                "group": os2["first_remission"],
+                "bin1": os2["age_under_3_months"],
+                "bin2": 1 - os2["salvage_remission"],
+                "cont": os2["cns_involvement"],
+            }
+        ),
+        "demo_relapse_incidence": pd.DataFrame(
+            {
+                "id": range(1, len(cir) + 1),
+                "duration": cir["time"],
+                "event": (cir["event_type"] == 1).astype(int),
+                "event_type": cir["event_type"],
+                "group": cir["trial"],
+                "bin1": cir["age_under_3_months"],
+                "bin2": cir["cns_involvement"],
+                "cont": cir["wbc_100_or_more"],
+            }
+        ),
+        "demo_os_after_second_line_cp": pd.DataFrame(
+            {
+                "id": cp["patient_id"].map(ids),
+                "start": cp["start"],
+                "stop": cp["stop"],
+                "event": cp["event"],
+                "transplanted": cp["hsct"],
+                "bin1": cp["salvage_remission"],
+            }
+        ),
     }
     return frames
 

@@ -10,7 +10,9 @@ class Command(BaseCommand):
     help = "Run outcome analyses now, in this process, and store the runs."
 
     def add_arguments(self, parser):
-        parser.add_argument("--name", action="append", choices=sorted(runs.ANALYSES), help="Analysis to run (repeatable; default: all).")
+        parser.add_argument(
+            "--name", action="append", choices=sorted(runs.ANALYSES), help="Analysis to run (repeatable; default: all)."
+        )
 
     def handle(self, *args, name=None, **options):
         failed = []
