@@ -92,7 +92,7 @@ def test_coordinator_session(client, coordinator, center):
     # The patient page's history shows the change, old and new, with its reason.
     history = html.split('id="history"')[1]
     assert "Testis involved per CRF p.4" in history
-    assert "BM" in history and "COMBINED" in history
+    assert "Isolated bone marrow" in history and "Combined (marrow + extramedullary)" in history
     assert "coord" in history
 
 
