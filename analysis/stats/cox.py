@@ -44,14 +44,43 @@ _FIT_OPTIONS = {"step_size": 0.95, "precision": 1e-16, "r_precision": 0.0, "max_
 
 @dataclass
 class _CoxData:
-    start: np.ndarray  # (n,) interval start, exclusive
+    """Rows, and sorted views of them, to sum over risk sets in O(n log n).
+
+    A row is at risk at an event time t if start < t <= stop. Sums over risk sets are suffix
+    sums over rows sorted by stop (stop >= t) minus those over rows sorted by start
+    (start >= t), so no (event times x rows) matrix is ever built.
+    """
+
+    start: np.ndarray  # (n,) interval start, exclusive (-inf for right-censored data)
     stop: np.ndarray  # (n,) interval end (event or censoring time)
     event: np.ndarray  # (n,) 0/1
     x: np.ndarray  # (n, p) covariates, centred on their means
     names: list[str]
-    risk: np.ndarray  # (m, n) 1.0 if row at risk at the m-th distinct event time
-    dead: np.ndarray  # (m, n) 1.0 if row has its event at the m-th event time
-    event_times: np.ndarray  # (m,)
+    event_times: np.ndarray  # (m,) distinct event times
+    stop_order: np.ndarray  # rows sorted by stop
+    start_order: np.ndarray  # rows sorted by start
+    stop_cut: np.ndarray  # (m,) first position in stop order with stop >= t
+    start_cut: np.ndarray  # (m,) first position in start order with start >= t
+    dead_rows: np.ndarray  # rows with an event
+    dead_at: np.ndarray  # index of each dead row's event time
+
+
+def _suffix_sums(values, order, cut):
+    ordered = values[order]
+    sums = np.concatenate([np.cumsum(ordered[::-1], axis=0)[::-1], np.zeros((1, *ordered.shape[1:]))])
+    return sums[cut]
+
+
+def _risk_sum(data: _CoxData, values: np.ndarray) -> np.ndarray:
+    """For each event time, the sum of ``values`` (n, ...) over the rows at risk."""
+    return _suffix_sums(values, data.stop_order, data.stop_cut) - _suffix_sums(values, data.start_order, data.start_cut)
+
+
+def _dead_sum(data: _CoxData, values: np.ndarray) -> np.ndarray:
+    """For each event time, the sum of ``values`` (n, ...) over the rows with their event then."""
+    out = np.zeros((len(data.event_times), *values.shape[1:]))
+    np.add.at(out, data.dead_at, values[data.dead_rows])
+    return out
 
 
 # ---------------------------------------------------------------- input preparation
@@ -91,9 +120,23 @@ def _covariate_matrix(frame: pd.DataFrame, covariates, warnings: list[str]):
 
 def _make_data(start, stop, event, x, names) -> _CoxData:
     event_times = np.unique(stop[event == 1])
-    risk = ((start[None, :] < event_times[:, None]) & (stop[None, :] >= event_times[:, None])).astype(float)
-    dead = ((stop[None, :] == event_times[:, None]) & (event[None, :] == 1)).astype(float)
-    return _CoxData(start, stop, event, x, names, risk, dead, event_times)
+    stop_order = np.argsort(stop, kind="stable")
+    start_order = np.argsort(start, kind="stable")
+    dead_rows = np.flatnonzero(event == 1)
+    return _CoxData(
+        start,
+        stop,
+        event,
+        x,
+        names,
+        event_times,
+        stop_order=stop_order,
+        start_order=start_order,
+        stop_cut=np.searchsorted(stop[stop_order], event_times, side="left"),
+        start_cut=np.searchsorted(start[start_order], event_times, side="left"),
+        dead_rows=dead_rows,
+        dead_at=np.searchsorted(event_times, stop[dead_rows]),
+    )
 
 
 # ---------------------------------------------------------------- Efron partial likelihood
@@ -111,12 +154,12 @@ def _efron(beta: np.ndarray, data: _CoxData):
     w = np.exp(eta)
     wx = w[:, None] * x
     wxx = wx[:, :, None] * x[:, None, :]
-    s0, s1, s2 = data.risk @ w, data.risk @ wx, np.einsum("mn,nij->mij", data.risk, wxx)
-    d0, d1, d2 = data.dead @ w, data.dead @ wx, np.einsum("mn,nij->mij", data.dead, wxx)
-    n_dead = data.dead.sum(axis=1)
+    s0, s1, s2 = _risk_sum(data, w), _risk_sum(data, wx), _risk_sum(data, wxx)
+    d0, d1, d2 = _dead_sum(data, w), _dead_sum(data, wx), _dead_sum(data, wxx)
+    n_dead = _dead_sum(data, np.ones(len(w)))
 
-    loglik = float((data.dead @ eta).sum())
-    u_t = data.dead @ x
+    loglik = float(eta[data.dead_rows].sum())
+    u_t = _dead_sum(data, x)
     v_t = np.zeros_like(s2)
     for r in range(int(n_dead.max()) if len(n_dead) else 0):
         active = n_dead > r
@@ -198,13 +241,20 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
 # ---------------------------------------------------------------- extra statistics
 
 
+# Above this many (event time x row) comparisons, concordance of (start, stop] data is skipped.
+_CONCORDANCE_LIMIT = 20_000_000
+
+
 def _concordance(data: _CoxData, eta: np.ndarray) -> float | None:
     """Harrell's C as R's coxph: each event compared with everybody at risk at its time who
-    has no event then (censored at that time counts as at risk); ties in eta count 1/2."""
+    has no event then (censored at that time counts as at risk); ties in eta count 1/2.
+    None when the data are too large for this pairwise count (see _CONCORDANCE_LIMIT)."""
+    if len(data.event_times) * len(eta) > _CONCORDANCE_LIMIT:
+        return None
     concordant = discordant = tied = 0.0
-    for k in range(len(data.event_times)):
-        dead = data.dead[k] > 0
-        others = (data.risk[k] > 0) & ~dead
+    for t in data.event_times:
+        dead = (data.stop == t) & (data.event == 1)
+        others = (data.start < t) & (data.stop >= t) & ~dead
         if not others.any():
             continue
         diff = eta[dead][:, None] - eta[others][None, :]
@@ -217,8 +267,9 @@ def _concordance(data: _CoxData, eta: np.ndarray) -> float | None:
 
 def _km_transform(data: _CoxData) -> np.ndarray:
     """1 - S(t-) at each distinct event time, S the Kaplan-Meier of the (start, stop] data."""
-    n_risk = data.risk.sum(axis=1)
-    n_dead = data.dead.sum(axis=1)
+    ones = np.ones(len(data.stop))
+    n_risk = _risk_sum(data, ones)
+    n_dead = _dead_sum(data, ones)
     surv = np.cumprod(1 - n_dead / n_risk)
     surv_before = np.concatenate([[1.0], surv[:-1]])
     return 1 - surv_before
@@ -231,7 +282,7 @@ def _zph(data: _CoxData, beta: np.ndarray) -> dict:
     g(t) = km(t) - mean of km over the events. Per term: 1 df; global: p df.
     """
     _, u_t, v_t = _efron(beta, data)
-    n_dead = data.dead.sum(axis=1)
+    n_dead = _dead_sum(data, np.ones(len(data.stop)))
     km = _km_transform(data)
     g = km - (km * n_dead).sum() / n_dead.sum()  # centre over event rows (ties counted each)
     p = len(beta)
@@ -335,6 +386,8 @@ def _fit_and_summarise(
         concordance = None
     elif counting_process:  # CoxTimeVaryingFitter has no concordance
         concordance = _concordance(data, data.x @ beta)
+        if concordance is None and len(data.event_times):
+            warnings_.append("concordance not computed: too many (event time x interval) pairs for this data size")
     else:
         concordance = fit["concordance"]
     return clean(
