@@ -91,7 +91,7 @@ def course_frame(patients=None):
     second_line = pd.DataFrame(
         {
             "second_line_date": by_patient["start_date"].min(),
-            "salvage_evaluable": by_patient["response"].agg(lambda r: bool((r != "NE").any())),
+            "salvage_evaluable": (salvage["response"] != "NE").groupby(salvage["patient_id"]).any(),
             "salvage_remission_date": salvage[salvage["response"] == "CR"].groupby("patient_id")["response_date"].min(),
         }
     )
