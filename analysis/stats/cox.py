@@ -238,6 +238,59 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
     return out
 
 
+_MAX_ITER = 30
+
+
+def _newton_raphson_fit(data: _CoxData) -> dict:
+    """Efron Cox fit for (start, stop] data by Newton-Raphson with step halving, as R coxph.fit.
+
+    Used instead of lifelines' CoxTimeVaryingFitter, whose gradient loops over every event time
+    and every row (34 s for 100,000 patients, against well under a second here); the two agree
+    to 1e-6 on the reference data (tests/analysis/stats/test_cox.py). Stops when
+    |1 - loglik_old / loglik_new| <= 1e-9 and the last step is below 1e-10 (relative). Returns the same dict as :func:`_lifelines_fit`.
+    """
+    p = len(data.names)
+    beta = np.zeros(p)
+    out = {"beta": None, "var": None, "loglik": np.nan, "concordance": None, "failed": False, "error": None}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        loglik, u_t, v_t = _efron(beta, data)
+        for _ in range(_MAX_ITER):
+            score, info = u_t.sum(0), v_t.sum(0)
+            try:
+                step = np.linalg.solve(info, score)
+            except np.linalg.LinAlgError:
+                out["error"] = "the information matrix is singular"
+                out["messages"] = []
+                return out
+            new_beta = beta + step
+            new_loglik, new_u, new_v = _efron(new_beta, data)
+            halvings = 0
+            # Halve a step that lowers the log-likelihood (beyond rounding noise near the optimum).
+            while (not np.isfinite(new_loglik) or new_loglik < loglik - 1e-12 * abs(loglik)) and halvings < 30:
+                new_beta = (beta + new_beta) / 2
+                new_loglik, new_u, new_v = _efron(new_beta, data)
+                halvings += 1
+            # R's rule on the log-likelihood, plus a small final step, so the estimate is as
+            # precise as lifelines' on the same data (Newton converges quadratically).
+            small_step = np.all(np.abs(step) <= 1e-10 * (1 + np.abs(new_beta)))
+            done = (abs(1 - loglik / new_loglik) <= _EPS if new_loglik else True) and small_step
+            beta, loglik, u_t, v_t = new_beta, new_loglik, new_u, new_v
+            if done:
+                break
+        else:
+            out["failed"] = True
+        try:
+            var = np.linalg.inv(v_t.sum(0))
+        except np.linalg.LinAlgError:
+            out["error"] = "the information matrix is singular"
+            out["messages"] = []
+            return out
+    out.update(beta=beta, var=var, loglik=loglik, messages=[])
+    if out["failed"]:
+        out["messages"] = [f"Newton-Raphson failed to converge in {_MAX_ITER} steps."]
+    return out
+
+
 # ---------------------------------------------------------------- extra statistics
 
 
@@ -322,7 +375,7 @@ def _fit_and_summarise(
 ) -> dict:
     p = len(data.names)
     z_crit = float(norm.ppf(1 - (1 - conf_level) / 2))
-    fit = _lifelines_fit(data, counting_process)
+    fit = _newton_raphson_fit(data) if counting_process else _lifelines_fit(data, counting_process)
     warnings_.extend(f"lifelines: {m}" for m in fit["messages"])
 
     # null model (beta = 0): log-likelihood and score test need no fitting

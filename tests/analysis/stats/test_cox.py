@@ -191,3 +191,20 @@ def test_covariate_names_that_lifelines_reserves_are_safe():
     plain = cox_model(frame.rename(columns={"start": "a", "event": "b"}), "t", "e", ["a", "b"])
     assert [t["term"] for t in tv["terms"]] == ["start", "event"]
     assert [t["coef"] for t in tv["terms"]] == pytest.approx([t["coef"] for t in plain["terms"]], abs=1e-9)
+
+
+def test_time_varying_fit_agrees_with_lifelines(cp_case):
+    """Our Newton-Raphson for (start, stop] data against lifelines' CoxTimeVaryingFitter."""
+    from lifelines import CoxTimeVaryingFitter
+
+    name, frame, _ = cp_case
+    covs = [c for c in ("transplanted", "bin1", "cont") if c in frame.columns]
+    ours = cox_time_varying(frame, "id", "start", "stop", "event", covs)
+    theirs = CoxTimeVaryingFitter().fit(
+        frame[["id", "start", "stop", "event", *covs]], id_col="id", event_col="event",
+        start_col="start", stop_col="stop",
+    )
+    assert [t["coef"] for t in ours["terms"]] == pytest.approx(theirs.params_[covs].tolist(), abs=1e-6), name
+    assert [t["se"] for t in ours["terms"]] == pytest.approx(
+        theirs.standard_errors_[covs].tolist(), abs=1e-6
+    ), name
