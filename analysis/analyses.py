@@ -66,7 +66,12 @@ def _median_range(values):
     values = pd.Series(values).dropna()
     if values.empty:
         return {"n": 0, "median": None, "min": None, "max": None}
-    return {"n": int(len(values)), "median": float(values.median()), "min": float(values.min()), "max": float(values.max())}
+    return {
+        "n": int(len(values)),
+        "median": float(values.median()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
 
 
 def cohort_summary(course):
@@ -90,8 +95,11 @@ def cohort_summary(course):
         "n_recurrent_or_refractory": int(len(rr)),
         "n_with_second_line": int(rr["second_line_date"].notna().sum()),
         "first_remission_months": _median_range(remission_months),
-        "salvage_remission": _guard(stats.binomial_proportion, int(evaluable["salvage_remission"].sum()), len(evaluable))
-        if len(evaluable) else {"error": "no patient with an evaluable salvage response"},
+        "salvage_remission": _guard(
+            stats.binomial_proportion, int(evaluable["salvage_remission"].sum()), len(evaluable)
+        )
+        if len(evaluable)
+        else {"error": "no patient with an evaluable salvage response"},
         "transplants_after_recurrence": {
             "n": int(len(transplanted)),
             "in_remission": int((status == "in_remission").sum()),
@@ -100,6 +108,70 @@ def cohort_summary(course):
         },
         "n_dead": int(course["dead"].sum()),
     }
+
+
+# Table 1: the characteristics at diagnosis, coded as the registry stores them (labels are the
+# report's business). Categorical: (column, levels in display order); continuous: column.
+CHARACTERISTICS_CATEGORICAL = {
+    "trial": ("Trial", ("MLL96", "MLL98")),
+    "sex": ("Sex", ("M", "F")),
+    "age_under_3_months": ("Age at diagnosis < 3 months", (1, 0)),
+    "wbc_100_or_more": ("WBC >= 100 x10^9/L", (1, 0)),
+    "wbc_300_or_more": ("WBC >= 300 x10^9/L", (1, 0)),
+    "cns_status": ("CNS status", ("CNS1", "CNS2", "CNS3", "UNKNOWN")),
+    "immunophenotype": ("Immunophenotype", ("PRO_B", "COMMON_B", "OTHER", "UNKNOWN")),
+    "prednisone_response": ("Prednisone response", ("GOOD", "POOR", "UNKNOWN")),
+    "mll_partner": ("MLL partner gene", ("AF4", "ENL", "AF9", "AF10", "OTHER", "UNKNOWN")),
+}
+CHARACTERISTICS_CONTINUOUS = {
+    "age_days": "Age at diagnosis (days)",
+    "wbc": "WBC at diagnosis (x10^9/L)",
+}
+CHARACTERISTICS_GROUPS = ("recurrent_or_refractory", "other", "all")
+
+
+def patient_characteristics(course):
+    """Table 1: characteristics at diagnosis of recurrent or refractory patients vs the rest.
+
+    Counts with percentages of each group (missing values counted in the denominator and
+    reported as ``missing``), medians and ranges of age (days) and WBC (x10^9/L).
+    """
+    rr = course["relapse1_date"].notna() | course["induction_failure_date"].notna()
+    frame = course.assign(
+        age_under_3_months=(course["age_days"] < 90).astype(int),
+        wbc_100_or_more=(course["wbc"] >= 100).astype(int),
+        wbc_300_or_more=(course["wbc"] >= 300).astype(int),
+    )
+    groups = {"recurrent_or_refractory": frame[rr], "other": frame[~rr], "all": frame}
+    variables = []
+    for column, (label, levels) in CHARACTERISTICS_CATEGORICAL.items():
+        rows = []
+        for level in levels:
+            counts = {g: int((sub[column] == level).sum()) for g, sub in groups.items()}
+            rows.append({"level": level, "counts": counts, "percents": _percents(counts, groups)})
+        known = {g: int(sub[column].isin(levels).sum()) for g, sub in groups.items()}
+        missing = {g: len(sub) - known[g] for g, sub in groups.items()}
+        variables.append(
+            {"variable": column, "label": label, "kind": "categorical", "levels": rows, "missing": missing}
+        )
+    for column, label in CHARACTERISTICS_CONTINUOUS.items():
+        variables.append(
+            {
+                "variable": column,
+                "label": label,
+                "kind": "continuous",
+                "summary": {g: _median_range(sub[column]) for g, sub in groups.items()},
+            }
+        )
+    return {
+        "schema": f"patient_characteristics/{SCHEMA_VERSION}",
+        "groups": {g: int(len(sub)) for g, sub in groups.items()},
+        "variables": variables,
+    }
+
+
+def _percents(counts, groups):
+    return {g: (100.0 * counts[g] / len(sub) if len(sub) else None) for g, sub in groups.items()}
 
 
 def os_after_second_line(frame):
@@ -116,7 +188,10 @@ def os_after_second_line(frame):
         "univariate": [_by_factor(frame, factor, label) for factor, label in UNIVARIATE_FACTORS.items()],
         "cox": {
             "labels": COX_COVARIATES,
-            "note": "Remission after salvage is known only after the origin; see time_dependent for the bias-free model.",
+            "note": (
+                "Remission after salvage is known only after the origin; "
+                "see time_dependent for the bias-free model."
+            ),
             "model": _guard(stats.cox_model, cox_frame, "time", "event", list(COX_COVARIATES)),
         },
     }
@@ -127,7 +202,11 @@ def time_dependent(frame, counting_process):
     baseline = frame.set_index("patient_id")[["age_under_3_months", "cns_involvement"]]
     cp = counting_process.join(baseline, on="patient_id")
     landmark = _guard(
-        stats.landmark_frame, frame, LANDMARK_DAYS, duration_col="time", event_col="event",
+        stats.landmark_frame,
+        frame,
+        LANDMARK_DAYS,
+        duration_col="time",
+        event_col="event",
         status_from={"hsct_by_landmark": "hsct_days", "remission_by_landmark": "salvage_remission_days"},
     )
     result = {
@@ -139,7 +218,12 @@ def time_dependent(frame, counting_process):
                 "waited for them alive is not credited to them (no immortal-time bias)."
             ),
             "model": _guard(
-                stats.cox_time_varying, cp, "patient_id", "start", "stop", "event",
+                stats.cox_time_varying,
+                cp,
+                "patient_id",
+                "start",
+                "stop",
+                "event",
                 ["hsct", "salvage_remission", "age_under_3_months", "cns_involvement"],
             ),
         },
@@ -148,17 +232,19 @@ def time_dependent(frame, counting_process):
     if isinstance(landmark, dict):
         result["landmark"]["error"] = landmark["error"]
         return result
-    result["landmark"].update({
-        "n": int(len(landmark)),
-        "n_excluded": int(landmark.attrs.get("n_excluded", 0)),
-        "explanation": (
-            f"Only patients alive and followed {LANDMARK_DAYS} days after the start of salvage are compared, "
-            "by their HSCT and remission status on that day."
-        ),
-        "by_hsct": _by_factor(landmark, "hsct_by_landmark", "HSCT by the landmark"),
-        "by_remission": _by_factor(landmark, "remission_by_landmark", "Remission by the landmark"),
-        "cox": _guard(stats.cox_model, landmark, "time", "event", ["hsct_by_landmark", "remission_by_landmark"]),
-    })
+    result["landmark"].update(
+        {
+            "n": int(len(landmark)),
+            "n_excluded": int(landmark.attrs.get("n_excluded", 0)),
+            "explanation": (
+                f"Only patients alive and followed {LANDMARK_DAYS} days after the start of salvage are compared, "
+                "by their HSCT and remission status on that day."
+            ),
+            "by_hsct": _by_factor(landmark, "hsct_by_landmark", "HSCT by the landmark"),
+            "by_remission": _by_factor(landmark, "remission_by_landmark", "Remission by the landmark"),
+            "cox": _guard(stats.cox_model, landmark, "time", "event", ["hsct_by_landmark", "remission_by_landmark"]),
+        }
+    )
     return result
 
 
@@ -183,13 +269,15 @@ def competing_risks(relapse_frame, nrm_frame):
         "schema": f"competing_risks/{SCHEMA_VERSION}",
         "relapse_incidence": {
             "population": "patients in first remission, from the date of CR1",
-            "event": "relapse", "competing": "death in remission",
+            "event": "relapse",
+            "competing": "death in remission",
             "n": int(len(relapse_frame)),
             **_cif(relapse_frame, "trial"),
         },
         "non_relapse_mortality": {
             "population": "transplanted patients, from the first HSCT",
-            "event": "death without relapse", "competing": "relapse",
+            "event": "death without relapse",
+            "competing": "relapse",
             "n": int(len(nrm_frame)),
             **_cif(nrm_frame),
         },

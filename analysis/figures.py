@@ -3,9 +3,16 @@
 Kaplan-Meier curves are drawn as journals print them: step curves with pointwise confidence
 bands, censoring ticks, the log-rank P on the plot and the numbers at risk in a table aligned
 under the time axis. Time axes are in years.
+
+Each analysis has a ``*_specs(results)`` function giving, per figure name, a :class:`FigureSpec`
+whose ``draw()`` makes the matplotlib figure: runs store it as SVG (``*_figures``), and the report
+pages render the same drawing as PNG at print resolution or into the PDF report (:func:`specs`).
 """
 
 import io
+import re
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 import matplotlib
 
@@ -17,9 +24,37 @@ COLORS = ["#1f4e79", "#c0504d", "#4f8a3c", "#8064a2", "#d68a00", "#2c9aa0"]
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "mll-registry"})
 
 
-def _svg(fig):
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its title, a one-sentence description and how to draw it."""
+
+    title: str
+    description: str
+    draw: callable
+
+
+def _svg(fig, title=None, description=None):
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    svg = buffer.getvalue()
+    if title:
+        # A text alternative inside the SVG itself, for the downloaded file and screen readers.
+        alt = f"<title>{escape(title)}</title>" + (f"<desc>{escape(description)}</desc>" if description else "")
+        svg = re.sub(r"(<svg\b[^>]*>)", lambda m: m.group(1) + alt, svg, count=1)
+        svg = svg.replace("<svg ", '<svg role="img" ', 1)
+    return svg
+
+
+def to_svg(spec):
+    return _svg(spec.draw(), spec.title, spec.description)
+
+
+def render(spec, fmt, *, dpi=300):
+    """The figure as bytes: ``png`` at ``dpi`` (print resolution), ``svg`` or ``pdf``."""
+    fig = spec.draw()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt != "png" else None)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -54,7 +89,12 @@ def _censor_ticks(ax, table, censor_times, color):
     ax.plot(xs, ys, linestyle="none", marker="|", markersize=7, color=color)
 
 
-def km_figure(curves, *, title, ylabel="Probability of survival", p_value=None, test_label="Log-rank"):
+def km_figure(curves, *, title, **kwargs):
+    """Kaplan-Meier figure as SVG text (see :func:`km_plot`)."""
+    return _svg(km_plot(curves, title=title, **kwargs), title)
+
+
+def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, test_label="Log-rank"):
     """Kaplan-Meier figure with the numbers-at-risk table. ``curves``: label -> KM result dict."""
     curves = {label: km for label, km in curves.items() if km and "error" not in km and km.get("n")}
     fig, (ax, risk_ax) = plt.subplots(
@@ -95,10 +135,15 @@ def km_figure(curves, *, title, ylabel="Probability of survival", p_value=None, 
         for tick in ticks:
             if tick in at_risk:
                 risk_ax.text(tick, row - 0.2, str(at_risk[tick]), ha="center", fontsize=8)
-    return _svg(fig)
+    return fig
 
 
 def cif_figure(curves, *, title, p_value=None):
+    """Cumulative incidence figure as SVG text (see :func:`cif_plot`)."""
+    return _svg(cif_plot(curves, title=title, p_value=p_value), title)
+
+
+def cif_plot(curves, *, title, p_value=None):
     """Cumulative incidence (event of interest) figure. ``curves``: label -> CIF result dict."""
     curves = {label: c for label, c in curves.items() if c and "error" not in c}
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -116,80 +161,180 @@ def cif_figure(curves, *, title, p_value=None):
     ax.legend(loc="upper left", frameon=False)
     if p_value is not None:
         ax.text(0.98, 0.05, f"Gray's test {_format_p(p_value)}", transform=ax.transAxes, ha="right")
-    return _svg(fig)
+    return fig
 
 
 def forest_figure(model, labels, *, title):
-    """Forest plot of a Cox model: hazard ratio and 95% CI per term, log scale."""
-    terms = [t for t in (model or {}).get("terms", []) if t.get("hazard_ratio") is not None]
-    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.45 * max(1, len(terms))))
+    """Forest plot as SVG text (see :func:`forest_plot`)."""
+    return _svg(forest_plot(model, labels, title=title), title)
+
+
+def forest_plot(model, labels, *, title):
+    """Forest plot of a Cox model: hazard ratio and 95% CI per term, log scale.
+
+    Every term of the model gets a row; a term without a hazard ratio reads "not estimable".
+    """
+    terms = list((model or {}).get("terms", []))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.45 * max(1, len(terms))))
     for i, term in enumerate(reversed(terms)):
-        lo, hi = term.get("lower"), term.get("upper")
+        hr, lo, hi = term.get("hazard_ratio"), term.get("lower"), term.get("upper")
+        if hr is None:
+            ax.text(1.02, i, "not estimable", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+            continue
         if lo is not None and hi is not None:
             ax.plot([lo, hi], [i, i], color="#1f4e79", linewidth=1.4)
-        ax.plot([term["hazard_ratio"]], [i], marker="s", color="#1f4e79")
-        ax.text(1.02, i, f"{term['hazard_ratio']:.2f} ({lo or 0:.2f}-{hi or 0:.2f}), {_format_p(term.get('p'))}",
+        ax.plot([hr], [i], marker="s", color="#1f4e79")
+        ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "CI n/a"
+        ax.text(1.02, i, f"{hr:.2f} ({ci}), {_format_p(term.get('p'))}",
                 transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.axvline(1.0, color="#888888", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
+    ax.set_ylim(-0.6, len(terms) - 0.4)
     ax.set_yticks(range(len(terms)))
     ax.set_yticklabels([labels.get(t["term"], t["term"]) for t in reversed(terms)])
-    ax.set_xlabel("Hazard ratio (95% CI)")
+    ax.set_xlabel("Hazard ratio (95% CI), log scale")
     ax.set_title(title, loc="left", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return fig
+
+
+# Readable names for the levels of 0/1 factors (curve legends, risk tables, report tables).
+GROUP_LABELS = {
+    "age_under_3_months": {"1": "Age < 3 months", "0": "Age >= 3 months"},
+    "cns_involvement": {"1": "CNS3", "0": "No CNS3"},
+    "wbc_100_or_more": {"1": "WBC >= 100", "0": "WBC < 100"},
+    "wbc_300_or_more": {"1": "WBC >= 300", "0": "WBC < 300"},
+    "salvage_remission": {"1": "Remission after salvage", "0": "No remission"},
+    "hsct": {"1": "HSCT", "0": "No HSCT"},
+    "hsct_by_landmark": {"1": "HSCT by the landmark", "0": "No HSCT by then"},
+    "remission_by_landmark": {"1": "Remission by the landmark", "0": "No remission by then"},
+    "mll_partner": {"OTHER": "Other partner", "UNKNOWN": "Unknown partner"},
+}
+
+
+def lower_first(label):
+    """'Age at diagnosis' -> 'age at diagnosis'; acronyms ('CNS involvement', 'HSCT') stay."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
+
+
+def group_label(factor, level):
+    label = GROUP_LABELS.get(factor, {}).get(str(level), str(level))
+    return label[:1].upper() + label[1:]
+
+
+def _factor_curves(factor):
+    curves = factor["curves"].get("groups", {}) if "error" not in factor["curves"] else {}
+    # "1" (the adverse or treated level) first, so colours agree across figures.
+    ordered = sorted(curves, key=lambda level: (level != "1", level))
+    return {group_label(factor["factor"], level): curves[level] for level in ordered}
+
+
+def _factor_p(factor):
+    return factor["logrank"].get("p") if "error" not in factor["logrank"] else None
+
+
+def _factor_spec(factor, title):
+    p = _factor_p(factor)
+    description = (
+        f"Kaplan-Meier curves by {lower_first(factor['label'])} with 95% confidence bands and censoring ticks; "
+        f"log-rank {_format_p(p)}; numbers at risk under the time axis."
+    )
+    return FigureSpec(title, description, lambda: km_plot(_factor_curves(factor), title=title, p_value=p))
 
 
 def _factor_figure(factor, title):
-    curves = factor["curves"].get("groups", {}) if "error" not in factor["curves"] else {}
-    p = factor["logrank"].get("p") if "error" not in factor["logrank"] else None
-    return km_figure(curves, title=title, p_value=p)
+    return to_svg(_factor_spec(factor, title))
 
 
-def os_after_second_line_figures(results):
-    figures = {
-        "os_overall": km_figure({"All patients": results["overall"]}, title="OS after second-line treatment"),
+def os_after_second_line_specs(results):
+    title = "OS after second-line treatment"
+    specs = {
+        "os_overall": FigureSpec(
+            title, "Kaplan-Meier curve with 95% confidence band and censoring ticks; numbers at risk under the axis.",
+            lambda: km_plot({"All patients": results["overall"]}, title=title),
+        ),
     }
     for factor in results["univariate"]:
-        figures[f"os_by_{factor['factor']}"] = _factor_figure(factor, f"OS after second-line treatment by {factor['label'].lower()}")
+        specs[f"os_by_{factor['factor']}"] = _factor_spec(factor, f"{title} by {lower_first(factor['label'])}")
     model = results["cox"]["model"]
     if "error" not in model:
-        figures["cox_forest"] = forest_figure(model, results["cox"]["labels"], title="Multivariable Cox model")
-    return figures
+        labels = results["cox"]["labels"]
+        specs["cox_forest"] = FigureSpec(
+            "Multivariable Cox model",
+            "Forest plot: hazard ratio with 95% confidence interval for each term: "
+            + "; ".join(labels.get(t["term"], t["term"]) for t in model.get("terms", [])) + ".",
+            lambda: forest_plot(model, labels, title="Multivariable Cox model"),
+        )
+    return specs
 
 
-def time_dependent_figures(results):
-    figures = {}
+def time_dependent_specs(results):
+    specs = {}
     landmark = results["landmark"]
     if "error" not in landmark:
-        figures["landmark_by_hsct"] = _factor_figure(
-            landmark["by_hsct"], f"OS from {landmark['landmark_days']} days after salvage start, by HSCT by then"
+        days = landmark["landmark_days"]
+        specs["landmark_by_hsct"] = _factor_spec(
+            landmark["by_hsct"], f"OS from {days} days after salvage start, by HSCT by then"
         )
-        figures["landmark_by_remission"] = _factor_figure(
-            landmark["by_remission"], f"OS from {landmark['landmark_days']} days after salvage start, by remission by then"
+        specs["landmark_by_remission"] = _factor_spec(
+            landmark["by_remission"], f"OS from {days} days after salvage start, by remission by then"
         )
-    return figures
+    return specs
 
 
-def competing_risks_figures(results):
-    figures = {}
+def _cif_spec(curves, title, description, p_value=None):
+    return FigureSpec(title, description, lambda: cif_plot(curves, title=title, p_value=p_value))
+
+
+def competing_risks_specs(results):
+    specs = {}
     relapse = results["relapse_incidence"]
     if "error" not in relapse["overall"]:
-        figures["relapse_incidence"] = cif_figure({"All in CR1": relapse["overall"]}, title="Cumulative incidence of relapse")
+        specs["relapse_incidence"] = _cif_spec(
+            {"All in CR1": relapse["overall"]}, "Cumulative incidence of relapse",
+            "Cumulative incidence of relapse from CR1 (Aalen-Johansen), death in remission competing.",
+        )
     if relapse.get("by_group"):
         gray = relapse.get("grays_test", {})
-        figures["relapse_incidence_by_trial"] = cif_figure(
-            relapse["by_group"], title="Cumulative incidence of relapse by trial",
-            p_value=gray.get("p") if "error" not in gray else None,
+        p = gray.get("p") if "error" not in gray else None
+        specs["relapse_incidence_by_trial"] = _cif_spec(
+            relapse["by_group"], "Cumulative incidence of relapse by trial",
+            f"Cumulative incidence of relapse by trial; Gray's test {_format_p(p)}.", p,
         )
     nrm = results["non_relapse_mortality"]
     if "error" not in nrm["overall"]:
-        figures["non_relapse_mortality"] = cif_figure({"Transplanted": nrm["overall"]}, title="Non-relapse mortality after HSCT")
-    return figures
+        specs["non_relapse_mortality"] = _cif_spec(
+            {"Transplanted": nrm["overall"]}, "Non-relapse mortality after HSCT",
+            "Cumulative incidence of death without relapse after the first HSCT, relapse competing.",
+        )
+    return specs
 
 
-def outcomes_from_diagnosis_figures(results):
+def outcomes_from_diagnosis_specs(results):
     return {
-        "os_by_trial": _factor_figure(results["os"]["by_trial"], "OS from diagnosis by trial"),
-        "efs_by_trial": _factor_figure(results["efs"]["by_trial"], "EFS from diagnosis by trial"),
+        "os_by_trial": _factor_spec(results["os"]["by_trial"], "OS from diagnosis by trial"),
+        "efs_by_trial": _factor_spec(results["efs"]["by_trial"], "EFS from diagnosis by trial"),
     }
+
+
+SPECS = {
+    "os_after_second_line": os_after_second_line_specs,
+    "time_dependent": time_dependent_specs,
+    "competing_risks": competing_risks_specs,
+    "outcomes_from_diagnosis": outcomes_from_diagnosis_specs,
+}
+
+
+def specs(analysis, results):
+    """Figure name -> :class:`FigureSpec` for a stored result of ``analysis`` ({} if it has none)."""
+    return SPECS[analysis](results) if analysis in SPECS else {}
+
+
+def _svgs(make_specs):
+    return lambda results: {name: to_svg(spec) for name, spec in make_specs(results).items()}
+
+
+os_after_second_line_figures = _svgs(os_after_second_line_specs)
+time_dependent_figures = _svgs(time_dependent_specs)
+competing_risks_figures = _svgs(competing_risks_specs)
+outcomes_from_diagnosis_figures = _svgs(outcomes_from_diagnosis_specs)

@@ -21,7 +21,7 @@ import pandas
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from registry.models import DataRevision
+from registry.models import DataRevision, Patient
 
 from . import analyses, datasets, figures
 from .models import AnalysisRun
@@ -30,13 +30,16 @@ log = logging.getLogger(__name__)
 
 # A run still "running" after this long lost its worker (the broker redelivers its message).
 STALE_RUNNING_AFTER = timedelta(hours=2)
+CODE_FILES = ("analyses.py", "datasets.py", "figures.py", "runs.py")
+TRIALS = ("MLL96", "MLL98")
 
 
 def _code_version():
     """Hash of the analysis code and the numerical libraries it runs on."""
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    for path in sorted([*root.glob("*.py"), *root.glob("stats/*.py")]):
+    # Only the code that shapes results and figures; report pages and admin do not.
+    for path in sorted([*(root / name for name in CODE_FILES), *root.glob("stats/*.py")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     for module in (lifelines, numpy, pandas):
@@ -73,6 +76,11 @@ ANALYSES = {
         lambda course: {"course": course},
         lambda frames: analyses.cohort_summary(frames["course"]),
     ),
+    "patient_characteristics": Analysis(
+        "Patient characteristics, recurrent or refractory vs the rest (Table 1)",
+        lambda course: {"course": course},
+        lambda frames: analyses.patient_characteristics(frames["course"]),
+    ),
     "os_after_second_line": Analysis(
         "Overall survival after second-line treatment",
         _os2_inputs,
@@ -103,15 +111,43 @@ ANALYSES = {
 }
 
 
+def normalize_parameters(parameters=None):
+    """The canonical parameters of a run: ``{}`` (the whole study) or a subset by trial and center.
+
+    ``{"trial": "MLL96", "center": "TKY01"}``; keys with an empty value are dropped and the
+    keys are sorted, so equal selections are stored (and matched) as equal JSON.
+    """
+    parameters = {k: v for k, v in (parameters or {}).items() if v not in (None, "")}
+    unknown = set(parameters) - {"trial", "center"}
+    if unknown:
+        raise ValueError(f"Unknown run parameters: {', '.join(sorted(unknown))}")
+    if "trial" in parameters and parameters["trial"] not in TRIALS:
+        raise ValueError(f"Unknown trial {parameters['trial']!r}; known: {', '.join(TRIALS)}")
+    return {k: str(parameters[k]) for k in sorted(parameters)}
+
+
+def cohort(parameters):
+    """The registered patients a run with ``parameters`` reads (every patient for ``{}``)."""
+    patients = Patient.objects.all()
+    if parameters.get("trial"):
+        patients = patients.filter(trial__code=parameters["trial"])
+    if parameters.get("center"):
+        patients = patients.filter(center__code=parameters["center"])
+    return patients
+
+
 def request_run(name, *, trigger, user=None, parameters=None):
-    """Queue a run of analysis ``name``; it is executed once the current transaction commits."""
+    """Queue a run of analysis ``name`` on the patients ``parameters`` select (see
+    :func:`normalize_parameters`); it is executed once the current transaction commits."""
     from .tasks import execute_run_task
 
     if name not in ANALYSES:
         raise ValueError(f"Unknown analysis {name!r}; known: {', '.join(ANALYSES)}")
     run = AnalysisRun.objects.create(
-        name=name, trigger=trigger, requested_by=user if user and user.is_authenticated else None,
-        parameters=parameters or {},
+        name=name,
+        trigger=trigger,
+        requested_by=user if user and user.is_authenticated else None,
+        parameters=normalize_parameters(parameters),
     )
     transaction.on_commit(lambda: execute_run_task.delay(run.pk))
     return run
@@ -150,14 +186,19 @@ def execute_run(run_id):
     clock = time.perf_counter()
     try:
         revision = DataRevision.current().revision
-        course = datasets.course_frame()
+        parameters = normalize_parameters(run.parameters)
+        course = datasets.course_frame(cohort(parameters))
         frames = analysis.inputs(course)
         fingerprint = datasets.fingerprint(*frames.values())
         run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
         run.n_patients = len(course)
         earlier = (
             AnalysisRun.objects.filter(
-                name=run.name, status=AnalysisRun.Status.SUCCEEDED, fingerprint=fingerprint, code_version=CODE_VERSION
+                name=run.name,
+                status=AnalysisRun.Status.SUCCEEDED,
+                fingerprint=fingerprint,
+                code_version=CODE_VERSION,
+                parameters=parameters,
             )
             .exclude(pk=run.pk)
             .order_by("-finished_at")
@@ -180,11 +221,15 @@ def execute_run(run_id):
     return run
 
 
-def latest_runs():
-    """The newest successful run of each analysis (None where there is none yet)."""
+def latest_runs(parameters=None, names=None):
+    """The newest successful run of each analysis on the patients ``parameters`` select
+    (default: the whole study); None where there is none yet."""
+    parameters = normalize_parameters(parameters)
     return {
-        name: AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at").first()
-        for name in ANALYSES
+        name: AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
+        .order_by("-finished_at")
+        .first()
+        for name in names or ANALYSES
     }
 
 
@@ -197,8 +242,10 @@ def refresh_if_data_changed(*, quiet_seconds=120):
     state = DataRevision.current()
     if state.changed_at is None or timezone.now() - state.changed_at < timedelta(seconds=quiet_seconds):
         return []
-    newest = AnalysisRun.objects.exclude(data_revision=None).order_by("-data_revision").first()
-    pending = AnalysisRun.objects.filter(status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING])
+    # Study-wide runs only: a report filtered by trial or center is recomputed on request.
+    study_wide = AnalysisRun.objects.filter(parameters={})
+    newest = study_wide.exclude(data_revision=None).order_by("-data_revision").first()
+    pending = study_wide.filter(status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING])
     if (newest and newest.data_revision >= state.revision) or pending.exists():
         return []
     return request_all(trigger=AnalysisRun.Trigger.DATA_CHANGE)
