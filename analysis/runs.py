@@ -176,6 +176,23 @@ def _start(run):
     run.refresh_from_db()
 
 
+_course_cache = {}
+
+
+def _course_frame(state, parameters):
+    """The course frame for ``parameters``, reused by the analyses that run one after another.
+
+    Cached per process for one data revision (its number and time): every clinical write bumps
+    it, so a frame is never reused across a change. (The fingerprint, computed from the frames
+    themselves, stays the authority on what a run read.)
+    """
+    key = (state.revision, state.changed_at, tuple(sorted(parameters.items())))
+    if key not in _course_cache:
+        _course_cache.clear()
+        _course_cache[key] = datasets.course_frame(cohort(parameters))
+    return _course_cache[key].copy()
+
+
 def execute_run(run_id):
     """Execute run ``run_id``; returns the run. Safe to call again for the same run."""
     run = AnalysisRun.objects.get(pk=run_id)
@@ -185,9 +202,10 @@ def execute_run(run_id):
     analysis = ANALYSES[run.name]
     clock = time.perf_counter()
     try:
-        revision = DataRevision.current().revision
+        state = DataRevision.current()
+        revision = state.revision
         parameters = normalize_parameters(run.parameters)
-        course = datasets.course_frame(cohort(parameters))
+        course = _course_frame(state, parameters)
         frames = analysis.inputs(course)
         fingerprint = datasets.fingerprint(*frames.values())
         run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
