@@ -335,7 +335,9 @@ class SalvageLine(ClinicalRecord):
         if self.response == SalvageResponse.COMPLETE_REMISSION and not self.response_date:
             errors["response_date"] = "A complete remission needs its date."
         if self.response_date and self.start_date and self.response_date < self.start_date:
-            errors["response_date"] = f"The response date must not be before the start of the regimen ({self.start_date})."
+            errors["response_date"] = (
+                f"The response date must not be before the start of the regimen ({self.start_date})."
+            )
         if errors:
             raise ValidationError(errors)
         chronology.check(self)
@@ -364,7 +366,8 @@ class Transplant(ClinicalRecord):
                 violation_error_message="This patient already has a transplant on this date.",
             ),
             models.CheckConstraint(
-                condition=(Q(transplant_type="AUTO") & Q(donor="AUTO")) | (Q(transplant_type="ALLO") & ~Q(donor="AUTO")),
+                condition=(Q(transplant_type="AUTO") & Q(donor="AUTO"))
+                | (Q(transplant_type="ALLO") & ~Q(donor="AUTO")),
                 name="transplant_donor_matches_type",
                 violation_error_message="An autologous transplant has the patient as donor; an allogeneic one has not.",
             ),
@@ -472,5 +475,65 @@ class DataRevision(models.Model):
         row = cls.objects.filter(pk=1).first()
         return row or cls(pk=1, revision=0, changed_at=None)
 
+    def __str__(self):
+        return f"data revision {self.revision}"
+
 
 CLINICAL_MODELS = (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
+
+
+class ImportJob(models.Model):
+    """One uploaded file on its way in: checked (dry run), then committed all or nothing.
+
+    The file is kept here between the dry run and the commit (and for a large file, while a
+    Celery task works through it); ``report`` holds the problems by sheet, row and column and
+    the counts of records to create, update or leave unchanged.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Checking or importing"
+        CHECKED = "checked", "Checked, ready to commit"
+        REJECTED = "rejected", "Problems found, nothing written"
+        COMMITTED = "committed", "Committed"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(max_length=200)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    entity = models.CharField(max_length=30, blank=True, help_text="For a CSV file: which sheet it holds.")
+    reason = models.CharField(max_length=255, blank=True, help_text="Reason for change, for rows that update records.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    action = models.CharField(max_length=10, default="check", help_text="check (dry run) or commit.")
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"import {self.file_name} ({self.status})"
+
+
+class ExportLog(models.Model):
+    """Who downloaded which export, when, of how many patients (append-only by convention)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=30)
+    file_format = models.CharField(max_length=10)
+    file_name = models.CharField(max_length=200)
+    n_patients = models.PositiveIntegerField(null=True)
+    sha256 = models.CharField(max_length=64)
+    source = models.CharField(max_length=20, help_text="page or api")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.kind}.{self.file_format} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,329 @@
+"""Serializers: they read and check the shape of the input; the services decide and write.
+
+``create``/``update`` build an unsaved instance and hand it to ``services.save_record``, so the
+model rules, the course chronology, the access rules and the audit trail are the same as on
+the pages. Unknown fields are refused rather than ignored.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from analysis.models import AnalysisRun
+
+from .. import services
+from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
+
+API_SOURCE = "api"
+
+
+class StrictFieldsMixin:
+    """Refuse fields the serializer does not know (a typo must not be silently dropped)."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CenterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Center
+        fields = ["id", "code", "name"]
+
+
+class TrialSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Trial
+        fields = ["id", "code", "name", "registration_opened", "registration_closed"]
+
+
+class ClinicalSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """Base of every clinical record: ``version`` (the ETag) and a write-only ``reason`` for changes."""
+
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The record's version. On PUT/PATCH, send it (or an If-Match header) to refuse stale edits.",
+    )
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="Reason for change (required for edits; or the X-Reason-For-Change header). "
+        "Stored in the audit trail.",
+    )
+
+    class Meta:
+        validators = []  # uniqueness and every other rule: the model's full_clean() in the service
+
+    def _save(self, record, validated_data):
+        reason = validated_data.pop("reason", "") or self.context.get("reason", "")
+        validated_data.pop("version", None)
+        for name, value in validated_data.items():
+            setattr(record, name, value)
+        return services.save_record(
+            user=self.context["request"].user,
+            record=record,
+            source=API_SOURCE,
+            reason=reason,
+            expected_version=self.context.get("expected_version"),
+        )
+
+    def create(self, validated_data):
+        return self._save(self.Meta.model(), validated_data)
+
+    def update(self, instance, validated_data):
+        return self._save(instance, validated_data)
+
+
+class ScopedPatientField(serializers.PrimaryKeyRelatedField):
+    """A patient the caller may see (another center's patient 'does not exist')."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return Patient.objects.for_user(request.user if request else None)
+
+
+class EventSerializer(ClinicalSerializer):
+    patient = ScopedPatientField(help_text="ID of the patient (see /api/v1/patients/).")
+    study_id = serializers.CharField(source="patient.study_id", read_only=True)
+
+    def validate_patient(self, patient):
+        if self.instance is not None and patient.pk != self.instance.patient_id:
+            raise serializers.ValidationError("A record cannot be moved to another patient.")
+        return patient
+
+
+_COMMON = ["id", "version", "created_at", "updated_at", "reason"]
+
+
+class FirstLineResponseSerializer(EventSerializer):
+    class Meta(ClinicalSerializer.Meta):
+        model = FirstLineResponse
+        fields = ["id", "patient", "study_id", "outcome", "assessment_date", *_COMMON[1:]]
+
+
+class RelapseSerializer(EventSerializer):
+    class Meta(ClinicalSerializer.Meta):
+        model = Relapse
+        fields = ["id", "patient", "study_id", "relapse_date", "site", *_COMMON[1:]]
+
+
+class SalvageLineSerializer(EventSerializer):
+    class Meta(ClinicalSerializer.Meta):
+        model = SalvageLine
+        fields = [
+            "id",
+            "patient",
+            "study_id",
+            "regimen",
+            "agents",
+            "start_date",
+            "response",
+            "response_date",
+            *_COMMON[1:],
+        ]
+
+
+class TransplantSerializer(EventSerializer):
+    class Meta(ClinicalSerializer.Meta):
+        model = Transplant
+        fields = [
+            "id",
+            "patient",
+            "study_id",
+            "transplant_date",
+            "transplant_type",
+            "donor",
+            "stem_cell_source",
+            "conditioning",
+            "conditioning_intensity",
+            "disease_status",
+            *_COMMON[1:],
+        ]
+
+
+class FollowUpSerializer(EventSerializer):
+    class Meta(ClinicalSerializer.Meta):
+        model = FollowUp
+        fields = [
+            "id",
+            "patient",
+            "study_id",
+            "contact_date",
+            "vital_status",
+            "death_date",
+            "cause_of_death",
+            "lost_to_follow_up",
+            "second_malignancy_date",
+            *_COMMON[1:],
+        ]
+
+
+def _nested(serializer_class):
+    """A read-only copy of an event serializer without the patient (it is the parent)."""
+    fields = [f for f in serializer_class.Meta.fields if f not in ("patient", "study_id", "reason")]
+    meta = type("Meta", (serializer_class.Meta,), {"fields": fields})
+    return type(
+        f"Nested{serializer_class.__name__}",
+        (serializer_class,),
+        {
+            "Meta": meta,
+            "patient": None,
+            "study_id": None,
+            "reason": None,
+        },
+    )
+
+
+NestedFirstLine = _nested(FirstLineResponseSerializer)
+NestedRelapse = _nested(RelapseSerializer)
+NestedSalvageLine = _nested(SalvageLineSerializer)
+NestedTransplant = _nested(TransplantSerializer)
+NestedFollowUp = _nested(FollowUpSerializer)
+
+
+class PatientSerializer(ClinicalSerializer):
+    center = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Center.objects.all(),
+        required=False,
+        help_text="Center code; a coordinator's own center when left out.",
+    )
+    trial = serializers.SlugRelatedField(slug_field="code", queryset=Trial.objects.all(), help_text="MLL96 or MLL98.")
+    age_at_diagnosis_days = serializers.IntegerField(read_only=True, allow_null=True)
+    first_line_response = NestedFirstLine(read_only=True, allow_null=True)
+    relapses = NestedRelapse(many=True, read_only=True)
+    salvage_lines = NestedSalvageLine(many=True, read_only=True)
+    transplants = NestedTransplant(many=True, read_only=True)
+    follow_ups = NestedFollowUp(many=True, read_only=True)
+
+    class Meta(ClinicalSerializer.Meta):
+        model = Patient
+        fields = [
+            "id",
+            "study_id",
+            "center",
+            "trial",
+            "registration_date",
+            "sex",
+            "date_of_birth",
+            "diagnosis_date",
+            "age_at_diagnosis_days",
+            "wbc",
+            "cns_status",
+            "immunophenotype",
+            "prednisone_response",
+            "mll_partner",
+            "mll_detection_method",
+            "locked",
+            "verified_at",
+            *_COMMON[1:],
+            "first_line_response",
+            "relapses",
+            "salvage_lines",
+            "transplants",
+            "follow_ups",
+        ]
+        read_only_fields = ["locked", "verified_at"]
+
+    def create(self, validated_data):
+        if "center" not in validated_data:
+            membership = getattr(self.context["request"].user, "membership", None)
+            validated_data["center"] = getattr(membership, "center", None)
+            if validated_data["center"] is None:
+                raise serializers.ValidationError({"center": ["This field is required."]})
+        return super().create(validated_data)
+
+
+class ReviewSerializer(StrictFieldsMixin, serializers.Serializer):
+    verify = serializers.BooleanField(required=False, allow_null=True, default=None)
+    lock = serializers.BooleanField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(max_length=255)
+
+    def validate(self, attrs):
+        if attrs.get("verify") is None and attrs.get("lock") is None:
+            raise serializers.ValidationError("Say what to do: verify and/or lock (true or false).")
+        return attrs
+
+
+class AnalysisRunListSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AnalysisRun
+        fields = [
+            "id",
+            "name",
+            "status",
+            "trigger",
+            "requested_by",
+            "parameters",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "data_revision",
+            "fingerprint",
+            "code_version",
+            "n_patients",
+            "error",
+            "reused_from",
+        ]
+
+
+class AnalysisRunSerializer(AnalysisRunListSerializer):
+    results = serializers.JSONField(read_only=True, help_text="See docs/analysis-results.md (shape named in 'schema').")
+    figure_names = serializers.SerializerMethodField()
+
+    class Meta(AnalysisRunListSerializer.Meta):
+        fields = [*AnalysisRunListSerializer.Meta.fields, "results", "figure_names"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_figure_names(self, run):
+        return sorted(run.figures or {})
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    report = serializers.JSONField(read_only=True, help_text="Counts per sheet and problems by sheet, row and column.")
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "user",
+            "file_name",
+            "sha256",
+            "entity",
+            "reason",
+            "status",
+            "action",
+            "rows_total",
+            "rows_done",
+            "report",
+            "created_at",
+            "finished_at",
+            "committed_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportUploadSerializer(StrictFieldsMixin, serializers.Serializer):
+    file = serializers.FileField(help_text="A .csv or .xlsx file laid out as in docs/data-dictionary.md.")
+    entity = serializers.ChoiceField(
+        choices=["", "patients", "first_line_responses", "relapses", "salvage_lines", "transplants", "follow_ups"],
+        required=False,
+        allow_blank=True,
+        help_text="For a CSV file: which entity it holds (else from its name/columns).",
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="Reason for change, for rows that update stored records.",
+    )

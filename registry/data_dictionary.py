@@ -1,0 +1,442 @@
+"""The data dictionary: the one description of every column the registry imports and exports.
+
+Two parts:
+
+* ``SHEETS``: the import/export layout, one sheet (or CSV file) per entity, columns named as the
+  model fields, with the natural key that makes a re-import change nothing. Labels, types and
+  coded values come from ``registry.models`` and ``registry.choices``, so the dictionary cannot
+  drift from the database.
+* ``ANALYSIS_VARIABLES``: the de-identified analysis data set (one row per patient; no dates,
+  ages and intervals in days; a pseudonym instead of the study ID).
+
+Coded values keep their registry code (``AF4``) in CSV, XLSX and SAS transport files; Stata
+and SPSS get a numeric code (the 1-based position of the value in ``registry.choices``, so
+new values are only ever appended) with the registry label as value label.
+``docs/data-dictionary.md`` and the downloadable template workbook are generated from here.
+"""
+
+import inspect
+import os
+from dataclasses import dataclass, field
+
+if __name__ == "__main__":  # pragma: no cover - `python -m registry.data_dictionary`
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    django.setup()
+
+from django.db import models as dj_models  # noqa: E402
+
+from . import choices as choice_module  # noqa: E402
+from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant  # noqa: E402
+
+TEXT, DATE, DECIMAL, INTEGER, BOOLEAN, CODE = "text", "date", "decimal", "integer", "boolean", "code"
+
+
+def _choice_classes():
+    return {
+        tuple(cls.choices): cls
+        for _, cls in inspect.getmembers(choice_module, inspect.isclass)
+        if issubclass(cls, dj_models.TextChoices) and cls is not dj_models.TextChoices and cls.__name__ != "Role"
+    }
+
+
+_CHOICES_BY_VALUES = _choice_classes()
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an import sheet, read from the model field of the same name."""
+
+    name: str
+    label: str
+    kind: str
+    required: bool
+    description: str = ""
+    codes: type | None = None  # a TextChoices class of registry.choices
+    max_length: int | None = None
+    example: str = ""
+
+    @property
+    def code_list(self):
+        return self.codes.__name__ if self.codes else ""
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    model: type
+    label: str
+    key: tuple
+    columns: tuple
+    description: str = ""
+
+    def column(self, name):
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def column_names(self):
+        return [c.name for c in self.columns]
+
+
+def _kind(model_field):
+    if model_field.choices:
+        return CODE
+    if isinstance(model_field, dj_models.DateField):
+        return DATE
+    if isinstance(model_field, dj_models.DecimalField):
+        return DECIMAL
+    if isinstance(model_field, dj_models.BooleanField):
+        return BOOLEAN
+    if isinstance(model_field, dj_models.IntegerField):
+        return INTEGER
+    return TEXT
+
+
+def _column(model, name, *, example="", description=None, required=None):
+    f = model._meta.get_field(name)
+    codes = _CHOICES_BY_VALUES.get(tuple(f.choices)) if f.choices else None
+    if required is None:
+        required = not (f.null or f.blank or isinstance(f, dj_models.BooleanField))
+    label = str(f.verbose_name)
+    return Column(
+        name=name,
+        label=label[:1].upper() + label[1:],
+        kind=_kind(f),
+        required=required,
+        description=str(description if description is not None else f.help_text or ""),
+        codes=codes,
+        max_length=f.max_length if _kind(f) == TEXT else None,
+        example=example,
+    )
+
+
+STUDY_ID = Column(
+    "study_id",
+    "Study ID",
+    TEXT,
+    True,
+    "The patient's study ID, e.g. MLL96-0012 (on event sheets: a patient registered before or in the same import).",
+    max_length=20,
+    example="MLL96-0012",
+)
+
+SHEETS = (
+    Sheet(
+        "patients",
+        Patient,
+        "Patients",
+        key=("study_id",),
+        description="One row per registered infant: presenting features at diagnosis.",
+        columns=(
+            STUDY_ID,
+            Column(
+                "center",
+                "Center code",
+                TEXT,
+                True,
+                "Code of the treating center, e.g. TKY01.",
+                max_length=12,
+                example="TKY01",
+            ),
+            Column("trial", "Trial", CODE, True, "MLL96 or MLL98.", max_length=10, example="MLL98"),
+            _column(Patient, "registration_date", example="1999-03-02"),
+            _column(Patient, "sex", example="F"),
+            _column(Patient, "date_of_birth", example="1998-11-20"),
+            _column(Patient, "diagnosis_date", example="1999-02-28"),
+            _column(Patient, "wbc", example="312.5"),
+            _column(Patient, "cns_status", example="CNS1"),
+            _column(Patient, "immunophenotype", example="PRO_B"),
+            _column(Patient, "prednisone_response", example="GOOD"),
+            _column(Patient, "mll_partner", example="AF4"),
+            _column(Patient, "mll_detection_method", example="FISH"),
+        ),
+    ),
+    Sheet(
+        "first_line_responses",
+        FirstLineResponse,
+        "First-line responses",
+        key=("study_id",),
+        description="At most one row per patient: CR1 with its date, or induction failure.",
+        columns=(
+            STUDY_ID,
+            _column(FirstLineResponse, "outcome", example="CR"),
+            _column(FirstLineResponse, "assessment_date", example="1999-04-05"),
+        ),
+    ),
+    Sheet(
+        "relapses",
+        Relapse,
+        "Relapses",
+        key=("study_id", "relapse_date"),
+        description="One row per relapse after a complete remission.",
+        columns=(
+            STUDY_ID,
+            _column(Relapse, "relapse_date", example="1999-10-01"),
+            _column(Relapse, "site", example="BM"),
+        ),
+    ),
+    Sheet(
+        "salvage_lines",
+        SalvageLine,
+        "Salvage lines",
+        key=("study_id", "start_date"),
+        description="One row per second-line (salvage) regimen after relapse or induction failure.",
+        columns=(
+            STUDY_ID,
+            _column(SalvageLine, "regimen", example="FLAG"),
+            _column(SalvageLine, "agents", example="fludarabine, cytarabine, G-CSF"),
+            _column(SalvageLine, "start_date", example="1999-10-08"),
+            _column(SalvageLine, "response", example="CR"),
+            _column(
+                SalvageLine, "response_date", description="Required for a complete remission.", example="1999-11-10"
+            ),
+        ),
+    ),
+    Sheet(
+        "transplants",
+        Transplant,
+        "Transplants (HSCT)",
+        key=("study_id", "transplant_date"),
+        description="One row per hematopoietic stem cell transplant.",
+        columns=(
+            STUDY_ID,
+            _column(Transplant, "transplant_date", example="2000-01-15"),
+            _column(Transplant, "transplant_type", example="ALLO"),
+            _column(Transplant, "donor", example="UCB"),
+            _column(Transplant, "stem_cell_source", example="CB"),
+            _column(Transplant, "conditioning", example="BU"),
+            _column(Transplant, "conditioning_intensity", example="MAC"),
+            _column(Transplant, "disease_status", example="CR2+"),
+        ),
+    ),
+    Sheet(
+        "follow_ups",
+        FollowUp,
+        "Follow-up contacts",
+        key=("study_id", "contact_date"),
+        description="One row per follow-up contact; a death is recorded once, with its date and cause.",
+        columns=(
+            STUDY_ID,
+            _column(FollowUp, "contact_date", example="2004-06-30"),
+            _column(FollowUp, "vital_status", example="ALIVE"),
+            _column(FollowUp, "death_date", description="Required if vital status is DEAD; empty otherwise."),
+            _column(FollowUp, "cause_of_death", description="Required if vital status is DEAD; empty otherwise."),
+            _column(FollowUp, "lost_to_follow_up", description="1/0 (or TRUE/FALSE); empty means 0.", example="0"),
+            _column(FollowUp, "second_malignancy_date"),
+        ),
+    ),
+)
+SHEETS_BY_NAME = {s.name: s for s in SHEETS}
+SHEET_OF_MODEL = {s.model: s for s in SHEETS}
+
+# Trials are rows of the database (a data migration), not TextChoices: their codes are fixed.
+TRIAL_CODES = ("MLL96", "MLL98")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable of the de-identified analysis data set."""
+
+    name: str
+    label: str
+    kind: str  # text, code, integer (days, counts), decimal, boolean (0/1)
+    description: str = ""
+    codes: type | None = None
+    values: tuple = field(default=())  # (code, label) pairs when codes is not a TextChoices class
+
+    def value_labels(self):
+        """[(registry code, label), ...] in their fixed order."""
+        if self.codes is not None:
+            return list(self.codes.choices)
+        return list(self.values)
+
+    def numeric_codes(self):
+        """{registry code: 1-based number} as written to Stata and SPSS."""
+        return {code: i for i, (code, _) in enumerate(self.value_labels(), start=1)}
+
+
+C = choice_module
+_DAYS = "days from diagnosis; empty if none"
+ANALYSIS_VARIABLES = (
+    Variable(
+        "pseudonym",
+        "Patient pseudonym",
+        TEXT,
+        "Stable pseudonym of the study ID (HMAC-SHA256 with the registry's pseudonym key); no link to the ID "
+        "without that key.",
+    ),
+    Variable("trial", "Trial", CODE, values=(("MLL96", "MLL96"), ("MLL98", "MLL98"))),
+    Variable("center", "Center code", TEXT, "Treating center (a hospital, not a person)."),
+    Variable("sex", "Sex", CODE, codes=C.Sex),
+    Variable("age_at_diagnosis_days", "Age at diagnosis (days)", INTEGER),
+    Variable("registration_days", "Diagnosis to registration (days)", INTEGER),
+    Variable("wbc", "WBC at diagnosis (x10^9/L)", DECIMAL),
+    Variable("cns_status", "CNS status", CODE, codes=C.CNSStatus),
+    Variable("immunophenotype", "Immunophenotype", CODE, codes=C.Immunophenotype),
+    Variable("prednisone_response", "Prednisone response", CODE, codes=C.PrednisoneResponse),
+    Variable("mll_partner", "MLL partner gene", CODE, codes=C.MLLPartner),
+    Variable("mll_detection_method", "MLL rearrangement detected by", CODE, codes=C.DetectionMethod),
+    Variable("first_line_outcome", "First-line outcome", CODE, "Empty if not yet recorded.", codes=C.FirstLineOutcome),
+    Variable("first_line_days", "Diagnosis to CR1 or induction failure (days)", INTEGER, _DAYS),
+    Variable("n_relapses", "Number of relapses", INTEGER),
+    Variable("relapse1_days", "Diagnosis to first relapse (days)", INTEGER, _DAYS),
+    Variable("relapse1_site", "Site of first relapse", CODE, codes=C.RelapseSite),
+    Variable(
+        "first_remission_days",
+        "Duration of first remission (days)",
+        INTEGER,
+        "CR1 to first relapse; empty without both.",
+    ),
+    Variable("n_salvage_lines", "Number of salvage lines", INTEGER),
+    Variable("salvage1_days", "Diagnosis to start of first salvage line (days)", INTEGER, _DAYS),
+    Variable("salvage1_response", "Response to first salvage line", CODE, codes=C.SalvageResponse),
+    Variable("salvage_remission", "Remission after salvage (any line)", BOOLEAN, "1 if any salvage line reached CR."),
+    Variable("salvage_remission_days", "Diagnosis to first remission after salvage (days)", INTEGER, _DAYS),
+    Variable("n_transplants", "Number of HSCTs", INTEGER),
+    Variable("hsct1_days", "Diagnosis to first HSCT (days)", INTEGER, _DAYS),
+    Variable("hsct1_type", "First HSCT: type", CODE, codes=C.TransplantType),
+    Variable("hsct1_donor", "First HSCT: donor", CODE, codes=C.Donor),
+    Variable("hsct1_source", "First HSCT: stem cell source", CODE, codes=C.StemCellSource),
+    Variable("hsct1_conditioning", "First HSCT: conditioning", CODE, codes=C.Conditioning),
+    Variable("hsct1_intensity", "First HSCT: conditioning intensity", CODE, codes=C.ConditioningIntensity),
+    Variable("hsct1_status", "First HSCT: disease status", CODE, codes=C.DiseaseStatusAtTransplant),
+    Variable("vital_status", "Vital status at last contact", CODE, "Empty without follow-up.", codes=C.VitalStatus),
+    Variable("last_contact_days", "Diagnosis to last contact (days)", INTEGER, _DAYS),
+    Variable("death_days", "Diagnosis to death (days)", INTEGER, _DAYS),
+    Variable("cause_of_death", "Cause of death", CODE, codes=C.CauseOfDeath),
+    Variable("lost_to_follow_up", "Lost to follow-up", BOOLEAN, "1 if the last contact says no further contact."),
+    Variable("second_malignancy_days", "Diagnosis to second malignancy (days)", INTEGER, _DAYS),
+)
+ANALYSIS_VARIABLES_BY_NAME = {v.name: v for v in ANALYSIS_VARIABLES}
+
+
+def code_lists():
+    """Every TextChoices class used by an import column or an analysis variable, by name."""
+    found = {}
+    for sheet in SHEETS:
+        for column in sheet.columns:
+            if column.codes:
+                found[column.codes.__name__] = column.codes
+    for variable in ANALYSIS_VARIABLES:
+        if variable.codes:
+            found[variable.codes.__name__] = variable.codes
+    return dict(sorted(found.items()))
+
+
+def allowed_codes(column):
+    if column.name == "trial":
+        return list(TRIAL_CODES)
+    return [code for code, _ in column.codes.choices] if column.codes else []
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+
+def _md_escape(text):
+    return str(text).replace("|", "\\|")
+
+
+def markdown():
+    """docs/data-dictionary.md (a test keeps the file equal to this)."""
+    out = [
+        "# Data dictionary",
+        "",
+        "Generated from `registry/data_dictionary.py`",
+        "(`.venv/bin/python -m registry.data_dictionary > docs/data-dictionary.md`); labels and coded values come",
+        "from `registry/models.py` and `registry/choices.py`. The same layout is downloadable as a template",
+        "workbook (Exports page, `/exports/dictionary.xlsx`, or `GET /api/v1/exports/dictionary/xlsx/`).",
+        "",
+        "## Import and identified export",
+        "",
+        "One CSV file per entity, or one XLSX workbook with one sheet per entity, named as below. The first",
+        "row holds the column names (case-insensitive, in any order); every other row is one record. Dates are",
+        "`YYYY-MM-DD` (or real date cells in XLSX); decimals use a point; coded columns take the codes listed",
+        "under *Code lists* (case-insensitive). Unknown columns are refused, so nothing is silently dropped.",
+        "CSV files must be UTF-8 (a byte-order mark is fine). Formulas are refused; a text cell exported with",
+        "a leading apostrophe to neutralise `=`, `+`, `-` or `@` is read back without it.",
+        "",
+        "Re-importing the same rows changes nothing: each row is matched to a stored record by its natural",
+        "key; identical records are left alone, differing ones are updated (with the import's reason for",
+        "change), new ones are created. Event rows name their patient by study ID.",
+        "",
+    ]
+    for sheet in SHEETS:
+        key = " + ".join(f"`{k}`" for k in sheet.key)
+        out += [f"### `{sheet.name}`: {sheet.label}", "", f"{sheet.description} Natural key: {key}.", ""]
+        out += ["| column | label | type | required | codes | description |", "| --- | --- | --- | --- | --- | --- |"]
+        for c in sheet.columns:
+            kind = c.kind + (f" (max {c.max_length})" if c.max_length else "")
+            codes = (
+                f"[{c.code_list}](#{c.code_list.lower()})"
+                if c.codes
+                else (", ".join(TRIAL_CODES) if c.name == "trial" else "")
+            )
+            out.append(
+                f"| `{c.name}` | {_md_escape(c.label)} | {kind} | {'yes' if c.required else 'no'} | {codes} | "
+                f"{_md_escape(c.description)} |"
+            )
+        out.append("")
+    out += [
+        "## De-identified analysis data set",
+        "",
+        "One row per patient. No dates: ages and intervals are whole days from the date of diagnosis; the",
+        "study ID is replaced by a pseudonym that stays the same across exports (HMAC-SHA256 of the study ID",
+        "with the registry's key). CSV, XLSX and SAS transport (XPT v8) carry the registry codes; Stata (.dta)",
+        "and SPSS (.sav) carry numeric codes (the value's position in its code list) with value labels; every",
+        "format carries the variable labels (XPT has no value labels: use this dictionary).",
+        "",
+        "| variable | label | type | codes | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for v in ANALYSIS_VARIABLES:
+        codes = (
+            f"[{v.codes.__name__}](#{v.codes.__name__.lower()})"
+            if v.codes
+            else (", ".join(f"{i}={code}" for i, (code, _) in enumerate(v.values, 1)) if v.values else "")
+        )
+        out.append(f"| `{v.name}` | {_md_escape(v.label)} | {v.kind} | {codes} | {_md_escape(v.description)} |")
+    out += ["", "## Code lists", "", "Number = the numeric code in Stata and SPSS files.", ""]
+    for name, cls in code_lists().items():
+        out += [f"### {name}", "", "| number | code | label |", "| ---: | --- | --- |"]
+        for i, (code, label) in enumerate(cls.choices, start=1):
+            out.append(f"| {i} | `{code}` | {_md_escape(label)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def template_workbook():
+    """An XLSX workbook: one sheet per entity (header, example row) plus README and code lists."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    readme = wb.active
+    readme.title = "README"
+    readme.append(["MLL96/MLL98 registry import template. Fill one sheet per entity; delete the example rows."])
+    readme.append(["Columns and codes: docs/data-dictionary.md. Sheets named README and codes are ignored on import."])
+    for sheet in SHEETS:
+        ws = wb.create_sheet(sheet.name)
+        ws.append(sheet.column_names)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        ws.append([c.example for c in sheet.columns])
+        for c, cell in zip(sheet.columns, ws[1], strict=True):
+            ws.column_dimensions[cell.column_letter].width = max(14, len(c.name) + 2)
+    codes = wb.create_sheet("codes")
+    codes.append(["code list", "code", "label"])
+    for name, cls in code_lists().items():
+        for code, label in cls.choices:
+            codes.append([name, code, label])
+    buffer = BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+IGNORED_SHEETS = {"readme", "codes"}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown())

@@ -1,0 +1,159 @@
+"""Pages for bulk import (upload, dry-run report, commit, progress) and for the standard exports.
+
+The work is done by ``registry.imports`` and ``registry.exports``, the same code the API calls.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import access, exports, imports
+from .data_dictionary import SHEETS
+
+app_name = "transfer"
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text="A .csv file (one entity) or an .xlsx workbook (one sheet per entity).")
+    entity = forms.ChoiceField(
+        required=False,
+        choices=[("", "Work it out (from the sheet, file name or columns)")] + [(s.name, s.label) for s in SHEETS],
+        help_text="For a CSV file only.",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=255,
+        label="Reason for change",
+        help_text="Needed only if rows change records already in the registry; stored in the audit trail.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_start(request):
+    can_import = access.can_enter_data(request.user)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if not can_import:
+            raise PermissionDenied("Only a study coordinator may import data.")
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > imports.MAX_BYTES:
+                    raise imports.ImportRejected(
+                        f"The file is {upload.size:,} bytes; the limit is {imports.MAX_BYTES:,}.", status=413
+                    )
+                job = imports.create_job(
+                    user=request.user,
+                    file_name=upload.name,
+                    content=upload.read(),
+                    entity=form.cleaned_data["entity"],
+                    reason=form.cleaned_data["reason"],
+                )
+                imports.start(job, action="check")
+                return redirect("transfer:import-job", pk=job.pk)
+            except imports.ImportRejected as error:
+                form.add_error("file", error.message)
+                status = error.status
+        else:
+            status = 400
+    jobs = imports.jobs_for(request.user)[:20]
+    return render(
+        request, "registry/import.html", {"form": form, "jobs": jobs, "can_import": can_import}, status=status
+    )
+
+
+def _job(request, pk):
+    return get_object_or_404(imports.jobs_for(request.user), pk=pk)
+
+
+@login_required
+@require_http_methods(["GET"])
+def import_job(request, pk):
+    job = _job(request, pk)
+    report = job.report or {}
+    return render(
+        request,
+        "registry/import_job.html",
+        {
+            "job": job,
+            "report": report,
+            "sheets": (report.get("sheets") or {}).items(),
+            "running": job.status in (job.Status.QUEUED, job.Status.RUNNING),
+            "can_commit": job.status == job.Status.CHECKED and access.can_enter_data(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def import_status(request, pk):
+    job = _job(request, pk)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "rows_done": job.rows_done,
+            "rows_total": job.rows_total,
+            "finished": job.status not in (job.Status.QUEUED, job.Status.RUNNING),
+        }
+    )
+
+
+@login_required
+@require_POST
+def import_commit(request, pk):
+    job = _job(request, pk)
+    if not access.can_enter_data(request.user):
+        raise PermissionDenied("Only a study coordinator may import data.")
+    try:
+        job = imports.start(job, action="commit")
+    except imports.ImportRejected as error:
+        messages.error(request, error.message)
+        return redirect("transfer:import-job", pk=job.pk)
+    if job.status == job.Status.COMMITTED:
+        messages.success(request, f"Imported {job.file_name}.")
+    elif job.status == job.Status.REJECTED:
+        messages.error(request, "Nothing was written: the file no longer passes the checks (see the report).")
+    return redirect("transfer:import-job", pk=job.pk)
+
+
+@login_required
+@require_http_methods(["GET"])
+def export_index(request):
+    available = exports.available(request.user)
+    if not available:
+        raise PermissionDenied("You have no role in the registry.")
+    return render(request, "registry/export.html", {"available": available})
+
+
+@login_required
+@require_http_methods(["GET"])
+def export_download(request, kind, fmt):
+    try:
+        content, content_type, file_name = exports.export(user=request.user, kind=kind, fmt=fmt, source="page")
+    except exports.UnknownExport:
+        raise Http404("No such export.") from None
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    return response
+
+
+urlpatterns = [
+    path("imports/", import_start, name="import"),
+    path("imports/<int:pk>/", import_job, name="import-job"),
+    path("imports/<int:pk>/status.json", import_status, name="import-status"),
+    path("imports/<int:pk>/commit/", import_commit, name="import-commit"),
+    path("exports/", export_index, name="export"),
+    path("exports/<slug:kind>.<slug:fmt>", export_download, name="export-download"),
+]

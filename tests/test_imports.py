@@ -1,0 +1,388 @@
+"""Bulk import: every problem located by sheet, row and column; nothing written until a clean commit."""
+
+import io
+from datetime import date
+
+import pytest
+from openpyxl import Workbook
+
+from registry import exports, imports
+from registry.audit import audit_context
+from registry.data_dictionary import SHEETS, SHEETS_BY_NAME
+from registry.models import FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant
+from tests.factories import PatientFactory, relapsed_course
+
+PATIENT_HEADER = SHEETS_BY_NAME["patients"].column_names
+
+
+def patient_row(study_id, **overrides):
+    row = {
+        "study_id": study_id,
+        "center": "TKY01",
+        "trial": "MLL96",
+        "registration_date": "1996-05-12",
+        "sex": "F",
+        "date_of_birth": "1996-01-10",
+        "diagnosis_date": "1996-05-09",
+        "wbc": "150.0",
+        "cns_status": "CNS1",
+        "immunophenotype": "PRO_B",
+        "prednisone_response": "GOOD",
+        "mll_partner": "AF4",
+        "mll_detection_method": "FISH",
+    }
+    row.update(overrides)
+    return [row[c] for c in PATIENT_HEADER]
+
+
+def workbook(sheets):
+    """XLSX bytes from {sheet: [header, row, ...]}."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def course_sheets(study_id="MLL96-0001", center="TKY01"):
+    return {
+        "patients": [PATIENT_HEADER, patient_row(study_id, center=center)],
+        "first_line_responses": [["study_id", "outcome", "assessment_date"], [study_id, "CR", "1996-06-13"]],
+        "relapses": [["study_id", "relapse_date", "site"], [study_id, "1996-11-25", "BM"]],
+        "salvage_lines": [
+            ["study_id", "regimen", "agents", "start_date", "response", "response_date"],
+            [study_id, "FLAG", "fludarabine, cytarabine", "1996-12-05", "CR", "1997-01-04"],
+        ],
+        "transplants": [
+            SHEETS_BY_NAME["transplants"].column_names,
+            [study_id, "1997-03-05", "ALLO", "UCB", "CB", "BU", "MAC", "CR2+"],
+        ],
+        "follow_ups": [
+            SHEETS_BY_NAME["follow_ups"].column_names,
+            [study_id, "2001-10-30", "ALIVE", None, None, 0, None],
+            [study_id, "1998-01-15", "ALIVE", None, None, 0, None],
+        ],
+    }
+
+
+def run(user, content, name="course.xlsx", **kwargs):
+    return imports.check_and_write(user=user, file_name=name, content=content, **kwargs)
+
+
+def kinds(report):
+    return {(p["sheet"], p["row"], p["column"], p["kind"]) for p in report["problems"]}
+
+
+def test_one_of_each_kind_of_error_is_located_and_nothing_is_written(coordinator):
+    content = workbook(
+        {
+            "patients": [
+                PATIENT_HEADER,
+                patient_row("MLL96-0001"),
+                patient_row("MLL96-0002", sex="X"),
+                patient_row("MLL96-0003", date_of_birth="1996-02-30"),
+                patient_row("MLL96-0001"),
+            ],
+            "first_line_responses": [["study_id", "outcome", "assessment_date"], ["MLL96-0001", "CR", "1996-04-01"]],
+            "relapses": [["study_id", "relapse_date", "site"], ["MLL96-9999", "1997-01-01", "BM"]],
+        }
+    )
+    report = run(coordinator, content, commit=True)
+    assert not report["committed"]
+    assert kinds(report) >= {
+        ("patients", 3, "sex", "unknown_code"),
+        ("patients", 4, "date_of_birth", "impossible_date"),
+        ("patients", 5, "study_id", "duplicate"),
+        ("relapses", 2, "study_id", "unknown_study_id"),
+        ("first_line_responses", 2, "assessment_date", "chronology"),
+    }, report["problems"]
+    by_kind = {p["kind"]: p for p in report["problems"]}
+    assert "allowed: M, F" in by_kind["unknown_code"]["message"]
+    assert by_kind["unknown_code"]["value"] == "X"
+    assert "before the date of diagnosis" in by_kind["chronology"]["message"]
+    assert not Patient.objects.exists() and not Patient.history.exists()
+
+
+def test_dry_run_writes_nothing_then_commit_writes_everything_audited(coordinator):
+    content = workbook(course_sheets())
+    checked = run(coordinator, content)
+    assert checked["problem_count"] == 0, checked["problems"]
+    assert not checked["committed"]
+    assert checked["sheets"]["follow_ups"]["create"] == 2
+    assert not Patient.objects.exists()
+
+    report = run(coordinator, content, name="course.xlsx", commit=True)
+    assert report["committed"], report["problems"]
+    patient = Patient.objects.get(study_id="MLL96-0001")
+    assert patient.center.code == "TKY01"
+    for model in (FirstLineResponse, Relapse, SalvageLine, Transplant):
+        assert model.objects.filter(patient=patient).count() == 1
+    assert FollowUp.objects.filter(patient=patient).count() == 2
+    history = Relapse.history.get()
+    assert history.audit_source == "import:course.xlsx"
+    assert history.history_user == coordinator
+    assert history.history_change_reason == "Imported from course.xlsx"
+
+
+def test_reimporting_the_same_file_changes_nothing(coordinator):
+    content = workbook(course_sheets())
+    assert run(coordinator, content, commit=True)["committed"]
+    rows_before = sum(
+        m.history.count() for m in (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
+    )
+    report = run(coordinator, content, commit=True)
+    assert report["committed"]
+    assert all(c["create"] == 0 and c["update"] == 0 for c in report["sheets"].values())
+    assert report["sheets"]["patients"]["unchanged"] == 1
+    rows_after = sum(
+        m.history.count() for m in (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
+    )
+    assert rows_after == rows_before
+
+
+def test_a_changed_row_updates_with_the_reason_and_needs_one(coordinator):
+    sheets = course_sheets()
+    assert run(coordinator, workbook(sheets), commit=True)["committed"]
+    sheets["relapses"][1][2] = "CNS"
+    changed = workbook(sheets)
+    refused = run(coordinator, changed, commit=True)
+    assert not refused["committed"]
+    assert refused["problems"][0]["sheet"] == "relapses" and "reason for change" in refused["problems"][0]["message"]
+    report = run(coordinator, changed, commit=True, reason="site corrected after source verification")
+    assert report["committed"] and report["sheets"]["relapses"]["update"] == 1
+    relapse = Relapse.objects.get()
+    assert relapse.site == "CNS" and relapse.version == 2
+    assert relapse.history.latest("history_date").history_change_reason == "site corrected after source verification"
+
+
+def test_all_or_nothing_one_bad_row_keeps_the_good_ones_out(coordinator):
+    sheets = course_sheets()
+    sheets["patients"].append(patient_row("MLL96-0002", wbc="-5"))
+    report = run(coordinator, workbook(sheets), commit=True)
+    assert not report["committed"]
+    assert ("patients", 3, "wbc", "rule") in kinds(report)
+    assert not Patient.objects.exists()
+
+
+def test_csv_per_entity_with_bom_and_semicolons(coordinator):
+    header = ";".join(PATIENT_HEADER)
+    row = ";".join(patient_row("MLL96-0001"))
+    content = ("\ufeff" + header + "\r\n" + row + "\r\n").encode("utf-8")
+    report = run(coordinator, content, name="export from site.csv", entity="patients", commit=True)
+    assert report["committed"], report["problems"]
+    relapses = b"study_id,relapse_date,site\nMLL96-0001,1996-11-25,BM\n"
+    report = run(coordinator, relapses, name="relapses.csv")
+    assert ("relapses", 2, "relapse_date", "chronology") in kinds(report)  # no CR1 recorded yet
+
+
+def test_csv_entity_inferred_from_columns(coordinator):
+    content = b"study_id,outcome,assessment_date\nMLL96-0001,CR,1996-06-13\n"
+    report = run(coordinator, content, name="site42.csv")
+    assert set(report["sheets"]) == {"first_line_responses"}
+
+
+def test_unknown_and_missing_columns(coordinator):
+    content = b"study_id,relapse_date,site,comment\nMLL96-0001,1996-11-25,BM,x\n"
+    report = run(coordinator, content, name="relapses.csv")
+    assert ("relapses", 1, "comment", "unknown_column") in kinds(report)
+    report = run(coordinator, b"study_id,site\nMLL96-0001,BM\n", name="relapses.csv")
+    assert ("relapses", 1, "relapse_date", "missing_column") in kinds(report)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "status"),
+    [
+        ("patients.csv", "study_id,center\nMLL96-0001,Tōkyō\n".encode("utf-16"), 400),
+        ("patients.csv", "study_id\nMLL96-0001,é\n".encode("latin-1"), 400),
+        ("patients.xlsx", b"PK\x03\x04 not really a zip", 400),
+        ("patients.pdf", b"%PDF-1.4", 415),
+        ("patients.csv", b"", 400),
+    ],
+)
+def test_unreadable_files_are_refused_with_a_message(coordinator, name, content, status):
+    with pytest.raises(imports.ImportRejected) as caught:
+        run(coordinator, content, name=name)
+    assert caught.value.status == status and caught.value.message
+
+
+def test_oversized_file_is_refused(coordinator, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_BYTES", 100)
+    with pytest.raises(imports.ImportRejected) as caught:
+        run(coordinator, b"x" * 101, name="patients.csv")
+    assert caught.value.status == 413
+
+
+def test_formula_cells_are_refused_and_apostrophes_undone(coordinator):
+    sheets = course_sheets()
+    sheets["salvage_lines"][1][1] = '=HYPERLINK("http://evil","FLAG")'
+    report = run(coordinator, workbook(sheets))
+    assert ("salvage_lines", 2, "", "formula") in kinds(report)
+    sheets["salvage_lines"][1][1] = "'=FLAG"
+    report = run(coordinator, workbook(sheets), commit=True)
+    assert report["committed"], report["problems"]
+    assert SalvageLine.objects.get().regimen == "=FLAG"
+
+
+def test_only_coordinators_import_and_only_their_center(coordinator, data_manager, other_center):
+    report = run(data_manager, workbook(course_sheets()), commit=True)
+    assert report["problems"][0]["kind"] == "permission"
+    report = run(coordinator, workbook(course_sheets(center="OSK02")), commit=True)
+    assert ("patients", 2, "center", "permission") in kinds(report)
+    assert not Patient.objects.exists()
+
+
+def test_events_of_another_centers_patient_are_unknown(coordinator, other_center):
+    PatientFactory(center=other_center, study_id="MLL98-0002")
+    report = run(coordinator, b"study_id,outcome,assessment_date\nMLL98-0002,CR,1996-06-13\n", name="x.csv")
+    assert ("first_line_responses", 2, "study_id", "unknown_study_id") in kinds(report)
+
+
+def test_locked_patient_rows_are_refused(coordinator, data_manager):
+    from registry import services
+
+    assert run(coordinator, workbook(course_sheets()), commit=True)["committed"]
+    services.review_patient(user=data_manager, patient=Patient.objects.get(), source="test", lock=True, reason="locked")
+    sheets = course_sheets()
+    sheets["relapses"][1][2] = "CNS"
+    report = run(coordinator, workbook(sheets), commit=True, reason="fix")
+    assert report["problems"][0]["kind"] == "permission"
+
+
+def test_large_file_runs_as_a_task_with_progress(coordinator, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(imports, "ASYNC_BYTES", 10)
+    job = imports.create_job(user=coordinator, file_name="course.xlsx", content=workbook(course_sheets()))
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.start(job, action="check")
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.CHECKED
+    assert job.rows_done == job.rows_total == 7
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.start(job, action="commit")
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.COMMITTED
+    assert Patient.objects.count() == 1
+
+
+def test_commit_needs_a_clean_dry_run(coordinator):
+    job = imports.create_job(user=coordinator, file_name="x.csv", content=b"study_id,site\nMLL96-0001,BM\n")
+    job = imports.start(job, action="check")
+    assert job.status == ImportJob.Status.REJECTED
+    with pytest.raises(imports.ImportRejected) as caught:
+        imports.start(job, action="commit")
+    assert caught.value.status == 409
+
+
+def _sheet_values(xlsx):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(xlsx), read_only=True)
+    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+
+
+def _empty_registry():
+    with audit_context(reason="round trip test", source="test"):
+        Patient.objects.all().delete()
+
+
+def test_round_trip_export_import_export_is_identical(coordinator, admin_user, center):
+    for i in range(1, 4):
+        relapsed_course(PatientFactory(center=center, study_id=f"MLL96-{i:04d}"))
+    PatientFactory(center=center, study_id="MLL98-0010", wbc="12.5")
+    first_xlsx, _, _ = exports.export(user=admin_user, kind="identified", fmt="xlsx", source="test")
+    first_csv, _, _ = exports.export(user=admin_user, kind="analysis", fmt="csv", source="test")
+    _empty_registry()
+    assert not Patient.objects.exists()
+    report = run(coordinator, first_xlsx, name="mll_identified.xlsx", commit=True)
+    assert report["committed"], report["problems"]
+    second_xlsx, _, _ = exports.export(user=admin_user, kind="identified", fmt="xlsx", source="test")
+    second_csv, _, _ = exports.export(user=admin_user, kind="analysis", fmt="csv", source="test")
+    assert _sheet_values(second_xlsx) == _sheet_values(first_xlsx)
+    assert second_csv == first_csv
+
+
+def test_round_trip_of_the_csv_zip_across_centers_as_the_system(admin_user, center, other_center):
+    import zipfile
+
+    relapsed_course(PatientFactory(center=center, study_id="MLL96-0001"))
+    relapsed_course(PatientFactory(center=other_center, study_id="MLL98-0001"))
+    first, _, _ = exports.export(user=admin_user, kind="identified", fmt="zip", source="test")
+    _empty_registry()
+    archive = zipfile.ZipFile(io.BytesIO(first))
+    for sheet in SHEETS:  # patients first, then their events
+        report = run(None, archive.read(f"{sheet.name}.csv"), name=f"{sheet.name}.csv", commit=True)
+        assert report["committed"], report["problems"]
+    second, _, _ = exports.export(user=admin_user, kind="identified", fmt="zip", source="test")
+    again = zipfile.ZipFile(io.BytesIO(second))
+    for sheet in SHEETS:
+        assert again.read(f"{sheet.name}.csv") == archive.read(f"{sheet.name}.csv")
+
+
+def test_template_workbook_imports_cleanly_after_adding_a_center(coordinator):
+    from registry.data_dictionary import template_workbook
+
+    report = run(coordinator, template_workbook(), name="template.xlsx")
+    # The example rows are one consistent course; only their center differs from the coordinator's.
+    assert {p["kind"] for p in report["problems"]} <= {"unknown_center", "permission"}, report["problems"]
+
+
+def test_dates_as_excel_date_cells(coordinator):
+    sheets = course_sheets()
+    sheets["relapses"][1][1] = date(1996, 11, 25)
+    assert run(coordinator, workbook(sheets), commit=True)["committed"]
+
+
+# --- The pages ------------------------------------------------------------------------------
+
+
+def test_import_page_upload_report_commit(client, coordinator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(coordinator)
+    assert client.get("/imports/").status_code == 200
+    upload = SimpleUploadedFile("course.xlsx", workbook(course_sheets()))
+    response = client.post("/imports/", {"file": upload, "entity": "", "reason": ""})
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    page = client.get(response["Location"])
+    assert b"No problems found" in page.content and b"Commit the import" in page.content
+    assert client.get(f"/imports/{job.pk}/status.json").json()["finished"] is True
+    response = client.post(f"/imports/{job.pk}/commit/")
+    assert response.status_code == 302
+    assert Patient.objects.count() == 1
+
+
+def test_import_page_shows_problems_by_row(client, coordinator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(coordinator)
+    content = b"study_id,relapse_date,site\nMLL96-9999,1996-02-30,XX\n"
+    response = client.post("/imports/", {"file": SimpleUploadedFile("relapses.csv", content)}, follow=True)
+    text = response.content.decode()
+    assert "Impossible date" in text and "Unknown code" in text and "Commit the import" not in text
+
+
+def test_import_page_refuses_unreadable_files_with_a_message(client, coordinator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(coordinator)
+    response = client.post("/imports/", {"file": SimpleUploadedFile("x.csv", "a\n".encode("utf-16"))})
+    assert response.status_code == 400 and b"UTF-8" in response.content
+
+
+def test_import_page_upload_is_for_coordinators(client, investigator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(investigator)
+    assert client.get("/imports/").status_code == 200
+    response = client.post("/imports/", {"file": SimpleUploadedFile("x.csv", b"study_id\n")})
+    assert response.status_code == 403
+
+
+def test_other_users_jobs_are_404(client, coordinator, other_coordinator):
+    job = imports.create_job(user=coordinator, file_name="x.csv", content=b"study_id,site\n")
+    client.force_login(other_coordinator)
+    assert client.get(f"/imports/{job.pk}/").status_code == 404
