@@ -22,6 +22,31 @@ class Course:
     transplants: list = field(default_factory=list)
     follow_ups: list = field(default_factory=list)
 
+    def events(self):
+        """Every record of the course but the patient."""
+        first = [self.first_line] if self.first_line is not None else []
+        return first + self.relapses + self.salvage_lines + self.transplants + self.follow_ups
+
+
+def course_of(patient, records):
+    """The course held in memory: ``patient`` and its event ``records`` (any order), sorted as
+    :func:`load_course` sorts them. Raises ``ValueError`` if there are two first-line responses."""
+    from .models import FirstLineResponse, FollowUp, Relapse, SalvageLine, Transplant
+
+    by_type = {model: [] for model in (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)}
+    for record in records:
+        by_type[type(record)].append(record)
+    if len(by_type[FirstLineResponse]) > 1:
+        raise ValueError(f"{patient}: more than one first-line response")
+    return Course(
+        patient=patient,
+        first_line=(by_type[FirstLineResponse] or [None])[0],
+        relapses=sorted(by_type[Relapse], key=lambda r: r.relapse_date or _NEVER),
+        salvage_lines=sorted(by_type[SalvageLine], key=lambda s: s.start_date or _NEVER),
+        transplants=by_type[Transplant],
+        follow_ups=sorted(by_type[FollowUp], key=lambda f: f.contact_date or _NEVER),
+    )
+
 
 def check(record):
     """Raise ``ValidationError`` (by field) if ``record`` breaks the course of its patient."""

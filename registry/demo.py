@@ -601,59 +601,23 @@ class DemoDataInvalid(ValueError):
     pass
 
 
-def check_lightly(patient, records):
-    """Validation without database round trips, for bulk writes.
-
-    Field validators and the patient's own rules, plus every chronology rule on the course held
-    in memory. Single-record rules of the events are also database constraints, so the insert
-    itself enforces them.
-    """
-    from .models import FirstLineResponse, FollowUp, Relapse, SalvageLine, Transplant
-
-    try:
-        patient.clean_fields(exclude=["center", "trial", "verified_by"])
-        patient.clean()
-        for record in records:
-            record.clean_fields(exclude=["patient"])
-    except Exception as error:
-        raise DemoDataInvalid(f"{patient.study_id}: {error}") from error
-    by_type = {
-        model: [r for r in records if isinstance(r, model)]
-        for model in (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
-    }
-    course = chronology.Course(
-        patient=patient,
-        first_line=(by_type[FirstLineResponse] or [None])[0],
-        relapses=sorted(by_type[Relapse], key=lambda r: r.relapse_date),
-        salvage_lines=sorted(by_type[SalvageLine], key=lambda s: s.start_date),
-        transplants=by_type[Transplant],
-        follow_ups=sorted(by_type[FollowUp], key=lambda f: f.contact_date),
-    )
-    problems = list(chronology.violations(course))
-    if problems:
-        record, field, message = problems[0]
-        raise DemoDataInvalid(f"{patient.study_id}: {type(record).__name__}.{field}: {message}")
-
-
 def write_bulk(courses, centers, trials, *, batch_size=2000, progress=None):
-    """Validate lightly and insert with ``bulk_create`` in batches; history rows are written too.
+    """Write the cohort through ``services.save_courses`` in batches: the same rules as the
+    pages, checked in memory, and audited bulk inserts (a history row per record)."""
+    from .services import CoursesInvalid, CourseWrite, save_courses
 
-    Runs inside ``audit_context`` so every history row names the reason and the source.
-    """
-    from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
-
-    children = (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
     with audit_context(user=None, reason=REASON, source=SOURCE):
         for begin in range(0, len(courses), batch_size):
-            built = [build_course(course, centers, trials) for course in courses[begin : begin + batch_size]]
-            for patient, records in built:
-                check_lightly(patient, records)
-            Patient.objects.bulk_create([patient for patient, _ in built], batch_size=batch_size)
-            for model in children:
-                rows = [r for _, records in built for r in records if isinstance(r, model)]
-                for row in rows:
-                    row.patient = row.patient  # now saved: copies its primary key to patient_id
-                model.objects.bulk_create(rows, batch_size=batch_size)
+            writes = []
+            for course in courses[begin : begin + batch_size]:
+                patient, records = build_course(course, centers, trials)
+                writes.append(CourseWrite(chronology.course_of(patient, records), [patient, *records]))
+            try:
+                save_courses(user=None, writes=writes, source=SOURCE)
+            except CoursesInvalid as invalid:
+                first = invalid.problems[0]
+                where = f"{first.record.audit_study_id()}: {type(first.record).__name__}.{first.field}"
+                raise DemoDataInvalid(f"{where}: {first.message}") from invalid
             if progress:
                 progress(min(begin + batch_size, len(courses)), len(courses))
 

@@ -19,7 +19,9 @@ app_name = "transfer"
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="A .csv file (one entity) or an .xlsx workbook (one sheet per entity).")
+    file = forms.FileField(
+        help_text="A .csv file (one entity), an .xlsx workbook (one sheet per entity) or a .zip of CSV files."
+    )
     entity = forms.ChoiceField(
         required=False,
         choices=[("", "Work it out (from the sheet, file name or columns)")] + [(s.name, s.label) for s in SHEETS],

@@ -1,11 +1,14 @@
-"""Bulk import of CSV and XLSX files laid out as in ``registry.data_dictionary``.
+"""Bulk import of CSV, XLSX and ZIP (of CSV) files laid out as in ``registry.data_dictionary``.
 
 An import is checked first (a dry run) and committed second, and both do the same work: parse
-every cell (types, codes, dates, required columns, duplicates, study IDs), then save every
-record through ``registry.services.save_record`` inside one transaction, so the model rules
-and the course chronology are those of the pages. The dry run always rolls the transaction
-back; the commit rolls it back as soon as one problem is found, so an import is written all or
-nothing. Each problem is located by sheet, spreadsheet row (the header is row 1) and column.
+every cell (types, codes, dates, required columns, duplicates, study IDs), put the rows on the
+stored courses of their patients (loaded in a few queries per 5,000 patients), and hand the
+courses to ``registry.services``: ``check_courses`` for the dry run, ``save_courses`` for the
+commit. Those apply the rules of the pages (field validators, each record's own rules, every
+chronology rule on the whole course, permissions, reason for change) in memory, and the commit
+writes with audited bulk inserts and updates in one transaction with the patients' rows locked,
+so an import is written all or nothing. Each problem is located by sheet, spreadsheet row (the
+header is row 1) and column.
 
 Rows are matched to stored records by their natural key (study ID, plus the event date for
 repeating events): identical records are left alone, so re-importing a file changes nothing;
@@ -26,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -47,6 +49,7 @@ from .models import Center, ImportJob, Patient, Trial
 
 MAX_BYTES = getattr(settings, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 MAX_ROWS = getattr(settings, "IMPORT_MAX_ROWS", 2_000_000)
+MAX_UNZIPPED_BYTES = getattr(settings, "IMPORT_MAX_UNZIPPED_BYTES", 10 * MAX_BYTES)
 # Files larger than this are checked and committed by a Celery task with a progress bar.
 ASYNC_BYTES = getattr(settings, "IMPORT_ASYNC_BYTES", 256 * 1024)
 MAX_PROBLEMS_KEPT = 2000
@@ -92,7 +95,11 @@ def file_kind(file_name):
         return "csv"
     if suffix in (".xlsx", ".xlsm"):
         return "xlsx"
-    raise ImportRejected(f"Unsupported file type {suffix or '(none)'!r}: upload a .csv or .xlsx file.", status=415)
+    if suffix == ".zip":
+        return "zip"
+    raise ImportRejected(
+        f"Unsupported file type {suffix or '(none)'!r}: upload a .csv, .xlsx or .zip (of CSV files) file.", status=415
+    )
 
 
 def read_tables(file_name, content, entity=""):
@@ -104,7 +111,53 @@ def read_tables(file_name, content, entity=""):
     kind = file_kind(file_name)
     if kind == "csv":
         return _read_csv(file_name, content, entity)
+    if kind == "zip":
+        return _read_zip(content)
     return _read_xlsx(content)
+
+
+def _read_zip(content):
+    """A ZIP archive of CSV files, one per entity and named after it (as the identified export)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ImportRejected(f"The file is not a readable ZIP archive ({type(error).__name__}).") from None
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > MAX_UNZIPPED_BYTES:
+        raise ImportRejected(
+            f"The archive unpacks to {unpacked:,} bytes; the limit is {MAX_UNZIPPED_BYTES:,}.", status=413
+        )
+    tables, problems = [], []
+    for member in members:
+        name = PurePath(member.filename).name
+        stem = _normalise(PurePath(name).stem)
+        if PurePath(name).suffix.lower() != ".csv" or stem not in SHEETS_BY_NAME:
+            if stem not in IGNORED_SHEETS:
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        "",
+                        f"Unexpected file {name!r} in the archive; it holds one CSV file per entity, named "
+                        f"{', '.join(s + '.csv' for s in SHEETS_BY_NAME)}.",
+                        "unknown_sheet",
+                    )
+                )
+            continue
+        try:
+            data = archive.read(member)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+            raise ImportRejected(f"{name!r} cannot be unpacked ({type(error).__name__}).") from None
+        try:
+            found, found_problems = _read_csv(name, data, stem)
+        except ImportRejected as error:
+            raise ImportRejected(f"{name}: {error.message}", status=error.status) from None
+        tables += found
+        problems += found_problems
+    if not tables and not problems:
+        problems.append(Problem("", None, "", "The archive holds no CSV file named after an entity.", "unknown_sheet"))
+    return tables, problems
 
 
 def _read_csv(file_name, content, entity):
@@ -128,6 +181,8 @@ def _read_csv(file_name, content, entity):
         raise ImportRejected("The file is empty.")
     header = [_normalise(h) for h in raw[0]]
     rows = [(i, r) for i, r in enumerate(raw[1:], start=2) if any(cell.strip() for cell in r)]
+    if len(rows) > MAX_ROWS:
+        raise ImportRejected(f"More than {MAX_ROWS:,} rows in {PurePath(file_name).name!r}.", status=413)
     problems = []
     sheet = _csv_sheet(file_name, header, entity)
     if sheet is None:
@@ -488,104 +543,95 @@ class _Run:
         self.visible = visible
         return by_patient
 
-    # Phase 2: writes through the services, each in its own savepoint.
-    def write(self, by_patient):
-        existing = self._existing_events(by_patient)
+    # Phase 2: the courses as the file would leave them, checked (and written) by the services.
+    def build(self, by_patient, *, lock):
+        """One ``services.CourseWrite`` per patient of the file, on its stored course."""
+        courses = services.load_courses(
+            [p.pk for sid, p in self.visible.items() if sid in by_patient and p.pk is not None], lock=lock
+        )
+        self.row_of = {}
+        writes = []
         for sid, group in by_patient.items():
+            self._tick(len(group))
             if not sid:
                 continue
             patient_row = next((r for r in group if r.sheet == "patients"), None)
-            patient = self.visible.get(sid)
-            if patient_row is not None:
-                if patient_row.ok:
-                    patient = self._save(patient_row, patient, lambda: Patient())
-                    if patient is None or patient.pk is None:
-                        patient = None
-                else:
-                    patient = None
-                self._tick()
-            events = [r for r in group if r.sheet != "patients"]
-            for row in _course_order(events):
-                if patient is None or not row.ok:
-                    # Its own problems are reported; or its patient row has problems and the course
-                    # cannot be checked until that row is fixed.
+            stored = self.visible.get(sid)
+            course = courses.get(stored.pk) if stored is not None else None
+            if patient_row is not None and not patient_row.ok:
+                course = None  # its problems are reported; the course cannot be checked until fixed
+            elif patient_row is not None:
+                if course is None:
+                    course = chronology.Course(patient=Patient())
+                changed = self._apply(patient_row, course.patient, new=stored is None)
+            if course is None:
+                for row in group:
+                    if row.sheet != "patients" or row.ok:
+                        self.counts[row.sheet]["error"] += 1
+                continue
+            write = services.CourseWrite(course=course)
+            if patient_row is not None and changed:
+                write.changed.append(course.patient)
+            records = {}
+            for record in course.events():
+                sheet = SHEET_OF_MODEL[type(record)]
+                records[(sheet.name, *(getattr(record, k) for k in sheet.key[1:]))] = record
+            added = []
+            for row in group:
+                if row.sheet == "patients":
+                    continue
+                if not row.ok:
                     self.counts[row.sheet]["error"] += 1
-                    self._tick()
                     continue
                 sheet = SHEETS_BY_NAME[row.sheet]
-                key = tuple(row.values[k] for k in sheet.key[1:])
-                stored = existing.get((sheet.model, patient.pk, key))
-                self._save(row, stored, lambda m=sheet.model, p=patient: m(patient=p))
-                self._tick()
+                record = records.get((row.sheet, *(row.values[k] for k in sheet.key[1:])))
+                new = record is None
+                if new:
+                    record = sheet.model(patient=course.patient)
+                    added.append(record)
+                if self._apply(row, record, new=new):
+                    write.changed.append(record)
+            if added:
+                course = chronology.course_of(course.patient, course.events() + added)
+                write.course = course
+            writes.append(write)
+        return writes
 
-    def _existing_events(self, by_patient):
-        found = {}
-        pks = sorted(p.pk for sid, p in self.visible.items() if sid in by_patient)
-        for sheet in SHEETS[1:]:
-            if not any(r.sheet == sheet.name for group in by_patient.values() for r in group):
-                continue
-            for begin in range(0, len(pks), 5000):
-                for record in sheet.model.objects.filter(patient_id__in=pks[begin : begin + 5000]):
-                    key = tuple(getattr(record, k) for k in sheet.key[1:])
-                    found[(sheet.model, record.patient_id, key)] = record
-        return found
-
-    def _save(self, row, stored, new):
+    def _apply(self, row, record, *, new):
+        """Put the row's values on ``record``; whether that changes it (a new record always does)."""
         sheet = SHEETS_BY_NAME[row.sheet]
         fields = {c.name: row.values[c.name] for c in sheet.columns if c.name != "study_id" or row.sheet == "patients"}
-        record = stored if stored is not None else new()
-        if stored is not None and all(_same(getattr(stored, name), value) for name, value in fields.items()):
+        self.row_of[id(record)] = row
+        if not new and all(_same(getattr(record, name), value) for name, value in fields.items()):
             self.counts[row.sheet]["unchanged"] += 1
-            return stored
+            return False
         for name, value in fields.items():
             setattr(record, name, value)
-        try:
-            services.save_record(
-                user=self.user,
-                record=record,
-                source=self.source,
-                reason=self.reason if stored else "",
-                expected_version=stored.version if stored else None,
-            )
-        except ValidationError as error:
-            self._validation_problems(row, record, error)
-            if stored is not None:
-                stored.refresh_from_db()
-            return None
-        except PermissionDenied as error:
-            self.problem(row.sheet, row.number, "", str(error), "permission")
-            self.counts[row.sheet]["error"] += 1
-            return None
-        self.counts[row.sheet]["update" if stored else "create"] += 1
-        return record
+        self.counts[row.sheet]["create" if new else "update"] += 1
+        return True
 
-    def _validation_problems(self, row, record, error):
-        self.counts[row.sheet]["error"] += 1
-        columns = set(SHEETS_BY_NAME[row.sheet].column_names)
-        try:
-            course_fields = {
-                (f, m) for rec, f, m in chronology.violations(chronology.load_course(record)) if rec is record
-            }
-        except Exception:  # the record is too broken to load its course; the messages still say why
-            course_fields = set()
-        messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
-        for field, texts in messages.items():
-            column = {"patient": "study_id", "__all__": ""}.get(field, field)
-            for text in texts:
-                if field == "reason":
-                    column, text = (
-                        "",
-                        (f"This row changes a stored record; give a reason for change for the import. ({text})"),
-                    )
-                kind = "chronology" if (field, text) in course_fields else "rule"
-                value = row.values.get(column) if column in columns else ""
-                if hasattr(value, "code"):
-                    value = value.code
-                self.problem(row.sheet, row.number, column if column in columns else "", text, kind, value)
+    def report_problems(self, problems):
+        """Locate each ``services.Problem`` at the row it came from."""
+        failed = set()
+        for problem in problems:
+            row = self.row_of[id(problem.record)]
+            columns = set(SHEETS_BY_NAME[row.sheet].column_names)
+            column = {"patient": "study_id", "__all__": ""}.get(problem.field, problem.field)
+            text = problem.message
+            if problem.field == "reason":
+                column = ""
+                text = f"This row changes a stored record; give a reason for change for the import. ({text})"
+            value = row.values.get(column) if column in columns else ""
+            if hasattr(value, "code"):
+                value = value.code
+            self.problem(row.sheet, row.number, column if column in columns else "", text, problem.kind, value)
+            if id(row) not in failed:
+                failed.add(id(row))
+                self.counts[row.sheet]["error"] += 1
 
-    def _tick(self):
-        self.done += 1
-        if self.progress and (self.done % PROGRESS_EVERY == 0 or self.done == self.total):
+    def _tick(self, rows):
+        before, self.done = self.done, self.done + rows
+        if self.progress and (before // PROGRESS_EVERY != self.done // PROGRESS_EVERY or self.done == self.total):
             self.progress(self.done, self.total)
 
     @property
@@ -601,25 +647,7 @@ def _same(stored, value):
     return stored == value
 
 
-_SHEET_ORDER = {name: i for i, name in enumerate(SHEETS_BY_NAME)}
-
-
-def _course_order(rows):
-    """Events in the order the chronology accepts them: dated events first, follow-ups latest first."""
-
-    def day(row):
-        for name in ("assessment_date", "relapse_date", "start_date", "transplant_date"):
-            if row.values.get(name):
-                return row.values[name]
-        return date.max
-
-    course = sorted((r for r in rows if r.sheet != "follow_ups"), key=lambda r: (day(r), _SHEET_ORDER[r.sheet]))
-    contacts = sorted(
-        (r for r in rows if r.sheet == "follow_ups"),
-        key=lambda r: r.values.get("contact_date") or date.min,
-        reverse=True,
-    )
-    return course + contacts
+SHEET_OF_MODEL = {sheet.model: sheet for sheet in SHEETS}
 
 
 def check_and_write(*, user, file_name, content, entity="", reason="", commit=False, progress=None):
@@ -641,12 +669,16 @@ def check_and_write(*, user, file_name, content, entity="", reason="", commit=Fa
     by_patient = run.resolve(rows)
     committed = False
     with transaction.atomic():
+        writes = run.build(by_patient, lock=commit)
         with audit_context(user=user, reason=f"Imported from {run.file_name}", source=run.source):
-            run.write(by_patient)
-        if commit and run.problem_count == 0:
-            committed = True
-        else:
-            transaction.set_rollback(True)
+            if commit and run.problem_count == 0:
+                try:
+                    services.save_courses(user=user, writes=writes, source=run.source, reason=run.reason)
+                    committed = True
+                except services.CoursesInvalid as invalid:
+                    run.report_problems(invalid.problems)
+            else:
+                run.report_problems(services.check_courses(user=user, writes=writes, reason=run.reason))
     return _report(run, committed=committed)
 
 

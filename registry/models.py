@@ -150,6 +150,14 @@ class ClinicalRecord(models.Model):
             raise ReasonRequired("deletion")
         return super().delete(*args, **kwargs)
 
+    def clean(self):
+        self.validate_record()
+        chronology.check(self)
+
+    def validate_record(self):
+        """Rules on this record alone (raise ``ValidationError`` by field); the course rules are
+        ``registry.chronology``'s. Bulk writes call this and check the course in memory."""
+
     def audit_center_id(self):
         return self.patient.center_id
 
@@ -234,7 +242,7 @@ class Patient(ClinicalRecord):
     def audit_study_id(self):
         return self.study_id
 
-    def clean(self):
+    def validate_record(self):
         errors = {}
         if self.date_of_birth and self.diagnosis_date:
             age = self.age_at_diagnosis_days
@@ -248,7 +256,6 @@ class Patient(ClinicalRecord):
                 errors.setdefault(field, "This date is in the future.")
         if errors:
             raise ValidationError(errors)
-        chronology.check(self)
 
 
 class FirstLineResponse(ClinicalRecord):
@@ -264,9 +271,6 @@ class FirstLineResponse(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient}: {self.get_outcome_display()} on {self.assessment_date}"
-
-    def clean(self):
-        chronology.check(self)
 
 
 class Relapse(ClinicalRecord):
@@ -290,9 +294,6 @@ class Relapse(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient}: relapse ({self.get_site_display()}) on {self.relapse_date}"
-
-    def clean(self):
-        chronology.check(self)
 
 
 class SalvageLine(ClinicalRecord):
@@ -330,7 +331,7 @@ class SalvageLine(ClinicalRecord):
     def __str__(self):
         return f"{self.patient}: {self.regimen} from {self.start_date}"
 
-    def clean(self):
+    def validate_record(self):
         errors = {}
         if self.response == SalvageResponse.COMPLETE_REMISSION and not self.response_date:
             errors["response_date"] = "A complete remission needs its date."
@@ -340,7 +341,6 @@ class SalvageLine(ClinicalRecord):
             )
         if errors:
             raise ValidationError(errors)
-        chronology.check(self)
 
 
 class Transplant(ClinicalRecord):
@@ -376,14 +376,13 @@ class Transplant(ClinicalRecord):
     def __str__(self):
         return f"{self.patient}: HSCT on {self.transplant_date}"
 
-    def clean(self):
+    def validate_record(self):
         if self.transplant_type and self.donor:
             autologous = self.transplant_type == TransplantType.AUTOLOGOUS
             if autologous != (self.donor == Donor.AUTOLOGOUS):
                 raise ValidationError(
                     {"donor": "An autologous transplant has the patient as donor; an allogeneic one has not."}
                 )
-        chronology.check(self)
 
 
 class FollowUp(ClinicalRecord):
@@ -431,7 +430,7 @@ class FollowUp(ClinicalRecord):
     def __str__(self):
         return f"{self.patient}: {self.get_vital_status_display()} on {self.contact_date}"
 
-    def clean(self):
+    def validate_record(self):
         errors = {}
         if self.vital_status == VitalStatus.DEAD:
             if not self.death_date:
@@ -449,7 +448,6 @@ class FollowUp(ClinicalRecord):
             errors["contact_date"] = "This date is in the future."
         if errors:
             raise ValidationError(errors)
-        chronology.check(self)
 
 
 class DataRevision(models.Model):
@@ -461,6 +459,9 @@ class DataRevision(models.Model):
 
     revision = models.PositiveBigIntegerField(default=0)
     changed_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return f"data revision {self.revision}"
 
     @classmethod
     def bump(cls):
@@ -474,9 +475,6 @@ class DataRevision(models.Model):
     def current(cls):
         row = cls.objects.filter(pk=1).first()
         return row or cls(pk=1, revision=0, changed_at=None)
-
-    def __str__(self):
-        return f"data revision {self.revision}"
 
 
 CLINICAL_MODELS = (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)

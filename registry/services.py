@@ -4,15 +4,25 @@ Each service checks the actor's right to write, validates the record with ``full
 (model rules, course chronology, database constraints), saves it in one transaction with the
 patient's row locked, and records who, when and why in the audit trail. ``user=None`` stands
 for the system itself (a management command or a Celery task) and must say its ``source``.
+
+Bulk imports write many courses at once through :func:`save_courses`: the same rules (field
+validators, each record's ``validate_record()``, every chronology rule on the whole course held
+in memory, the same permission and reason checks), without a query per record, and audited
+``bulk_create``/``bulk_update``. The database constraints back both paths.
 """
+
+from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import access
+from . import access, chronology
 from .audit import ReasonRequired, audit_context
-from .models import DataRevision, Patient
+from .models import DataRevision, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+
+EVENT_MODELS = (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
+BATCH = 2000
 
 
 class StaleVersion(ValidationError):
@@ -106,3 +116,148 @@ def review_patient(*, user, patient, source, verify=None, lock=None, reason=""):
     with audit_context(user=user, reason=reason, source=source):
         patient.save(update_fields=["verified_at", "verified_by", "locked", "version", "updated_at"])
     return patient
+
+
+# --- Bulk writes ------------------------------------------------------------------------------
+
+
+@dataclass
+class CourseWrite:
+    """One patient's whole course as it should be after a bulk write.
+
+    ``course`` holds every record of the patient: the stored ones (changed in place where the
+    write changes them) and the new ones (not saved yet). ``changed`` lists the records to
+    insert or update; only they are validated and reported on.
+    """
+
+    course: chronology.Course
+    changed: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A rule a record of a bulk write breaks: ``kind`` is permission, rule or chronology."""
+
+    record: object
+    field: str
+    message: str
+    kind: str
+
+
+class CoursesInvalid(ValidationError):
+    """A bulk write was refused; ``problems`` lists every broken rule and nothing was written."""
+
+    def __init__(self, problems):
+        super().__init__(f"{len(problems)} problem(s); nothing was written.", code="courses_invalid")
+        self.problems = problems
+
+
+def load_courses(patient_ids, *, lock=False):
+    """The stored courses of ``patient_ids`` by patient primary key, in one query per table and
+    5,000 patients. With ``lock=True`` (inside a transaction) the patients' rows are locked
+    first, as :func:`save_record` locks one, so nobody changes these courses until it commits."""
+    ids = sorted(set(patient_ids))
+    patients = {}
+    records = {pk: [] for pk in ids}
+    for begin in range(0, len(ids), 5000):
+        chunk = ids[begin : begin + 5000]
+        query = Patient.objects.filter(pk__in=chunk).select_related("center", "trial").order_by("pk")
+        if lock:
+            query = query.select_for_update(of=("self",))
+        for patient in query:
+            patient._loaded_center_id = patient.center_id
+            patients[patient.pk] = patient
+        for model in EVENT_MODELS:
+            for record in model._base_manager.filter(patient_id__in=chunk).order_by():
+                record.patient = patients[record.patient_id]
+                records[record.patient_id].append(record)
+    return {pk: chronology.course_of(patients[pk], records[pk]) for pk in ids if pk in patients}
+
+
+def check_courses(*, user, writes, reason=""):
+    """Every problem with ``writes`` (a list of :class:`CourseWrite`), without writing anything."""
+    reason = (reason or "").strip()
+    problems = []
+    for write in writes:
+        problems += _course_problems(user, write, reason)
+    return problems
+
+
+def _course_problems(user, write, reason):
+    course, changed = write.course, write.changed
+    if not changed:
+        return []
+    patient = course.patient
+    changed_ids = {id(record) for record in changed}
+    problems = []
+    try:
+        _check_can_enter(user, patient)
+        if patient.pk is not None and user is not None and id(patient) in changed_ids:
+            if patient.center_id != getattr(patient, "_loaded_center_id", patient.center_id):
+                raise PermissionDenied("A patient cannot be moved to another center from a coordinator's account.")
+    except PermissionDenied as error:
+        return [Problem(record, "", str(error), "permission") for record in changed]
+    for record in changed:
+        if record.pk is not None and not reason:
+            problems.append(Problem(record, "reason", ReasonRequired("change").messages[0], "rule"))
+        excluded = ["center", "trial", "verified_by"] if record is patient else ["patient"]
+        for step, kwargs in ((record.clean_fields, {"exclude": excluded}), (record.validate_record, {})):
+            try:
+                step(**kwargs)
+            except ValidationError as error:
+                problems += [
+                    Problem(record, name, message, "rule")
+                    for name, messages in error.message_dict.items()
+                    for message in messages
+                ]
+    found, reported = [], set()
+    for record, name, message in chronology.violations(course):
+        if id(record) in changed_ids and (id(record), name) not in reported:
+            reported.add((id(record), name))
+            found.append(Problem(record, name, message, "chronology"))
+    # A rule broken between a new or changed patient row and its events is reported on the events
+    # (as if the patient had been saved first), not twice.
+    if any(p.record is not patient for p in found):
+        found = [p for p in found if p.record is not patient]
+    return problems + found
+
+
+@transaction.atomic
+def save_courses(*, user, writes, source, reason=""):
+    """Validate and write many courses at once, all or nothing.
+
+    ``writes`` are :class:`CourseWrite` built on courses from ``load_courses(..., lock=True)``
+    in the same transaction. Raises :class:`CoursesInvalid` with every problem and writes
+    nothing if any rule is broken; otherwise inserts and updates with the audited bulk
+    operations (one history row per record, updates with ``reason``) and returns the number
+    of records written.
+    """
+    reason = (reason or "").strip()
+    problems = check_courses(user=user, writes=writes, reason=reason)
+    if problems:
+        raise CoursesInvalid(problems)
+    changed = [record for write in writes for record in write.changed]
+    if not changed:
+        return 0
+    now = timezone.now()
+    with audit_context(user=user, source=source):
+        for model in (Patient, *EVENT_MODELS):
+            records = [r for r in changed if type(r) is model]
+            new = [r for r in records if r.pk is None]
+            stored = [r for r in records if r.pk is not None]
+            for record in new:
+                if model is not Patient:
+                    record.patient = record.patient  # saved just above: copies its key, keeps it cached
+            model.objects.bulk_create(new, batch_size=BATCH)
+            if stored:
+                for record in stored:
+                    record.updated_at = now  # bulk_update does not apply auto_now
+                with audit_context(reason=reason):
+                    model.objects.bulk_update(stored, _updatable_fields(model), batch_size=BATCH)
+    DataRevision.bump()
+    return len(changed)
+
+
+def _updatable_fields(model):
+    skip = {"id", "created_at", "version", "patient"}
+    return [f.name for f in model._meta.concrete_fields if f.name not in skip]

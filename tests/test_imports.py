@@ -199,6 +199,7 @@ def test_unknown_and_missing_columns(coordinator):
         ("patients.csv", "study_id,center\nMLL96-0001,Tōkyō\n".encode("utf-16"), 400),
         ("patients.csv", "study_id\nMLL96-0001,é\n".encode("latin-1"), 400),
         ("patients.xlsx", b"PK\x03\x04 not really a zip", 400),
+        ("patients.zip", b"PK\x03\x04 not really a zip", 400),
         ("patients.pdf", b"%PDF-1.4", 415),
         ("patients.csv", b"", 400),
     ],
@@ -207,6 +208,54 @@ def test_unreadable_files_are_refused_with_a_message(coordinator, name, content,
     with pytest.raises(imports.ImportRejected) as caught:
         run(coordinator, content, name=name)
     assert caught.value.status == status and caught.value.message
+
+
+def zip_of(files):
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def csv_text(rows):
+    import csv
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["" if v is None else v for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def test_zip_of_csv_files_is_one_import(coordinator):
+    sheets = course_sheets()
+    content = zip_of({f"{name}.csv": csv_text(rows) for name, rows in sheets.items()})
+    report = run(coordinator, content, name="course.zip", commit=True)
+    assert report["committed"], report["problems"]
+    assert Patient.objects.count() == 1 and FollowUp.objects.count() == 2
+
+
+def test_zip_problems_are_located_by_file_row_and_column(coordinator):
+    sheets = course_sheets()
+    sheets["relapses"][1][2] = "LIVER"
+    content = zip_of({**{f"{n}.csv": csv_text(r) for n, r in sheets.items()}, "notes.txt": "hello"})
+    report = run(coordinator, content, name="course.zip", commit=True)
+    assert not report["committed"]
+    assert ("relapses", 2, "site", "unknown_code") in kinds(report)
+    assert ("notes.txt", None, "", "unknown_sheet") in kinds(report)
+    assert not Patient.objects.exists()
+
+
+def test_unreadable_zip_members_and_zip_bombs_are_refused(coordinator, monkeypatch):
+    content = zip_of({"patients.csv": "study_id\nMLL96-0001,é\n".encode("latin-1")})
+    with pytest.raises(imports.ImportRejected) as caught:
+        run(coordinator, content, name="course.zip")
+    assert caught.value.message.startswith("patients.csv: The file is not UTF-8")
+    monkeypatch.setattr(imports, "MAX_UNZIPPED_BYTES", 1000)
+    with pytest.raises(imports.ImportRejected) as caught:
+        run(coordinator, zip_of({"patients.csv": "x" * 5000}), name="course.zip")
+    assert caught.value.status == 413 and "unpacks to 5,000 bytes" in caught.value.message
 
 
 def test_oversized_file_is_refused(coordinator, monkeypatch):
@@ -312,9 +361,17 @@ def test_round_trip_of_the_csv_zip_across_centers_as_the_system(admin_user, cent
     first, _, _ = exports.export(user=admin_user, kind="identified", fmt="zip", source="test")
     _empty_registry()
     archive = zipfile.ZipFile(io.BytesIO(first))
-    for sheet in SHEETS:  # patients first, then their events
+    for sheet in SHEETS:  # one CSV file at a time: patients first, then their events
         report = run(None, archive.read(f"{sheet.name}.csv"), name=f"{sheet.name}.csv", commit=True)
         assert report["committed"], report["problems"]
+    second, _, _ = exports.export(user=admin_user, kind="identified", fmt="zip", source="test")
+    again = zipfile.ZipFile(io.BytesIO(second))
+    for sheet in SHEETS:
+        assert again.read(f"{sheet.name}.csv") == archive.read(f"{sheet.name}.csv")
+    _empty_registry()
+    report = run(None, first, name="mll_identified.zip", commit=True)  # the whole archive as one file
+    assert report["committed"], report["problems"]
+    assert report["sheets"]["relapses"]["create"] == 2
     second, _, _ = exports.export(user=admin_user, kind="identified", fmt="zip", source="test")
     again = zipfile.ZipFile(io.BytesIO(second))
     for sheet in SHEETS:

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from registry import services
 from registry.audit import ReasonRequired
 from registry.models import Patient, Relapse
-from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory
+from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +166,128 @@ def test_data_manager_deletes_with_a_reason_and_the_history_keeps_the_record(dat
         data_manager,
         "registered twice",
     )
+
+
+# --- Bulk writes: save_courses -----------------------------------------------------------------
+
+
+def new_course(center, study_id, **patient_kwargs):
+    """A new patient with CR1 and a relapse, not saved: (CourseWrite, patient, cr1, relapse)."""
+    from registry import chronology
+
+    patient = PatientFactory.build(center=center, study_id=study_id, **patient_kwargs)
+    cr1 = FirstLineResponseFactory.build(patient=patient)
+    relapse = RelapseFactory.build(patient=patient)
+    course = chronology.course_of(patient, [cr1, relapse])
+    return services.CourseWrite(course, [patient, cr1, relapse]), patient, cr1, relapse
+
+
+def located(problems):
+    """Problems as (record identity, field, kind): unsaved model instances are not hashable."""
+    return {(id(p.record), p.field, p.kind) for p in problems}
+
+
+def save_courses(user, writes, **kwargs):
+    return services.save_courses(user=user, writes=writes, source="test:bulk", **kwargs)
+
+
+def test_bulk_write_creates_courses_with_a_history_row_each(coordinator, center):
+    writes = [new_course(center, f"MLL96-{i:04d}")[0] for i in range(1, 4)]
+    assert save_courses(coordinator, writes) == 9
+    assert Patient.objects.count() == 3 and Relapse.objects.count() == 3
+    rows = list(Relapse.history.all()) + list(Patient.history.all())
+    assert len(rows) == 6
+    assert {(r.history_type, r.history_user, r.audit_source, r.audit_center_id) for r in rows} == {
+        ("+", coordinator, "test:bulk", center.pk)
+    }
+    assert {r.audit_study_id for r in Relapse.history.all()} == {"MLL96-0001", "MLL96-0002", "MLL96-0003"}
+
+
+def test_bulk_write_is_all_or_nothing_and_locates_each_problem(coordinator, center):
+    good, *_ = new_course(center, "MLL96-0001")
+    bad, _, cr1, relapse = new_course(center, "MLL96-0002")
+    relapse.relapse_date = cr1.assessment_date - timedelta(days=3)  # before CR1
+    worse, patient, _, _ = new_course(center, "MLL96-0003", wbc=-5)
+    with pytest.raises(services.CoursesInvalid) as caught:
+        save_courses(coordinator, [good, bad, worse])
+    found = located(caught.value.problems)
+    assert (id(relapse), "relapse_date", "chronology") in found
+    assert (id(patient), "wbc", "rule") in found
+    assert not Patient.objects.exists() and not Patient.history.exists()
+
+
+def test_bulk_check_reports_the_same_rules_as_a_single_save(coordinator, center):
+    """The chronology and the record rules come from the same homes as save_record's full_clean()."""
+    write, patient, cr1, relapse = new_course(center, "MLL96-0001")
+    relapse.site = "NOWHERE"
+    problems = services.check_courses(user=coordinator, writes=[write])
+    assert located(problems) == {(id(relapse), "site", "rule")}
+    patient.date_of_birth = patient.diagnosis_date - timedelta(days=400)  # not an infant
+    problems = services.check_courses(user=coordinator, writes=[write])
+    assert (id(patient), "diagnosis_date", "rule") in located(problems)
+    assert not Patient.objects.exists()
+
+
+def test_bulk_write_of_another_centers_patient_is_refused(coordinator, other_center):
+    write, *_ = new_course(other_center, "MLL96-0001")
+    with pytest.raises(services.CoursesInvalid) as caught:
+        save_courses(coordinator, [write])
+    assert {p.kind for p in caught.value.problems} == {"permission"}
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["investigator", "data_manager", "admin_user", "outsider"])
+def test_only_coordinators_write_in_bulk(request, persona, center):
+    write, *_ = new_course(center, "MLL96-0001")
+    problems = services.check_courses(user=request.getfixturevalue(persona), writes=[write])
+    assert problems and {p.kind for p in problems} == {"permission"}
+
+
+def test_bulk_update_needs_a_reason_bumps_versions_and_is_audited(coordinator, center):
+    stored = relapsed_course(center=center, wbc=150)
+    course = services.load_courses([stored.pk], lock=True)[stored.pk]
+    course.patient.wbc = 160
+    relapse = course.relapses[0]
+    relapse.site = "CNS"
+    write = services.CourseWrite(course, [course.patient, relapse])
+    with pytest.raises(services.CoursesInvalid) as caught:
+        save_courses(coordinator, [write])
+    assert {(p.field, p.kind) for p in caught.value.problems} == {("reason", "rule")}
+    save_courses(coordinator, [write], reason="source data verification")
+    patient = Patient.objects.get(pk=stored.pk)
+    assert (patient.wbc, patient.version) == (160, 2)
+    assert Relapse.objects.get(pk=relapse.pk).version == 2
+    latest = Relapse.history.filter(id=relapse.pk).first()
+    assert (latest.history_type, latest.history_change_reason, latest.site) == ("~", "source data verification", "CNS")
+
+
+def test_bulk_write_to_a_locked_patient_is_refused(coordinator, data_manager, center):
+    stored = PatientFactory(center=center)
+    services.review_patient(user=data_manager, patient=stored, source="test", lock=True, reason="monitoring visit")
+    course = services.load_courses([stored.pk])[stored.pk]
+    cr1 = FirstLineResponseFactory.build(patient=course.patient)
+    course.first_line = cr1
+    problems = services.check_courses(user=coordinator, writes=[services.CourseWrite(course, [cr1])])
+    assert located(problems) == {(id(cr1), "", "permission")}
+
+
+def test_bulk_write_checks_new_events_against_the_stored_course(coordinator, center):
+    from registry import chronology
+
+    stored = PatientFactory(center=center)
+    FirstLineResponseFactory(patient=stored, outcome="INDUCTION_FAILURE")
+    course = services.load_courses([stored.pk])[stored.pk]
+    relapse = RelapseFactory.build(patient=course.patient)  # no remission to relapse from
+    course = chronology.course_of(course.patient, [*course.events(), relapse])
+    problems = services.check_courses(user=coordinator, writes=[services.CourseWrite(course, [relapse])])
+    assert located(problems) == {(id(relapse), "relapse_date", "chronology")}
+
+
+def test_bulk_write_cannot_move_a_patient_to_another_center(coordinator, center, other_center):
+    stored = PatientFactory(center=center)
+    course = services.load_courses([stored.pk])[stored.pk]
+    course.patient.center = other_center
+    problems = services.check_courses(
+        user=coordinator, writes=[services.CourseWrite(course, [course.patient])], reason="moved"
+    )
+    assert [p.kind for p in problems] == ["permission"]
