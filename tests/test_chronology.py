@@ -237,4 +237,6 @@ def test_a_second_relapse_on_the_same_date_is_refused_on_the_date_field(center):
     duplicate = Relapse(patient=patient, relapse_date=first.relapse_date, site="CNS")
     with pytest.raises(ValidationError) as error:
         duplicate.full_clean()
-    assert error.value.message_dict == {"relapse_date": [f"This patient already has a relapse on {first.relapse_date}."]}
+    assert error.value.message_dict == {
+        "relapse_date": [f"This patient already has a relapse on {first.relapse_date}."]
+    }

@@ -11,21 +11,23 @@ def os_frame(n=60, seed=7):
     rng = np.random.default_rng(seed)
     remission = rng.integers(0, 2, n)
     time = np.round(rng.exponential(500 + 900 * remission, n)) + 1
-    frame = pd.DataFrame({
-        "patient_id": np.arange(1, n + 1),
-        "study_id": [f"MLL96-{i:04d}" for i in range(1, n + 1)],
-        "age_under_3_months": rng.integers(0, 2, n),
-        "cns_involvement": (rng.random(n) < 0.2).astype(int),
-        "wbc_100_or_more": rng.integers(0, 2, n),
-        "wbc_300_or_more": (rng.random(n) < 0.3).astype(int),
-        "mll_partner": rng.choice(["AF4", "ENL", "AF9"], n),
-        "first_remission": rng.choice(["induction failure", "CR1 < 6 months", "CR1 >= 6 months"], n),
-        "relapse_site": rng.choice(["isolated marrow", "extramedullary involved"], n),
-        "salvage_remission": remission,
-        "hsct": rng.integers(0, 2, n),
-        "time": np.minimum(time, 2500.0),
-        "event": ((time < 2500) & (rng.random(n) < 0.8)).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "patient_id": np.arange(1, n + 1),
+            "study_id": [f"MLL96-{i:04d}" for i in range(1, n + 1)],
+            "age_under_3_months": rng.integers(0, 2, n),
+            "cns_involvement": (rng.random(n) < 0.2).astype(int),
+            "wbc_100_or_more": rng.integers(0, 2, n),
+            "wbc_300_or_more": (rng.random(n) < 0.3).astype(int),
+            "mll_partner": rng.choice(["AF4", "ENL", "AF9"], n),
+            "first_remission": rng.choice(["induction failure", "CR1 < 6 months", "CR1 >= 6 months"], n),
+            "relapse_site": rng.choice(["isolated marrow", "extramedullary involved"], n),
+            "salvage_remission": remission,
+            "hsct": rng.integers(0, 2, n),
+            "time": np.minimum(time, 2500.0),
+            "event": ((time < 2500) & (rng.random(n) < 0.8)).astype(int),
+        }
+    )
     frame["hsct_days"] = np.where(frame["hsct"] == 1, np.minimum(frame["time"], 90.0), np.nan)
     frame["salvage_remission_days"] = np.where(remission == 1, np.minimum(frame["time"], 30.0), np.nan)
     return frame
@@ -47,18 +49,20 @@ def course_frame(n=40, seed=3):
     relapsed = rng.random(n) < 0.4
     refractory = ~relapsed & (rng.random(n) < 0.1)
     day = pd.Timestamp("1997-01-01")
-    return pd.DataFrame({
-        "trial": rng.choice(["MLL96", "MLL98"], n),
-        "sex": rng.choice(["M", "F"], n),
-        "age_days": rng.integers(10, 360, n).astype(float),
-        "wbc": rng.uniform(2, 900, n).round(1),
-        "cns_status": rng.choice(["CNS1", "CNS2", "CNS3", "UNKNOWN"], n),
-        "immunophenotype": rng.choice(["PRO_B", "COMMON_B"], n),
-        "prednisone_response": rng.choice(["GOOD", "POOR"], n),
-        "mll_partner": rng.choice(["AF4", "ENL", "AF9", "AF10", "OTHER", "UNKNOWN"], n),
-        "relapse1_date": pd.Series([day if r else pd.NaT for r in relapsed]),
-        "induction_failure_date": pd.Series([day if r else pd.NaT for r in refractory]),
-    })
+    return pd.DataFrame(
+        {
+            "trial": rng.choice(["MLL96", "MLL98"], n),
+            "sex": rng.choice(["M", "F"], n),
+            "age_days": rng.integers(10, 360, n).astype(float),
+            "wbc": rng.uniform(2, 900, n).round(1),
+            "cns_status": rng.choice(["CNS1", "CNS2", "CNS3", "UNKNOWN"], n),
+            "immunophenotype": rng.choice(["PRO_B", "COMMON_B"], n),
+            "prednisone_response": rng.choice(["GOOD", "POOR"], n),
+            "mll_partner": rng.choice(["AF4", "ENL", "AF9", "AF10", "OTHER", "UNKNOWN"], n),
+            "relapse1_date": pd.Series([day if r else pd.NaT for r in relapsed]),
+            "induction_failure_date": pd.Series([day if r else pd.NaT for r in refractory]),
+        }
+    )
 
 
 def compute_report(parameters=None):
@@ -85,20 +89,25 @@ def registry_cohort(n, *, center, trial_code="MLL96", start=0):
     patients = []
     for i in range(start, start + n):
         patient = factories.PatientFactory(
-            center=center, trial=factories.trial(trial_code), study_id=f"{trial_code}-{i + 1:04d}",
-            cns_status="CNS3" if i % 4 == 0 else "CNS1", wbc=80 + 40 * (i % 5),
+            center=center,
+            trial=factories.trial(trial_code),
+            study_id=f"{trial_code}-{i + 1:04d}",
+            cns_status="CNS3" if i % 4 == 0 else "CNS1",
+            wbc=80 + 40 * (i % 5),
         )
         factories.FirstLineResponseFactory(patient=patient)
         factories.RelapseFactory(patient=patient, relapse_date=patient.diagnosis_date + timedelta(days=150 + 7 * i))
         factories.SalvageLineFactory(
-            patient=patient, start_date=patient.diagnosis_date + timedelta(days=160 + 7 * i),
+            patient=patient,
+            start_date=patient.diagnosis_date + timedelta(days=160 + 7 * i),
             response="CR" if i % 2 else "NR",
             response_date=patient.diagnosis_date + timedelta(days=190 + 7 * i) if i % 2 else None,
         )
         if i % 3 == 0:
             death = patient.diagnosis_date + timedelta(days=400 + 30 * i)
-            factories.FollowUpFactory(patient=patient, contact_date=death, vital_status="DEAD", death_date=death,
-                                      cause_of_death="LEUKEMIA")
+            factories.FollowUpFactory(
+                patient=patient, contact_date=death, vital_status="DEAD", death_date=death, cause_of_death="LEUKEMIA"
+            )
         else:
             contact = patient.diagnosis_date + timedelta(days=1500 + 20 * i)
             factories.FollowUpFactory(patient=patient, contact_date=contact)

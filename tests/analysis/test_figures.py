@@ -40,10 +40,12 @@ def test_forest_plot_shows_every_model_term():
     words = texts(svg)
     for label in results["cox"]["labels"].values():
         assert label in words
-    model = {"terms": [
-        {"term": "a", "hazard_ratio": 2.0, "lower": 1.0, "upper": 4.0, "p": 0.04},
-        {"term": "b", "hazard_ratio": None, "lower": None, "upper": None, "p": None},
-    ]}
+    model = {
+        "terms": [
+            {"term": "a", "hazard_ratio": 2.0, "lower": 1.0, "upper": 4.0, "p": 0.04},
+            {"term": "b", "hazard_ratio": None, "lower": None, "upper": None, "p": None},
+        ]
+    }
     svg = figures.forest_figure(model, {"a": "Term A", "b": "Term B"}, title="Model")
     words = texts(svg)
     assert "Term A" in words and "Term B" in words and "not estimable" in words

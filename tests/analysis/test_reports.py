@@ -19,11 +19,13 @@ def frame():
 
 @pytest.fixture(scope="module")
 def report(frame):
-    return reports.build_report({
-        "os_after_second_line": os_results(frame),
-        "time_dependent": time_dependent_results(frame),
-        "patient_characteristics": analyses.to_python(analyses.patient_characteristics(course_frame())),
-    })
+    return reports.build_report(
+        {
+            "os_after_second_line": os_results(frame),
+            "time_dependent": time_dependent_results(frame),
+            "patient_characteristics": analyses.to_python(analyses.patient_characteristics(course_frame())),
+        }
+    )
 
 
 def test_numbers_at_risk_match_the_data(frame, report):
@@ -54,7 +56,13 @@ def test_the_cox_table_shows_every_model_term(report):
 
 def test_sections_follow_the_paper_and_number_tables_and_figures(report):
     assert [s.key for s in report.sections] == [
-        "patients", "outcomes", "univariate", "cox", "competing", "corrections", "diagnosis"
+        "patients",
+        "outcomes",
+        "univariate",
+        "cox",
+        "competing",
+        "corrections",
+        "diagnosis",
     ]
     assert report.tables()[0].title.startswith("Table 1. Patient characteristics")
     numbers = [f.title.split(".")[0] for f in report.figures()]
@@ -83,7 +91,10 @@ def test_table1_counts_and_percentages():
 
 def test_outcome_table_from_the_cohort_summary(frame):
     summary = {
-        "n_registered": 80, "n_relapsed": 34, "n_induction_failure": 5, "n_recurrent_or_refractory": 39,
+        "n_registered": 80,
+        "n_relapsed": 34,
+        "n_induction_failure": 5,
+        "n_recurrent_or_refractory": 39,
         "first_remission_months": {"n": 34, "median": 5.0, "min": 0.2, "max": 28.0},
         "salvage_remission": {"successes": 15, "n": 37, "percent": 40.54, "lower": 0.2475, "upper": 0.579},
         "transplants_after_recurrence": {"n": 23, "in_remission": 9, "not_in_remission": 12, "unknown": 2},
@@ -96,12 +107,17 @@ def test_outcome_table_from_the_cohort_summary(frame):
 
 
 def test_formula_cells_are_neutralised_in_csv_and_xlsx():
-    table = reports.Table("t", "Title", "cohort_summary", ["Name", "Value"],
-                          [reports.Row(["=HYPERLINK(\"http://x\")", "+1"]), reports.Row(["@SUM(A1)", 3])])
+    table = reports.Table(
+        "t",
+        "Title",
+        "cohort_summary",
+        ["Name", "Value"],
+        [reports.Row(['=HYPERLINK("http://x")', "+1"]), reports.Row(["@SUM(A1)", 3])],
+    )
     rows = list(csv.reader(io.StringIO(reports.table_csv(table))))
-    assert rows[2] == ["'=HYPERLINK(\"http://x\")", "'+1"]
+    assert rows[2] == ['\'=HYPERLINK("http://x")', "'+1"]
     assert rows[3] == ["'@SUM(A1)", "3"]
     book = load_workbook(io.BytesIO(reports.table_xlsx(table)))
     sheet = book.active
-    assert sheet["A3"].value == "'=HYPERLINK(\"http://x\")" and sheet["A3"].data_type == "s"
+    assert sheet["A3"].value == '\'=HYPERLINK("http://x")' and sheet["A3"].data_type == "s"
     assert sheet["B4"].value == 3

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def cohort(center, other_center):
     patients = [relapsed_course(center=center) for _ in range(3)]
-    patients += [relapsed_course(center=other_center, trial=trial("MLL98"),
-                                 study_id=f"MLL98-{i + 1:04d}") for i in range(2)]
+    patients += [
+        relapsed_course(center=other_center, trial=trial("MLL98"), study_id=f"MLL98-{i + 1:04d}") for i in range(2)
+    ]
     return patients
 
 

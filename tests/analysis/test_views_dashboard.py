@@ -28,8 +28,14 @@ def rows_by_center(response):
 
 @pytest.mark.parametrize(
     "persona, expected",
-    [("investigator", 200), ("center_investigator", 200), ("coordinator", 200), ("data_manager", 200),
-     ("admin_user", 200), ("outsider", 403)],
+    [
+        ("investigator", 200),
+        ("center_investigator", 200),
+        ("coordinator", 200),
+        ("data_manager", 200),
+        ("admin_user", 200),
+        ("outsider", 403),
+    ],
 )
 def test_who_sees_the_dashboard(client, request, persona, expected):
     client.force_login(request.getfixturevalue(persona))

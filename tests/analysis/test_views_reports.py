@@ -44,8 +44,14 @@ def get(client, user, url=REPORT, **params):
 
 @pytest.mark.parametrize(
     "persona, expected",
-    [("investigator", 200), ("center_investigator", 200), ("data_manager", 200), ("admin_user", 200),
-     ("coordinator", 403), ("outsider", 403)],
+    [
+        ("investigator", 200),
+        ("center_investigator", 200),
+        ("data_manager", 200),
+        ("admin_user", 200),
+        ("coordinator", 403),
+        ("outsider", 403),
+    ],
 )
 def test_who_sees_the_outcome_report(client, request, persona, expected):
     assert get(client, request.getfixturevalue(persona)).status_code == expected

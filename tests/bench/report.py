@@ -33,8 +33,12 @@ def _timed_requests(client, url, n=REQUESTS):
         assert response.status_code == 200, (url, response.status_code)
         queries.append(len(captured))
         size = len(response.content)
-    return {"median_ms": 1000 * statistics.median(times), "max_ms": 1000 * max(times), "queries": max(queries),
-            "bytes": size}
+    return {
+        "median_ms": 1000 * statistics.median(times),
+        "max_ms": 1000 * max(times),
+        "queries": max(queries),
+        "bytes": size,
+    }
 
 
 def main(n):
@@ -71,8 +75,12 @@ def main(n):
 
 def measure(n, env):
     result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.report", str(n)], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "tests.bench.report", str(n)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 

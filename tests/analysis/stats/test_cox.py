@@ -201,10 +201,11 @@ def test_time_varying_fit_agrees_with_lifelines(cp_case):
     covs = [c for c in ("transplanted", "bin1", "cont") if c in frame.columns]
     ours = cox_time_varying(frame, "id", "start", "stop", "event", covs)
     theirs = CoxTimeVaryingFitter().fit(
-        frame[["id", "start", "stop", "event", *covs]], id_col="id", event_col="event",
-        start_col="start", stop_col="stop",
+        frame[["id", "start", "stop", "event", *covs]],
+        id_col="id",
+        event_col="event",
+        start_col="start",
+        stop_col="stop",
     )
     assert [t["coef"] for t in ours["terms"]] == pytest.approx(theirs.params_[covs].tolist(), abs=1e-6), name
-    assert [t["se"] for t in ours["terms"]] == pytest.approx(
-        theirs.standard_errors_[covs].tolist(), abs=1e-6
-    ), name
+    assert [t["se"] for t in ours["terms"]] == pytest.approx(theirs.standard_errors_[covs].tolist(), abs=1e-6), name
