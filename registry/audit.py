@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -112,31 +112,47 @@ def _stamp_history_row(sender, instance, history_instance, **kwargs):
         _fill_audit_fields(history_instance, instance)
 
 
-def write_history(model, objs, history_type):
+def write_history(model, objs, history_type, using="default"):
     """Write one history row per object in ``objs`` (already saved) with the current actor.
 
-    Also marks the analysis data as changed, as the services do for single writes.
+    The database copies each row's stored values into its history table (``INSERT ... SELECT``,
+    one statement per 1,000 objects), so a bulk write costs no Python work per row. Also marks
+    the analysis data as changed, as the services do for single writes.
     """
     from .models import DataRevision
 
     DataRevision.bump()
     actor = current_actor()
-    now = timezone.now()
     # ``model.history`` builds a new manager on every access: look it up once, not per row.
     history_model = model.history.model
+    meta = history_model._meta
     tracked = [field.attname for field in history_model.tracked_fields]
-    rows = []
+    path = model.audit_patient_path  # where the center and the study ID are read
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    columns = ["history_date", "history_type", "history_user", "history_change_reason", "audit_source"]
+    columns += [field.name for field in history_model.tracked_fields] + ["audit_center_id", "audit_study_id"]
+    insert = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(meta.get_field(c).column) for c in columns)})"
+    now = meta.get_field("history_date").get_db_prep_save(timezone.now(), connection)
+    groups = {}
     for obj in objs:
-        row = history_model(
-            history_date=now,
-            history_type=history_type,
-            history_user=getattr(obj, "_history_user", None) or actor.user,
-            history_change_reason=reason_for(obj)[:255],
-            **{attname: getattr(obj, attname) for attname in tracked},
-        )
-        _fill_audit_fields(row, obj)
-        rows.append(row)
-    history_model.objects.bulk_create(rows)
+        user = getattr(obj, "_history_user", None) or actor.user
+        key = (getattr(user, "pk", None), reason_for(obj)[:255])
+        groups.setdefault(key, []).append(obj.pk)
+    with connection.cursor() as cursor:
+        for (user_id, reason), pks in groups.items():
+            for begin in range(0, len(pks), 1000):
+                rows = (
+                    model._base_manager.using(using)
+                    .filter(pk__in=pks[begin : begin + 1000])
+                    .order_by()
+                    .values_list(*tracked, f"{path}center_id", f"{path}study_id")
+                )
+                sql, params = rows.query.sql_with_params()
+                cursor.execute(
+                    f"{insert} SELECT %s, %s, %s, %s, %s, copied.* FROM ({sql}) copied",
+                    [now, history_type, user_id, reason, actor.source[:120], *params],
+                )
 
 
 class AuditedQuerySet(models.QuerySet):
@@ -149,8 +165,7 @@ class AuditedQuerySet(models.QuerySet):
         with transaction.atomic(using=self.db):
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
-            objs = self.model._base_manager.using(self.db).filter(pk__in=pks)
-            write_history(self.model, _with_patient(objs), "~")
+            write_history(self.model, [self.model(pk=pk) for pk in pks], "~", using=self.db)
         return count
 
     def delete(self):
@@ -168,7 +183,7 @@ class AuditedQuerySet(models.QuerySet):
             raise ValueError("Conflict-tolerant bulk_create bypasses the audit trail; use the services instead")
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
-            write_history(self.model, created, "+")
+            write_history(self.model, created, "+", using=self.db)
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):
@@ -184,11 +199,5 @@ class AuditedQuerySet(models.QuerySet):
             # Django's bulk_update calls update() per batch; the plain QuerySet keeps that update
             # from writing a second history row (and a second version bump) for every object.
             count = models.QuerySet(self.model, using=self.db).bulk_update(objs, fields, *args, **kwargs)
-            write_history(self.model, objs, "~")
+            write_history(self.model, objs, "~", using=self.db)
         return count
-
-
-def _with_patient(queryset):
-    if any(f.name == "patient" for f in queryset.model._meta.fields):
-        return queryset.select_related("patient")
-    return queryset

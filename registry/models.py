@@ -134,6 +134,8 @@ class ClinicalRecord(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = ClinicalQuerySet.as_manager()
+    # Where the audit trail finds the record's center and study ID: the path to its patient.
+    audit_patient_path = "patient__"
 
     class Meta:
         abstract = True
@@ -206,6 +208,7 @@ class Patient(ClinicalRecord):
     )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
+    audit_patient_path = ""
 
     class Meta:
         ordering = ["study_id"]
