@@ -15,6 +15,7 @@ new values are only ever appended) with the registry label as value label.
 ``docs/data-dictionary.md`` and the downloadable template workbook are generated from here.
 """
 
+import functools
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -324,10 +325,11 @@ def code_lists():
     return dict(sorted(found.items()))
 
 
+@functools.cache
 def allowed_codes(column):
     if column.name == "trial":
-        return list(TRIAL_CODES)
-    return [code for code, _ in column.codes.choices] if column.codes else []
+        return tuple(TRIAL_CODES)
+    return tuple(code for code, _ in column.codes.choices) if column.codes else ()
 
 
 # --- Rendering ------------------------------------------------------------------------------

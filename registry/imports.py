@@ -19,6 +19,7 @@ task (``registry.tasks.run_import_job``) that reports progress on the job row.
 """
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -308,6 +309,11 @@ def _text(value):
     return text
 
 
+@functools.cache
+def _codes_by_upper(column):
+    return {code.upper(): code for code in allowed_codes(column)}
+
+
 def parse_cell(column, value):
     """The Python value of one cell for ``column`` (None or "" when blank); raises CellError."""
     if column.kind == DATE:
@@ -359,10 +365,9 @@ def parse_cell(column, value):
         text = _text(value)
         if not text:
             return ""
-        codes = allowed_codes(column)
-        by_upper = {code.upper(): code for code in codes}
+        by_upper = _codes_by_upper(column)
         if text.upper() not in by_upper:
-            raise CellError(f"Unknown code {text!r}; allowed: {', '.join(codes)}.", "unknown_code")
+            raise CellError(f"Unknown code {text!r}; allowed: {', '.join(allowed_codes(column))}.", "unknown_code")
         return by_upper[text.upper()]
     return _text(value)
 
