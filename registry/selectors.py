@@ -253,11 +253,36 @@ def audit_trail(
     if limit:
         rows = rows[:limit]
     names = _related_names(rows)
-    return [_audit_row(row, names) for row in rows]
+    previous = _previous_rows(rows)
+    return [_audit_row(row, names, previous.get((type(row), row.history_id))) for row in rows]
 
 
-def _audit_row(row, names):
-    previous = row.prev_record if row.history_type != "+" else None
+def _previous_rows(rows):
+    """Each change's or deletion's previous history row of the same record, one query per record
+    type (what simple-history's ``prev_record`` reads one row at a time)."""
+    wanted = {}
+    for row in rows:
+        if row.history_type != "+":
+            wanted.setdefault(type(row), []).append(row)
+    found = {}
+    for history_model, changes in wanted.items():
+        by_record = {}
+        ids = sorted({row.id for row in changes})
+        for begin in range(0, len(ids), 5000):
+            earlier = history_model._default_manager.filter(id__in=ids[begin : begin + 5000])
+            for old in earlier.order_by("history_date", "history_id"):
+                by_record.setdefault(old.id, []).append(old)
+        for row in changes:
+            before = [
+                old
+                for old in by_record.get(row.id, [])
+                if (old.history_date, old.history_id) < (row.history_date, row.history_id)
+            ]
+            found[(history_model, row.history_id)] = before[-1] if before else None
+    return found
+
+
+def _audit_row(row, names, previous):
     return AuditRow(
         when=row.history_date,
         user=row.history_user.get_username() if row.history_user else "system",

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from registry import selectors, services
-from registry.models import FollowUp, Patient, Relapse
+from registry.models import CLINICAL_MODELS, FollowUp, Patient, Relapse
 from tests.factories import FirstLineResponseFactory, FollowUpFactory, PatientFactory, relapsed_course, trial
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +149,21 @@ def test_patient_list_knows_the_last_contact(center, coordinator):
     listed = selectors.patients_for(coordinator).get(pk=patient.pk)
     assert listed.last_contact_date == patient.follow_ups.get().contact_date
     assert not listed.is_dead
+
+
+def test_audit_trail_reads_previous_values_in_a_constant_number_of_queries(
+    edits, coordinator, django_assert_max_num_queries
+):
+    for wbc in (210, 220, 230):
+        patient = Patient.objects.get(study_id="MLL96-0001")
+        patient.wbc = wbc
+        services.save_record(user=coordinator, record=patient, source="page", reason="typo")
+    # a query per clinical table, three for names (centers, trials, patients), one for the previous rows
+    with django_assert_max_num_queries(len(CLINICAL_MODELS) + 3 + 1):
+        trail = selectors.audit_trail(study_id="MLL96-0001")
+    changes = [r.changes for r in trail if r.action == "changed"]
+    assert changes[:3] == [
+        [("WBC at diagnosis (x10^9/L)", "220.0", "230.0")],
+        [("WBC at diagnosis (x10^9/L)", "210.0", "220.0")],
+        [("WBC at diagnosis (x10^9/L)", "200.0", "210.0")],
+    ]
