@@ -11,6 +11,7 @@ import json
 import re
 from urllib.parse import unquote
 
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -37,6 +38,7 @@ from .. import data_dictionary, exports, imports, services
 from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
 from . import filters
 from . import serializers as s
+from .pagination import ClinicalRecordPagination
 from .permissions import CanImport, CanReadAnalyses, CanReview, ClinicalRecordPermission, HasRegistryRole
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
@@ -132,7 +134,12 @@ _EDIT_ERRORS = {
 
 def _clinical_schema(serializer_class, label):
     return extend_schema_view(
-        list=extend_schema(summary=f"List {label}", description="Only records of the centers you may see."),
+        list=extend_schema(
+            summary=f"List {label}",
+            description="Only records of the centers you may see. Pages by cursor: follow the next and previous "
+            "links (docs/api.md).",
+            responses={200: serializer_class, 400: OpenApiResponse(description="Invalid filter value or cursor.")},
+        ),
         retrieve=extend_schema(summary=f"One of the {label}", description="Carries its version as the ETag header."),
         create=extend_schema(summary=f"Create one of the {label}", responses={201: serializer_class, **_WRITE_ERRORS}),
         update=extend_schema(
@@ -161,6 +168,7 @@ class ClinicalViewSet(viewsets.ModelViewSet):
     """A clinical record type: list/retrieve for every role, create/edit for coordinators, delete for data managers."""
 
     permission_classes = [ClinicalRecordPermission]
+    pagination_class = ClinicalRecordPagination  # by cursor: a page costs the same whatever the registry's size
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     model = None
     related = ("patient",)
@@ -213,11 +221,18 @@ class PatientViewSet(ClinicalViewSet):
     ordering = ["study_id"]
 
     def get_queryset(self):
-        # A constant number of queries whatever the page size: one per related table.
+        # A constant number of queries whatever the page size: one per related table. Each
+        # patient's events come in date order; the models' default ordering starts with the
+        # patient, which would join the patient table into every prefetch to sort by study ID.
         return (
             Patient.objects.for_user(self.request.user)
             .select_related("center", "trial", "first_line_response")
-            .prefetch_related("relapses", "salvage_lines", "transplants", "follow_ups")
+            .prefetch_related(
+                Prefetch("relapses", Relapse.objects.order_by("relapse_date", "pk")),
+                Prefetch("salvage_lines", SalvageLine.objects.order_by("start_date", "pk")),
+                Prefetch("transplants", Transplant.objects.order_by("transplant_date", "pk")),
+                Prefetch("follow_ups", FollowUp.objects.order_by("contact_date", "pk")),
+            )
         )
 
     @extend_schema(

@@ -112,28 +112,30 @@ def test_version_field_works_instead_of_if_match(api, coordinator, own_patient):
 
 def test_filters_search_and_ordering(api, investigator, own_patient, other_patient):
     client = api(investigator)
-    assert client.get(URL, {"trial": "MLL96"}).json()["count"] == 2  # the factory's trial, whatever the ID
-    assert client.get(URL, {"trial": "MLL98"}).json()["count"] == 0
-    assert client.get(URL, {"center": "OSK02"}).json()["count"] == 1
+
+    def study_ids(**params):
+        return [p["study_id"] for p in client.get(URL, params).json()["results"]]
+
+    assert len(study_ids(trial="MLL96")) == 2  # the factory's trial, whatever the ID
+    assert study_ids(trial="MLL98") == []
+    assert study_ids(center="OSK02") == ["MLL98-0002"]
     assert client.get(URL, {"search": "0002"}).json()["results"][0]["study_id"] == "MLL98-0002"
     ordered = client.get(URL, {"ordering": "-study_id"}).json()["results"]
     assert [p["study_id"] for p in ordered] == ["MLL98-0002", "MLL96-0001"]
-
-
-def test_page_size_is_capped_at_100(api, investigator, own_patient):
-    response = api(investigator).get(URL, {"page_size": 1000})
-    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("page_size", [2, 20])
 def test_list_query_count_does_not_grow_with_page_size(api, investigator, center, django_assert_num_queries, page_size):
     from tests.factories import PatientFactory, relapsed_course
 
-    for i in range(page_size):
+    for i in range(page_size + 2):
         relapsed_course(PatientFactory(center=center, study_id=f"MLL96-{i + 100:04d}"))
     client = api(investigator)
     client.get(URL)  # warm the token and membership look-ups into the same shape as below
-    # token + user, membership, count, page (patients with center, trial, first line), 4 prefetches
-    with django_assert_num_queries(8):
+    # token + user, membership, page (patients with center, trial, first line), 4 prefetches; no count
+    with django_assert_num_queries(7):
         response = client.get(URL, {"page_size": page_size})
     assert len(response.json()["results"]) == page_size
+    with django_assert_num_queries(7):  # a page reached by its cursor costs the same
+        response = client.get(response.json()["next"])
+    assert len(response.json()["results"]) == 2
