@@ -189,8 +189,7 @@ def os_after_second_line(frame):
         "cox": {
             "labels": COX_COVARIATES,
             "note": (
-                "Remission after salvage is known only after the origin; "
-                "see time_dependent for the bias-free model."
+                "Remission after salvage is known only after the origin; see time_dependent for the bias-free model."
             ),
             "model": _guard(stats.cox_model, cox_frame, "time", "event", list(COX_COVARIATES)),
         },

@@ -125,13 +125,27 @@ def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, te
     risk_ax.set_xlim(ax.get_xlim())
     risk_ax.set_ylim(-0.5, len(curves) - 0.5)
     risk_ax.axis("off")
-    risk_ax.text(-0.02, len(curves) - 0.3, "Number at risk", transform=risk_ax.get_yaxis_transform(), ha="right",
-                 fontsize=8, fontweight="bold")
+    risk_ax.text(
+        -0.02,
+        len(curves) - 0.3,
+        "Number at risk",
+        transform=risk_ax.get_yaxis_transform(),
+        ha="right",
+        fontsize=8,
+        fontweight="bold",
+    )
     for i, (label, km) in enumerate(curves.items()):
         row = len(curves) - 1 - i
         at_risk = {round(r["time"] / DAYS_PER_YEAR): r["n_at_risk"] for r in km.get("risk_table") or []}
-        risk_ax.text(-0.02, row - 0.2, label, transform=risk_ax.get_yaxis_transform(), ha="right", fontsize=8,
-                     color=COLORS[i % len(COLORS)])
+        risk_ax.text(
+            -0.02,
+            row - 0.2,
+            label,
+            transform=risk_ax.get_yaxis_transform(),
+            ha="right",
+            fontsize=8,
+            color=COLORS[i % len(COLORS)],
+        )
         for tick in ticks:
             if tick in at_risk:
                 risk_ax.text(tick, row - 0.2, str(at_risk[tick]), ha="center", fontsize=8)
@@ -185,8 +199,14 @@ def forest_plot(model, labels, *, title):
             ax.plot([lo, hi], [i, i], color="#1f4e79", linewidth=1.4)
         ax.plot([hr], [i], marker="s", color="#1f4e79")
         ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "CI n/a"
-        ax.text(1.02, i, f"{hr:.2f} ({ci}), {_format_p(term.get('p'))}",
-                transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        ax.text(
+            1.02,
+            i,
+            f"{hr:.2f} ({ci}), {_format_p(term.get('p'))}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
     ax.axvline(1.0, color="#888888", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_ylim(-0.6, len(terms) - 0.4)
@@ -250,7 +270,8 @@ def os_after_second_line_specs(results):
     title = "OS after second-line treatment"
     specs = {
         "os_overall": FigureSpec(
-            title, "Kaplan-Meier curve with 95% confidence band and censoring ticks; numbers at risk under the axis.",
+            title,
+            "Kaplan-Meier curve with 95% confidence band and censoring ticks; numbers at risk under the axis.",
             lambda: km_plot({"All patients": results["overall"]}, title=title),
         ),
     }
@@ -262,7 +283,8 @@ def os_after_second_line_specs(results):
         specs["cox_forest"] = FigureSpec(
             "Multivariable Cox model",
             "Forest plot: hazard ratio with 95% confidence interval for each term: "
-            + "; ".join(labels.get(t["term"], t["term"]) for t in model.get("terms", [])) + ".",
+            + "; ".join(labels.get(t["term"], t["term"]) for t in model.get("terms", []))
+            + ".",
             lambda: forest_plot(model, labels, title="Multivariable Cox model"),
         )
     return specs
@@ -291,20 +313,24 @@ def competing_risks_specs(results):
     relapse = results["relapse_incidence"]
     if "error" not in relapse["overall"]:
         specs["relapse_incidence"] = _cif_spec(
-            {"All in CR1": relapse["overall"]}, "Cumulative incidence of relapse",
+            {"All in CR1": relapse["overall"]},
+            "Cumulative incidence of relapse",
             "Cumulative incidence of relapse from CR1 (Aalen-Johansen), death in remission competing.",
         )
     if relapse.get("by_group"):
         gray = relapse.get("grays_test", {})
         p = gray.get("p") if "error" not in gray else None
         specs["relapse_incidence_by_trial"] = _cif_spec(
-            relapse["by_group"], "Cumulative incidence of relapse by trial",
-            f"Cumulative incidence of relapse by trial; Gray's test {_format_p(p)}.", p,
+            relapse["by_group"],
+            "Cumulative incidence of relapse by trial",
+            f"Cumulative incidence of relapse by trial; Gray's test {_format_p(p)}.",
+            p,
         )
     nrm = results["non_relapse_mortality"]
     if "error" not in nrm["overall"]:
         specs["non_relapse_mortality"] = _cif_spec(
-            {"Transplanted": nrm["overall"]}, "Non-relapse mortality after HSCT",
+            {"Transplanted": nrm["overall"]},
+            "Non-relapse mortality after HSCT",
             "Cumulative incidence of death without relapse after the first HSCT, relapse competing.",
         )
     return specs

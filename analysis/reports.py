@@ -191,9 +191,15 @@ def table1(characteristics):
         if any(variable["missing"].values()):
             rows.append(Row(["Not recorded"] + [str(variable["missing"][g]) for g in order]))
     return Table(
-        "table1", "Patient characteristics at diagnosis", "patient_characteristics", columns, rows,
-        notes=["Recurrent or refractory: relapse after first remission or induction failure. "
-               "Percentages of each column's patients."],
+        "table1",
+        "Patient characteristics at diagnosis",
+        "patient_characteristics",
+        columns,
+        rows,
+        notes=[
+            "Recurrent or refractory: relapse after first remission or induction failure. "
+            "Percentages of each column's patients."
+        ],
     )
 
 
@@ -207,19 +213,28 @@ def outcome_table(summary, os2):
     ]
     fr = summary["first_remission_months"]
     if fr["n"]:
-        rows.append(Row([
-            "Duration of first remission, months, median (range)",
-            f"{fr['median']:.1f} ({fr['min']:.0f}-{fr['max']:.0f})", f"n = {fr['n']}",
-        ]))
+        rows.append(
+            Row(
+                [
+                    "Duration of first remission, months, median (range)",
+                    f"{fr['median']:.1f} ({fr['min']:.0f}-{fr['max']:.0f})",
+                    f"n = {fr['n']}",
+                ]
+            )
+        )
     salvage = summary["salvage_remission"]
     if _error(salvage):
         rows.append(Row(["Remission after salvage therapy", "-", salvage["error"]]))
     else:
-        rows.append(Row([
-            "Remission after salvage therapy",
-            f"{salvage['successes']}/{salvage['n']} ({salvage['percent']:.1f}%)",
-            f"95% CI {_ci(salvage['lower'], salvage['upper'])} (exact)",
-        ]))
+        rows.append(
+            Row(
+                [
+                    "Remission after salvage therapy",
+                    f"{salvage['successes']}/{salvage['n']} ({salvage['percent']:.1f}%)",
+                    f"95% CI {_ci(salvage['lower'], salvage['upper'])} (exact)",
+                ]
+            )
+        )
     hsct = summary["transplants_after_recurrence"]
     rows += [
         Row(["HSCT after recurrence", str(hsct["n"]), ""]),
@@ -234,24 +249,38 @@ def outcome_table(summary, os2):
             if not at or at.get("survival") is None:
                 rows.append(Row([f"{year}-year OS after second-line treatment", "beyond follow-up", ""]))
                 continue
-            rows.append(Row([
-                f"{year}-year OS after second-line treatment",
-                f"{pct(at['survival'])} ± {pct(at['std_err'])} (SE)",
-                f"95% CI {_ci(at['lower'], at['upper'])}; {at['n_at_risk']} at risk",
-            ]))
+            rows.append(
+                Row(
+                    [
+                        f"{year}-year OS after second-line treatment",
+                        f"{pct(at['survival'])} ± {pct(at['std_err'])} (SE)",
+                        f"95% CI {_ci(at['lower'], at['upper'])}; {at['n_at_risk']} at risk",
+                    ]
+                )
+            )
         rows.append(Row(["Median OS after second-line treatment, years", _median(overall), "95% CI in brackets"]))
     follow_up = os2.get("median_follow_up") if os2 else None
     if follow_up and not _error(follow_up):
-        rows.append(Row([
-            "Median follow-up after second-line treatment, years",
-            years(follow_up["median_days"], 1),
-            "reverse Kaplan-Meier",
-        ]))
+        rows.append(
+            Row(
+                [
+                    "Median follow-up after second-line treatment, years",
+                    years(follow_up["median_days"], 1),
+                    "reverse Kaplan-Meier",
+                ]
+            )
+        )
     return Table(
-        "outcomes", "Outcome after recurrence or induction failure", "os_after_second_line",
-        ["Measure", "Value", "Note"], rows, text_columns=(2,),
-        notes=["OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
-               "± Greenwood standard error; 95% confidence intervals on the log scale."],
+        "outcomes",
+        "Outcome after recurrence or induction failure",
+        "os_after_second_line",
+        ["Measure", "Value", "Note"],
+        rows,
+        text_columns=(2,),
+        notes=[
+            "OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
+            "± Greenwood standard error; 95% confidence intervals on the log scale."
+        ],
     )
 
 
@@ -265,8 +294,15 @@ def _km_row(label, km, n_label=None):
 
 def factor_table(name, title, analysis, factors, *, endpoint="OS", notes=()):
     """One row per group of each factor: n, events, 5-year estimate, median; the log-rank P."""
-    columns = ["Factor / group", "n", "Events", f"5-year {endpoint} ± SE", "95% CI", "Median, years (95% CI)",
-               "Log-rank P"]
+    columns = [
+        "Factor / group",
+        "n",
+        "Events",
+        f"5-year {endpoint} ± SE",
+        "95% CI",
+        "Median, years (95% CI)",
+        "Log-rank P",
+    ]
     rows = []
     for factor in factors:
         p = None if _error(factor["logrank"]) else factor["logrank"].get("p")
@@ -289,10 +325,17 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
     rows = []
     for term in model["terms"]:
         ci = "-" if term.get("lower") is None else f"{_num(term['lower'])}-{_num(term['upper'])}"
-        rows.append(Row([
-            labels.get(term["term"], term["term"]), _num(term.get("hazard_ratio")), ci, p_value(term.get("p")),
-            p_value(ph.get(term["term"])),
-        ]))
+        rows.append(
+            Row(
+                [
+                    labels.get(term["term"], term["term"]),
+                    _num(term.get("hazard_ratio")),
+                    ci,
+                    p_value(term.get("p")),
+                    p_value(ph.get(term["term"])),
+                ]
+            )
+        )
     n_subjects = model.get("n_subjects", model.get("n"))
     details = [f"{n_subjects} patients, {model.get('n_events')} deaths; Efron ties."]
     glob = (model.get("ph_test") or {}).get("global")
@@ -310,8 +353,11 @@ def _cif_rows(label, cif, n=None):
     cells = [label, str(cif["n"])]
     for year in (1, 3, 5):
         at = next((e for e in cause.get("at_times", []) if round(e.get("time_years") or 0) == year), {})
-        cells.append("beyond follow-up" if at.get("estimate") is None or at.get("beyond_follow_up")
-                     else f"{pct(at['estimate'])} ({_ci(at.get('lower'), at.get('upper'))})")
+        cells.append(
+            "beyond follow-up"
+            if at.get("estimate") is None or at.get("beyond_follow_up")
+            else f"{pct(at['estimate'])} ({_ci(at.get('lower'), at.get('upper'))})"
+        )
     cells.append("")
     return [Row(cells)]
 
@@ -331,9 +377,15 @@ def competing_risks_table(results):
     rows.append(Row([heading, "", "", "", "", ""], heading=True))
     rows += _cif_rows("Transplanted patients", nrm["overall"])
     return Table(
-        "competing_risks", "Cumulative incidence of relapse and of non-relapse mortality", "competing_risks",
-        columns, rows, notes=["Aalen-Johansen estimates with 95% confidence intervals; competing events are not "
-                              "censored (1 - Kaplan-Meier would overstate the incidence)."],
+        "competing_risks",
+        "Cumulative incidence of relapse and of non-relapse mortality",
+        "competing_risks",
+        columns,
+        rows,
+        notes=[
+            "Aalen-Johansen estimates with 95% confidence intervals; competing events are not "
+            "censored (1 - Kaplan-Meier would overstate the incidence)."
+        ],
     )
 
 
@@ -419,45 +471,70 @@ def _outcomes(summary, os2):
     else:
         _missing(section, "cohort_summary")
     if os2 and not _error(os2["overall"]):
-        section.figures.append(_km_figure(
-            "os_overall", "Overall survival after second-line treatment", "os_after_second_line",
-            {"All patients": os2["overall"]},
-        ))
+        section.figures.append(
+            _km_figure(
+                "os_overall",
+                "Overall survival after second-line treatment",
+                "os_after_second_line",
+                {"All patients": os2["overall"]},
+            )
+        )
     return section
 
 
 def _os_by_factor(os2):
     section = Section(
-        "univariate", "Overall survival after second-line treatment by factor", ["os_after_second_line"],
+        "univariate",
+        "Overall survival after second-line treatment by factor",
+        ["os_after_second_line"],
         intro="Univariate comparisons (Kaplan-Meier, log-rank test) of the factors the paper examined.",
     )
     if not os2:
         return _missing(section, "os_after_second_line")
-    section.tables.append(factor_table(
-        "os_by_factor", "OS after second-line treatment by factor", "os_after_second_line", os2["univariate"],
-        notes=["Remission after salvage and HSCT happen after the time origin; their comparison here favours them "
-               "(immortal-time bias); see the time-dependent and landmark analyses below."],
-    ))
+    section.tables.append(
+        factor_table(
+            "os_by_factor",
+            "OS after second-line treatment by factor",
+            "os_after_second_line",
+            os2["univariate"],
+            notes=[
+                "Remission after salvage and HSCT happen after the time origin; their comparison here favours them "
+                "(immortal-time bias); see the time-dependent and landmark analyses below."
+            ],
+        )
+    )
     for factor in os2["univariate"]:
-        section.figures.append(_factor_figure(
-            f"os_by_{factor['factor']}", f"OS after second-line treatment by {lower_first(factor['label'])}",
-            "os_after_second_line", factor,
-        ))
+        section.figures.append(
+            _factor_figure(
+                f"os_by_{factor['factor']}",
+                f"OS after second-line treatment by {lower_first(factor['label'])}",
+                "os_after_second_line",
+                factor,
+            )
+        )
     return section
 
 
 def _cox(os2):
     section = Section(
-        "cox", "Multivariable Cox model", ["os_after_second_line"],
+        "cox",
+        "Multivariable Cox model",
+        ["os_after_second_line"],
         intro="The paper's model: baseline factors and remission after salvage as a fixed covariate.",
     )
     if not os2:
         return _missing(section, "os_after_second_line")
     cox = os2["cox"]
-    section.tables.append(cox_table(
-        "cox", "Multivariable Cox model of OS after second-line treatment", "os_after_second_line",
-        cox["model"], cox.get("labels") or COX_COVARIATES, notes=[cox.get("note", "")],
-    ))
+    section.tables.append(
+        cox_table(
+            "cox",
+            "Multivariable Cox model of OS after second-line treatment",
+            "os_after_second_line",
+            cox["model"],
+            cox.get("labels") or COX_COVARIATES,
+            notes=[cox.get("note", "")],
+        )
+    )
     if not _error(cox["model"]):
         labels = cox.get("labels") or COX_COVARIATES
         terms = "; ".join(
@@ -465,48 +542,68 @@ def _cox(os2):
             f"({_num(t.get('lower'))}-{_num(t.get('upper'))}), P = {p_value(t.get('p'))}"
             for t in cox["model"]["terms"]
         )
-        section.figures.append(Figure(
-            "cox_forest", "Forest plot of the multivariable Cox model", "os_after_second_line",
-            f"Hazard ratios with 95% confidence intervals on a log scale. {terms}.",
-        ))
+        section.figures.append(
+            Figure(
+                "cox_forest",
+                "Forest plot of the multivariable Cox model",
+                "os_after_second_line",
+                f"Hazard ratios with 95% confidence intervals on a log scale. {terms}.",
+            )
+        )
     return section
 
 
 def _competing(results):
     section = Section(
-        "competing", "Relapse and non-relapse mortality", ["competing_risks"],
+        "competing",
+        "Relapse and non-relapse mortality",
+        ["competing_risks"],
         intro="Relapse and death in remission compete: cumulative incidence (Aalen-Johansen), compared with "
-              "Gray's test.",
+        "Gray's test.",
     )
     if not results:
         return _missing(section, "competing_risks")
     section.tables.append(competing_risks_table(results))
     relapse, nrm = results["relapse_incidence"], results["non_relapse_mortality"]
     if not _error(relapse["overall"]):
-        section.figures.append(Figure(
-            "relapse_incidence", "Cumulative incidence of relapse", "competing_risks",
-            f"Cumulative incidence of relapse from first remission, {relapse['n']} patients, "
-            "death in remission competing.",
-        ))
+        section.figures.append(
+            Figure(
+                "relapse_incidence",
+                "Cumulative incidence of relapse",
+                "competing_risks",
+                f"Cumulative incidence of relapse from first remission, {relapse['n']} patients, "
+                "death in remission competing.",
+            )
+        )
     if relapse.get("by_group"):
         gray = relapse.get("grays_test") or {}
-        section.figures.append(Figure(
-            "relapse_incidence_by_trial", "Cumulative incidence of relapse by trial", "competing_risks",
-            "Cumulative incidence of relapse by trial; Gray's test P = "
-            f"{p_value(None if _error(gray) else gray.get('p'))}.",
-        ))
+        section.figures.append(
+            Figure(
+                "relapse_incidence_by_trial",
+                "Cumulative incidence of relapse by trial",
+                "competing_risks",
+                "Cumulative incidence of relapse by trial; Gray's test P = "
+                f"{p_value(None if _error(gray) else gray.get('p'))}.",
+            )
+        )
     if not _error(nrm["overall"]):
-        section.figures.append(Figure(
-            "non_relapse_mortality", "Non-relapse mortality after HSCT", "competing_risks",
-            f"Cumulative incidence of death without relapse after the first HSCT, {nrm['n']} patients, "
-            "relapse competing.",
-        ))
+        section.figures.append(
+            Figure(
+                "non_relapse_mortality",
+                "Non-relapse mortality after HSCT",
+                "competing_risks",
+                f"Cumulative incidence of death without relapse after the first HSCT, {nrm['n']} patients, "
+                "relapse competing.",
+            )
+        )
     return section
 
 
 def _corrections(results):
     section = Section(
-        "corrections", "Correcting for immortal-time bias", ["time_dependent"],
+        "corrections",
+        "Correcting for immortal-time bias",
+        ["time_dependent"],
         intro=(
             "Remission after salvage and HSCT happen after the start of second-line treatment, so a patient must "
             "survive long enough to receive them. Counting them from the start (as Table 3 and Table 4 do) credits "
@@ -519,63 +616,102 @@ def _corrections(results):
     if not results:
         return _missing(section, "time_dependent")
     td = results["time_dependent_cox"]
-    labels = {"hsct": "HSCT (time-dependent)", "salvage_remission": "Remission after salvage (time-dependent)",
-              **COX_COVARIATES}
-    section.tables.append(cox_table(
-        "time_dependent_cox", "Cox model with HSCT and remission as time-dependent covariates",
-        "time_dependent", td["model"], labels, notes=[td.get("explanation", "")],
-    ))
+    labels = {
+        "hsct": "HSCT (time-dependent)",
+        "salvage_remission": "Remission after salvage (time-dependent)",
+        **COX_COVARIATES,
+    }
+    section.tables.append(
+        cox_table(
+            "time_dependent_cox",
+            "Cox model with HSCT and remission as time-dependent covariates",
+            "time_dependent",
+            td["model"],
+            labels,
+            notes=[td.get("explanation", "")],
+        )
+    )
     landmark = results["landmark"]
     if "error" in landmark:
         section.error = f"Landmark analysis: {landmark['error']}"
         return section
     lm_labels = {"hsct_by_landmark": "HSCT by the landmark", "remission_by_landmark": "Remission by the landmark"}
     table = factor_table(
-        "landmark", f"Landmark analysis at {landmark['landmark_days']} days after the start of salvage",
-        "time_dependent", [landmark["by_hsct"], landmark["by_remission"]],
-        notes=[landmark.get("explanation", ""),
-               f"{landmark['n']} patients at the landmark; {landmark['n_excluded']} died or were censored before it."],
+        "landmark",
+        f"Landmark analysis at {landmark['landmark_days']} days after the start of salvage",
+        "time_dependent",
+        [landmark["by_hsct"], landmark["by_remission"]],
+        notes=[
+            landmark.get("explanation", ""),
+            f"{landmark['n']} patients at the landmark; {landmark['n_excluded']} died or were censored before it.",
+        ],
     )
     section.tables.append(table)
-    section.tables.append(cox_table(
-        "landmark_cox", "Cox model from the landmark", "time_dependent", landmark["cox"], lm_labels,
-    ))
+    section.tables.append(
+        cox_table(
+            "landmark_cox",
+            "Cox model from the landmark",
+            "time_dependent",
+            landmark["cox"],
+            lm_labels,
+        )
+    )
     days = landmark["landmark_days"]
-    section.figures.append(_factor_figure(
-        "landmark_by_hsct", f"OS from {days} days after the start of salvage, by HSCT by then",
-        "time_dependent", landmark["by_hsct"],
-    ))
-    section.figures.append(_factor_figure(
-        "landmark_by_remission", f"OS from {days} days after the start of salvage, by remission by then",
-        "time_dependent", landmark["by_remission"],
-    ))
+    section.figures.append(
+        _factor_figure(
+            "landmark_by_hsct",
+            f"OS from {days} days after the start of salvage, by HSCT by then",
+            "time_dependent",
+            landmark["by_hsct"],
+        )
+    )
+    section.figures.append(
+        _factor_figure(
+            "landmark_by_remission",
+            f"OS from {days} days after the start of salvage, by remission by then",
+            "time_dependent",
+            landmark["by_remission"],
+        )
+    )
     return section
 
 
 def _from_diagnosis(results):
     section = Section(
-        "diagnosis", "Outcomes of all registered patients from diagnosis", ["outcomes_from_diagnosis"],
+        "diagnosis",
+        "Outcomes of all registered patients from diagnosis",
+        ["outcomes_from_diagnosis"],
         intro="Overall and event-free survival of the whole cohort from diagnosis, by trial.",
     )
     if not results:
         return _missing(section, "outcomes_from_diagnosis")
     os_, efs = results["os"], results["efs"]
     table = factor_table(
-        "from_diagnosis", "OS and EFS from diagnosis by trial", "outcomes_from_diagnosis",
-        [{**os_["by_trial"], "label": "Overall survival, by trial"},
-         {**efs["by_trial"], "label": "Event-free survival, by trial"}],
-        endpoint="survival", notes=[f"EFS events: {efs.get('events', '')}."],
+        "from_diagnosis",
+        "OS and EFS from diagnosis by trial",
+        "outcomes_from_diagnosis",
+        [
+            {**os_["by_trial"], "label": "Overall survival, by trial"},
+            {**efs["by_trial"], "label": "Event-free survival, by trial"},
+        ],
+        endpoint="survival",
+        notes=[f"EFS events: {efs.get('events', '')}."],
     )
     follow_up = results.get("median_follow_up")
     if follow_up and not _error(follow_up):
         median = years(follow_up["median_days"], 1)
         table.notes.append(f"Median follow-up from diagnosis {median} years (reverse Kaplan-Meier).")
     section.tables.append(table)
-    section.figures.append(_factor_figure(
-        "os_by_trial", "Overall survival from diagnosis by trial", "outcomes_from_diagnosis", os_["by_trial"]))
-    section.figures.append(_factor_figure(
-        "efs_by_trial", "Event-free survival from diagnosis by trial", "outcomes_from_diagnosis",
-        efs["by_trial"]))
+    section.figures.append(
+        _factor_figure(
+            "os_by_trial", "Overall survival from diagnosis by trial", "outcomes_from_diagnosis", os_["by_trial"]
+        )
+    )
+    section.figures.append(
+        _factor_figure(
+            "efs_by_trial", "Event-free survival from diagnosis by trial", "outcomes_from_diagnosis", efs["by_trial"]
+        )
+    )
     return section
 
 
@@ -681,14 +817,19 @@ def _pdf_table(pdf, table, plt, rows_per_page=38):
     matrix = table.matrix()
     header, body = matrix[0], matrix[1:]
     for start in range(0, max(1, len(body)), rows_per_page):
-        chunk = body[start:start + rows_per_page]
+        chunk = body[start : start + rows_per_page]
         page = plt.figure(figsize=(11.69, 8.27))
         page.text(0.04, 0.95, table.title + (" (continued)" if start else ""), fontsize=11, weight="bold")
         ax = page.add_axes([0.04, 0.12, 0.92, 0.8])
         ax.axis("off")
         if chunk:
-            cells = ax.table(cellText=[[str(c) for c in row] for row in chunk], colLabels=header, loc="upper left",
-                             cellLoc="left", colLoc="left")
+            cells = ax.table(
+                cellText=[[str(c) for c in row] for row in chunk],
+                colLabels=header,
+                loc="upper left",
+                cellLoc="left",
+                colLoc="left",
+            )
             cells.auto_set_font_size(False)
             cells.set_fontsize(7)
             cells.auto_set_column_width(list(range(len(header))))

@@ -39,8 +39,19 @@ from .models import AnalysisRun
 REPORT_ROLES = (Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN)
 RECOMPUTE_ROLES = (Role.INVESTIGATOR, Role.ADMIN)
 PENDING = (AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING)
-RUN_FIELDS = ("id", "name", "status", "parameters", "created_at", "finished_at", "n_patients", "data_revision",
-              "fingerprint", "code_version", "reused_from")
+RUN_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "parameters",
+    "created_at",
+    "finished_at",
+    "n_patients",
+    "data_revision",
+    "fingerprint",
+    "code_version",
+    "reused_from",
+)
 REPORT_CACHE_SECONDS = 24 * 3600
 FIGURE_NAME = re.compile(r"^[a-z0-9_]{1,60}$")
 NO_FOLLOW_UP_DAYS = 365
@@ -132,9 +143,15 @@ class Provenance:
 
 def _provenance(run, current_revision, selection):
     return Provenance(
-        run_id=run.pk, analysis=run.name, finished=run.finished_at, n_patients=run.n_patients,
-        fingerprint=run.fingerprint, data_revision=run.data_revision, code_version=run.code_version,
-        reused_from=run.reused_from_id, selection=selection,
+        run_id=run.pk,
+        analysis=run.name,
+        finished=run.finished_at,
+        n_patients=run.n_patients,
+        fingerprint=run.fingerprint,
+        data_revision=run.data_revision,
+        code_version=run.code_version,
+        reused_from=run.reused_from_id,
+        selection=selection,
         stale=run.data_revision is not None and current_revision > run.data_revision,
     )
 
@@ -145,7 +162,9 @@ def _latest_runs(parameters):
     for name in reports.REPORT_ANALYSES:
         found[name] = (
             AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
-            .only(*RUN_FIELDS).order_by("-finished_at").first()
+            .only(*RUN_FIELDS)
+            .order_by("-finished_at")
+            .first()
         )
     return found
 
@@ -153,7 +172,8 @@ def _latest_runs(parameters):
 def _pending_runs(parameters):
     return list(
         AnalysisRun.objects.filter(parameters=parameters, name__in=reports.REPORT_ANALYSES, status__in=PENDING)
-        .only("id", "name", "status").order_by("pk")
+        .only("id", "name", "status")
+        .order_by("pk")
     )
 
 
@@ -222,29 +242,45 @@ def dashboard(request):
         for key in ("n", "relapsed", "refractory", "recurrent_or_refractory", "no_recent_follow_up")
     }
     scope = access.center_scope(request.user)
-    parameters = {} if scope is None else runs.normalize_parameters(
-        {"center": Center.objects.filter(pk__in=scope).values_list("code", flat=True).first()}
+    parameters = (
+        {}
+        if scope is None
+        else runs.normalize_parameters(
+            {"center": Center.objects.filter(pk__in=scope).values_list("code", flat=True).first()}
+        )
     )
     current = DataRevision.current().revision
     latest = []
     for name in reports.REPORT_ANALYSES:
-        run = (AnalysisRun.objects.filter(name=name, parameters=parameters).only(*RUN_FIELDS)
-               .order_by("-created_at").first())
-        latest.append({
-            "name": name, "title": runs.ANALYSES[name].title, "run": run,
-            "stale": bool(run and run.data_revision is not None and current > run.data_revision),
-        })
-    return render(request, "analysis/dashboard.html", {
-        "by_center": by_center,
-        "by_year": by_year,
-        "trials": trials,
-        "totals": totals,
-        "latest": latest,
-        "data_revision": current,
-        "selection": _describe(parameters),
-        "can_view_reports": can_view_reports(request.user),
-        "no_follow_up_days": NO_FOLLOW_UP_DAYS,
-    })
+        run = (
+            AnalysisRun.objects.filter(name=name, parameters=parameters)
+            .only(*RUN_FIELDS)
+            .order_by("-created_at")
+            .first()
+        )
+        latest.append(
+            {
+                "name": name,
+                "title": runs.ANALYSES[name].title,
+                "run": run,
+                "stale": bool(run and run.data_revision is not None and current > run.data_revision),
+            }
+        )
+    return render(
+        request,
+        "analysis/dashboard.html",
+        {
+            "by_center": by_center,
+            "by_year": by_year,
+            "trials": trials,
+            "totals": totals,
+            "latest": latest,
+            "data_revision": current,
+            "selection": _describe(parameters),
+            "can_view_reports": can_view_reports(request.user),
+            "no_follow_up_days": NO_FOLLOW_UP_DAYS,
+        },
+    )
 
 
 def _center_rows(patients):
@@ -263,7 +299,8 @@ def _center_rows(patients):
     any_follow_up = Exists(FollowUp.objects.filter(patient=OuterRef("pk")))
     salvage = Exists(SalvageLine.objects.filter(patient=OuterRef("pk")))
     rows = list(
-        patients.values("center__code", "center__name").annotate(
+        patients.values("center__code", "center__name")
+        .annotate(
             n=Count("pk"),
             relapsed=Count("pk", filter=Q(relapsed)),
             refractory=Count("pk", filter=refractory),
@@ -276,11 +313,22 @@ def _center_rows(patients):
             follow_up=Count("pk", filter=Q(any_follow_up)),
             salvage=Count("pk", filter=recurrent_or_refractory & Q(salvage)),
             no_recent_follow_up=Count("pk", filter=~Q(dead) & ~Q(recent)),
-        ).order_by("center__code")
+        )
+        .order_by("center__code")
     )
     for row in rows:
-        filled = sum(row[k] for k in ("cns_known", "phenotype_known", "prednisone_known", "partner_known",
-                                      "first_line", "follow_up", "salvage"))
+        filled = sum(
+            row[k]
+            for k in (
+                "cns_known",
+                "phenotype_known",
+                "prednisone_known",
+                "partner_known",
+                "first_line",
+                "follow_up",
+                "salvage",
+            )
+        )
         required = 6 * row["n"] + row["recurrent_or_refractory"]
         row["completeness"] = filled / required if required else None
         row["completeness_percent"] = None if row["completeness"] is None else round(100 * row["completeness"], 1)
@@ -289,8 +337,10 @@ def _center_rows(patients):
 
 def _year_rows(patients):
     counts = (
-        patients.annotate(year=ExtractYear("registration_date")).values("year", "trial__code")
-        .annotate(n=Count("pk")).order_by("year", "trial__code")
+        patients.annotate(year=ExtractYear("registration_date"))
+        .values("year", "trial__code")
+        .annotate(n=Count("pk"))
+        .order_by("year", "trial__code")
     )
     trials = list(runs.TRIALS)
     table = {}
@@ -343,11 +393,13 @@ def recompute(request):
     query = _query(parameters)
     if "application/json" in request.headers.get("Accept", ""):
         status_query = urlencode({**parameters, "runs": ",".join(map(str, ids))})
-        return JsonResponse({
-            "runs": ids,
-            "status_url": reverse("analysis:status") + "?" + status_query,
-            "fragment_url": reverse("analysis:report-fragment") + ("?" + query if query else ""),
-        })
+        return JsonResponse(
+            {
+                "runs": ids,
+                "status_url": reverse("analysis:status") + "?" + status_query,
+                "fragment_url": reverse("analysis:report-fragment") + ("?" + query if query else ""),
+            }
+        )
     messages.info(request, f"Recomputing the report for {_describe(parameters)}.")
     return redirect(reverse("analysis:report") + ("?" + query if query else ""))
 
@@ -366,13 +418,15 @@ def status(request):
     qs = qs.filter(pk__in=ids) if ids else qs.filter(status__in=PENDING)
     found = list(qs.values("id", "name", "status"))
     done = sum(r["status"] in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED) for r in found)
-    return JsonResponse({
-        "runs": found,
-        "total": len(found),
-        "done": done,
-        "failed": [r["name"] for r in found if r["status"] == AnalysisRun.Status.FAILED],
-        "finished": done == len(found),
-    })
+    return JsonResponse(
+        {
+            "runs": found,
+            "total": len(found),
+            "done": done,
+            "failed": [r["name"] for r in found if r["status"] == AnalysisRun.Status.FAILED],
+            "finished": done == len(found),
+        }
+    )
 
 
 # --- downloads ------------------------------------------------------------------------------
@@ -404,9 +458,11 @@ def table_download(request, name, fmt):
 
 def _run_for(user, pk):
     """A successful report run the user may see (its selection within their centers); else 404."""
-    run = AnalysisRun.objects.filter(
-        pk=pk, status=AnalysisRun.Status.SUCCEEDED, name__in=reports.REPORT_ANALYSES
-    ).only(*RUN_FIELDS).first()
+    run = (
+        AnalysisRun.objects.filter(pk=pk, status=AnalysisRun.Status.SUCCEEDED, name__in=reports.REPORT_ANALYSES)
+        .only(*RUN_FIELDS)
+        .first()
+    )
     if run is None:
         raise Http404("No such run.")
     scope = access.center_scope(user)
