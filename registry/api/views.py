@@ -390,7 +390,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             202: s.ImportJobSerializer,
             400: OpenApiResponse(description="Unreadable file."),
             413: OpenApiResponse(description="Too large."),
-            415: OpenApiResponse(description="Not a .csv or .xlsx file."),
+            415: OpenApiResponse(description="Not a .csv, .xlsx or .zip file."),
         },
     )
     def create(self, request):

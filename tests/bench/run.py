@@ -71,7 +71,8 @@ def write_report(sections):
 Written by `make bench` (`tests/bench/run.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores
 ({cpu}), PostgreSQL on localhost, Python {platform.python_version()}. Each size is a fresh database seeded with
 `manage.py seed_demo --patients N --seed 1 --bulk` (the seed time is in the first table) and then `ANALYZE`d, as
-autovacuum would after a bulk load; each measurement runs in its own process. Timings are measured here and never asserted in tests.
+autovacuum would after a bulk load; each measurement runs in its own process. Timings are measured here and
+never asserted in tests.
 """
     text = header + "\n" + "\n\n".join(sections) + "\n"
     path.write_text(text)
