@@ -314,7 +314,9 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
 
 class ImportUploadSerializer(StrictFieldsMixin, serializers.Serializer):
-    file = serializers.FileField(help_text="A .csv, .xlsx or .zip (of CSV) file laid out as in docs/data-dictionary.md.")
+    file = serializers.FileField(
+        help_text="A .csv, .xlsx or .zip (of CSVs) file laid out as in docs/data-dictionary.md."
+    )
     entity = serializers.ChoiceField(
         choices=["", "patients", "first_line_responses", "relapses", "salvage_lines", "transplants", "follow_ups"],
         required=False,
