@@ -245,10 +245,11 @@ def save_courses(*, user, writes, source, reason=""):
             records = [r for r in changed if type(r) is model]
             new = [r for r in records if r.pk is None]
             stored = [r for r in records if r.pk is not None]
-            for record in new:
-                if model is not Patient:
-                    record.patient = record.patient  # saved just above: copies its key, keeps it cached
-            model.objects.bulk_create(new, batch_size=BATCH)
+            if new:
+                for record in new:
+                    if model is not Patient:
+                        record.patient = record.patient  # saved just above: copies its key, keeps it cached
+                model.objects.bulk_create(new, batch_size=BATCH)
             if stored:
                 for record in stored:
                     record.updated_at = now  # bulk_update does not apply auto_now
