@@ -43,8 +43,8 @@ lint: $(VENV)/.dev-installed
 
 ## requirements: recompile the pinned requirements from the .in files
 requirements: $(VENV)/.dev-installed
-	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-header base.in -o base.txt
-	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-header dev.in -o dev.txt
+	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links base.in -o base.txt
+	cd requirements && ../$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links dev.in -o dev.txt
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -21,6 +21,7 @@ import pandas
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from registry.course import course_frame
 from registry.models import DataRevision, Patient
 
 from . import analyses, datasets, figures
@@ -189,7 +190,7 @@ def _course_frame(state, parameters):
     key = (state.revision, state.changed_at, tuple(sorted(parameters.items())))
     if key not in _course_cache:
         _course_cache.clear()
-        _course_cache[key] = datasets.course_frame(cohort(parameters))
+        _course_cache[key] = course_frame(cohort(parameters))
     return _course_cache[key].copy()
 
 

@@ -29,9 +29,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from registry import access
-from registry.choices import FirstLineOutcome, Role, VitalStatus
-from registry.models import Center, DataRevision, FollowUp, Patient, Relapse, SalvageLine
+from registry import access, course
+from registry.choices import Role, VitalStatus
+from registry.models import Center, DataRevision, FollowUp, Patient, SalvageLine
 
 from . import figures, reports, runs
 from .models import AnalysisRun
@@ -290,9 +290,9 @@ def _center_rows(patients):
     prednisone response and MLL partner known (not "unknown"), a first-line response, a
     follow-up, and (recurrent or refractory patients only) a salvage line.
     """
-    relapsed = Exists(Relapse.objects.filter(patient=OuterRef("pk")))
-    refractory = Q(first_line_response__outcome=FirstLineOutcome.INDUCTION_FAILURE)
-    recurrent_or_refractory = Q(relapsed) | refractory
+    relapsed = course.relapsed_q()
+    refractory = course.refractory_q()
+    recurrent_or_refractory = course.recurrent_or_refractory_q()
     cutoff = date.today() - timedelta(days=NO_FOLLOW_UP_DAYS)
     dead = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD))
     recent = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), contact_date__gte=cutoff))

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time
 from django.db.models import Exists, Max, OuterRef, Q
 from django.http import Http404
 
+from . import course
 from .choices import FirstLineOutcome, VitalStatus
 from .models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 
@@ -46,7 +47,7 @@ def patients_for(user, *, search="", trial=None, center=None, status=None):
     elif status == "relapsed":
         qs = qs.filter(has_relapse=True)
     elif status == "refractory":
-        qs = qs.filter(first_line_response__outcome=FirstLineOutcome.INDUCTION_FAILURE)
+        qs = qs.filter(course.refractory_q())
     elif status == "dead":
         qs = qs.filter(is_dead=True)
     return qs.order_by("study_id")

@@ -5,7 +5,7 @@ from celery import shared_task
 
 @shared_task(name="registry.run_import_job", acks_late=True)
 def run_import_job(job_id):
-    """Check or commit a large import file (``registry.imports.run_job``); safe to run again."""
-    from .imports import run_job
+    """Check or commit a large import file (``registry.transfer.imports.run_job``); safe to run again."""
+    from .transfer.imports import run_job
 
     run_job(job_id)

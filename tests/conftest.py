@@ -77,7 +77,7 @@ def outsider(db):
 @pytest.fixture(autouse=True)
 def tasks_in_process(request):
     """Celery tasks run in process in tests, except where a test starts a real worker."""
-    from registry.celery import app
+    from registry.config.celery import app
 
     if request.node.get_closest_marker("services"):
         yield

@@ -11,9 +11,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from lxml import etree
 
-from registry import exports, services
-from registry.data_dictionary import ANALYSIS_VARIABLES, markdown
+from registry import services
 from registry.models import ExportLog
+from registry.transfer import exports
+from registry.transfer.data_dictionary import ANALYSIS_VARIABLES, markdown
 from tests.factories import PatientFactory, relapsed_course
 
 
@@ -171,7 +172,7 @@ def test_unknown_export_is_refused(admin_user):
 def test_docs_data_dictionary_is_up_to_date():
     path = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
     assert path.read_text() == markdown() + "\n", (
-        "regenerate: .venv/bin/python -m registry.data_dictionary > docs/data-dictionary.md"
+        "regenerate: .venv/bin/python -m registry.transfer.data_dictionary > docs/data-dictionary.md"
     )
 
 

@@ -6,10 +6,10 @@ from datetime import date
 import pytest
 from openpyxl import Workbook
 
-from registry import exports, imports
 from registry.audit import audit_context
-from registry.data_dictionary import SHEETS, SHEETS_BY_NAME
 from registry.models import FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant
+from registry.transfer import exports, imports
+from registry.transfer.data_dictionary import SHEETS, SHEETS_BY_NAME
 from tests.factories import PatientFactory, relapsed_course
 
 PATIENT_HEADER = SHEETS_BY_NAME["patients"].column_names
@@ -379,7 +379,7 @@ def test_round_trip_of_the_csv_zip_across_centers_as_the_system(admin_user, cent
 
 
 def test_template_workbook_imports_cleanly_after_adding_a_center(coordinator):
-    from registry.data_dictionary import template_workbook
+    from registry.transfer.data_dictionary import template_workbook
 
     report = run(coordinator, template_workbook(), name="template.xlsx")
     # The example rows are one consistent course; only their center differs from the coordinator's.

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from registry import demo
 from registry.choices import Role
+from registry.demo import cohort as demo
 from registry.models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 from tests.factories import PatientFactory
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry import services
-from registry.views import csv_safe
+from registry.pages.views import csv_safe
 from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
 PERSONAS = [

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..imports import ImportRejected
 from ..services import StaleVersion
+from ..transfer.imports import ImportRejected
 
 
 def validation_detail(error):

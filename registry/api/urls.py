@@ -1,4 +1,4 @@
-"""``/api/v1/``: the REST API (see docs/api.md). The schema and Swagger UI are in registry/urls.py."""
+"""``/api/v1/``: the REST API (see docs/api.md). The schema and Swagger UI are in registry/config/urls.py."""
 
 from django.urls import path
 from rest_framework.routers import DefaultRouter

@@ -34,8 +34,9 @@ from rest_framework.views import APIView
 
 from analysis.models import AnalysisRun
 
-from .. import data_dictionary, exports, imports, services
+from .. import services
 from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
+from ..transfer import data_dictionary, exports, imports
 from . import filters
 from . import serializers as s
 from .pagination import ClinicalRecordPagination

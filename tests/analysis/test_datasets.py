@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from analysis import datasets
+from registry.course import course_frame
 from tests.factories import (
     FirstLineResponseFactory,
     FollowUpFactory,
@@ -64,7 +65,7 @@ def in_cr1_dead_in_remission(center):
 
 @pytest.fixture
 def course(relapsed_then_died, refractory_alive, in_cr1_dead_in_remission):
-    return datasets.course_frame().set_index("study_id", drop=False)
+    return course_frame().set_index("study_id", drop=False)
 
 
 def row(frame, study_id):
@@ -137,12 +138,12 @@ def test_first_remission_duration_in_months(course):
 def test_fingerprint_changes_with_the_data(course, relapsed_then_died):
     from registry import services
 
-    before = datasets.fingerprint(datasets.os_after_second_line(datasets.course_frame()))
-    assert before == datasets.fingerprint(datasets.os_after_second_line(datasets.course_frame()))
+    before = datasets.fingerprint(datasets.os_after_second_line(course_frame()))
+    assert before == datasets.fingerprint(datasets.os_after_second_line(course_frame()))
     relapse = relapsed_then_died.relapses.get()
     relapse.site = "BM"
     services.save_record(user=None, record=relapse, reason="site corrected", source="test")
-    after = datasets.fingerprint(datasets.os_after_second_line(datasets.course_frame()))
+    after = datasets.fingerprint(datasets.os_after_second_line(course_frame()))
     assert after != before
 
 
@@ -151,4 +152,4 @@ def test_extraction_is_a_fixed_number_of_queries(course, django_assert_max_num_q
         p = PatientFactory(center=center)
         FirstLineResponseFactory(patient=p)
     with django_assert_max_num_queries(6):
-        datasets.course_frame()
+        course_frame()

@@ -20,7 +20,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from analysis import runs
 from analysis.models import AnalysisRun
-from registry.celery import app
+from registry.config.celery import app
 from tests.factories import relapsed_course
 
 ROOT = Path(__file__).resolve().parents[2]

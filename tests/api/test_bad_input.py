@@ -85,7 +85,7 @@ def test_upload_of_the_wrong_type(client):
 
 
 def test_oversized_upload(client, monkeypatch):
-    from registry import imports
+    from registry.transfer import imports
 
     monkeypatch.setattr(imports, "MAX_BYTES", 10)
     upload = SimpleUploadedFile("patients.csv", b"study_id,center\n" * 10, content_type="text/csv")

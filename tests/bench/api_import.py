@@ -8,7 +8,7 @@
   throughput, and the queries per request.
 * ``python -m tests.bench.api_import import N``: the identified export of the whole seeded cohort
   (a ZIP of one CSV file per entity) is imported into a fresh scratch database through
-  ``registry.imports`` as one file: dry run, commit (every record checked by
+  ``registry.transfer.imports`` as one file: dry run, commit (every record checked by
   ``services.save_courses``: field validators, record rules, chronology, then audited bulk
   writes in one transaction), and the same file again (which must change nothing). Then the same
   rows are loaded with PostgreSQL ``COPY`` into typed tables of the same columns in the same
@@ -86,8 +86,8 @@ def _api(n):
 def _export(n):
     """The identified export of every seeded patient: a ZIP of one CSV file per entity."""
     django.setup()
-    from registry import exports
     from registry.models import Patient
+    from registry.transfer import exports
 
     content, _ = exports.identified_export(Patient.objects.all(), "zip")
     return {"zip": base64.b64encode(content).decode()}
@@ -102,16 +102,17 @@ def _import(n, scratch_url):
     django.setup()
     from django.db import connection
 
-    from registry import demo, imports
-    from registry.data_dictionary import DATE, DECIMAL, INTEGER, SHEETS_BY_NAME
+    from registry.demo import seeding
+    from registry.transfer import imports
+    from registry.transfer.data_dictionary import DATE, DECIMAL, INTEGER, SHEETS_BY_NAME
 
     archive = base64.b64decode(json.loads(sys.stdin.read())["zip"])
     files = {
         PurePath(name).stem: zipfile.ZipFile(io.BytesIO(archive)).read(name).decode("utf-8-sig")
         for name in zipfile.ZipFile(io.BytesIO(archive)).namelist()
     }
-    demo.ensure_centers()
-    demo.trials_by_code()
+    seeding.ensure_centers()
+    seeding.trials_by_code()
     rows = sum(len(text.splitlines()) - 1 for text in files.values())
     out = {"patients": n, "rows": rows, "zip_bytes": len(archive)}
     for phase, commit in (("dry_run", False), ("commit", True), ("reimport", True)):
@@ -207,8 +208,8 @@ def markdown(results):
         "## Bulk import",
         "",
         "The identified export of the whole seeded cohort (a ZIP of one CSV file per entity) imported as one file",
-        "into a fresh database through `registry.imports`, as the system: the dry run (every cell parsed, every",
-        "course checked by `services.check_courses`, nothing written), the commit (the same checks, then audited",
+        "into a fresh database through `registry.transfer.imports`, as the system: the dry run (every cell parsed,",
+        "every course checked by `services.check_courses`, nothing written), the commit (the same checks, then audited",
         "bulk inserts with a history row per record, in one transaction) and the same file again (nothing to",
         "change). **COPY**: the same rows loaded by PostgreSQL `COPY` into typed tables of the same columns in the",
         "same database and run; **ratio** = commit time / COPY time. Peak memory is the import process's. The",
@@ -232,7 +233,7 @@ def markdown(results):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.config.settings")
     mode, size = sys.argv[1], int(sys.argv[2])
     if mode == "api":
         _api(size)

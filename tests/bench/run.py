@@ -43,7 +43,7 @@ BENCHES = ["tests.bench.analyses", "tests.bench.report", "tests.bench.api_import
 
 
 def bench_size(n, modules):
-    env = {**os.environ, "DATABASE_URL": recreate_database(), "DJANGO_SETTINGS_MODULE": "registry.settings"}
+    env = {**os.environ, "DATABASE_URL": recreate_database(), "DJANGO_SETTINGS_MODULE": "registry.config.settings"}
     env.pop("REDIS_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     manage(env, "migrate", "--noinput")

@@ -64,9 +64,9 @@ def main():
     import django
 
     django.setup()
-    from analysis import datasets
+    from registry.course import course_frame
 
-    for stem, frame in demo_frames(datasets.course_frame()).items():
+    for stem, frame in demo_frames(course_frame()).items():
         frame.to_csv(DATA / f"{stem}.csv", index=False)
         print(f"wrote {stem}.csv ({len(frame)} rows)")
 

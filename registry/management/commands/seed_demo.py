@@ -1,6 +1,6 @@
 """``manage.py seed_demo``: a synthetic MLL96/MLL98 cohort and one demo user per role.
 
-The cohort comes from ``registry.demo`` (deterministic for a seed). Up to BULK_THRESHOLD
+The cohort comes from ``registry.cohort.cohort`` (deterministic for a seed). Up to BULK_THRESHOLD
 patients every record goes through ``services.save_record``; above it the records are
 validated without database round trips and inserted with audited ``bulk_create``.
 """
@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from registry import demo
+from registry.demo import cohort, seeding
 from registry.models import Patient
 
 BULK_THRESHOLD = 2000
@@ -21,8 +21,8 @@ class Command(BaseCommand):
     help = "Create a synthetic demo cohort shaped like the MLL96/MLL98 paper, and demo users (empty registry only)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--patients", type=int, default=demo.DEFAULT_PATIENTS, help="cohort size (default 80)")
-        parser.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help="random seed (same seed, same data)")
+        parser.add_argument("--patients", type=int, default=cohort.DEFAULT_PATIENTS, help="cohort size (default 80)")
+        parser.add_argument("--seed", type=int, default=cohort.DEFAULT_SEED, help="random seed (same seed, same data)")
         parser.add_argument(
             "--bulk",
             action="store_true",
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *, patients, seed, bulk, **options):
         if patients < 1:
             raise CommandError("--patients must be at least 1.")
-        if Patient.history.filter(audit_source=demo.SOURCE).exists():
+        if Patient.history.filter(audit_source=cohort.SOURCE).exists():
             self.stdout.write("Demo data already exists; nothing done.")
             return
         if Patient.objects.exists():
@@ -40,26 +40,26 @@ class Command(BaseCommand):
                 f"The registry already holds {Patient.objects.count()} patients; "
                 "seed_demo only fills an empty registry."
             )
-        taken = get_user_model().objects.filter(username__in=[name for name, _, _ in demo.DEMO_USERS])
+        taken = get_user_model().objects.filter(username__in=[name for name, _, _ in seeding.DEMO_USERS])
         if taken.exists():
             names = ", ".join(taken.values_list("username", flat=True))
             raise CommandError(f"User(s) {names} already exist; seed_demo creates its own demo users.")
 
         started = time.monotonic()
-        courses = demo.generate_cohort(patients, seed)
+        courses = cohort.generate_cohort(patients, seed)
         generated = time.monotonic()
         bulk = bulk or patients > BULK_THRESHOLD
         with transaction.atomic():
-            centers = demo.ensure_centers()
-            trials = demo.trials_by_code()
+            centers = seeding.ensure_centers()
+            trials = seeding.trials_by_code()
             if bulk:
-                demo.write_bulk(courses, centers, trials, progress=self._progress if patients >= 10000 else None)
+                seeding.write_bulk(courses, centers, trials, progress=self._progress if patients >= 10000 else None)
             else:
-                demo.write_validated(courses, centers, trials)
-            users = demo.create_demo_users(courses, centers)
+                seeding.write_validated(courses, centers, trials)
+            users = seeding.create_demo_users(courses, centers)
         finished = time.monotonic()
 
-        counts = demo.summarize(courses)
+        counts = cohort.summarize(courses)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {counts['patients']} synthetic patients (seed {seed}, "
@@ -74,7 +74,7 @@ class Command(BaseCommand):
             f"{counts['hsct_not_in_remission']} not in remission, {counts['hsct_unknown']} unknown); "
             f"{counts['deaths']} deaths."
         )
-        self.stdout.write(f"Demo users (password: {demo.DEMO_PASSWORD}):")
+        self.stdout.write(f"Demo users (password: {cohort.DEMO_PASSWORD}):")
         for user, role, center in users:
             where = f" at {center.code} {center.name}" if center else ""
             self.stdout.write(f"  {user.username:<14} {role.label}{where}")

@@ -3,7 +3,7 @@
 * ``analysis`` (investigators, data managers, admins; scoped by ``for_user``): one row per
   patient, no dates (ages and intervals in days from diagnosis), the study ID replaced by a
   stable pseudonym; CSV, XLSX, SAS transport (XPT v8), Stata (.dta) and SPSS (.sav) with
-  variable and value labels from ``registry.data_dictionary``.
+  variable and value labels from ``registry.transfer.data_dictionary``.
 * ``identified`` (admins only): every record in the import layout (XLSX workbook, or a ZIP of
   one CSV per sheet); importing it into an empty registry gives the same export back.
 * ``odm`` (admins only): CDISC ODM 1.3.2 XML, study metadata and clinical data.
@@ -30,8 +30,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from . import access
-from .choices import Role
+from .. import access
+from ..choices import Role
+from ..models import ExportLog, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 from .data_dictionary import (
     ANALYSIS_VARIABLES,
     BOOLEAN,
@@ -45,7 +46,6 @@ from .data_dictionary import (
     markdown,
     template_workbook,
 )
-from .models import ExportLog, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ANALYSIS_FORMATS = ("csv", "xlsx", "xpt", "dta", "sav")

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def envbool(name, default):
@@ -81,8 +81,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "registry.urls"
-WSGI_APPLICATION = "registry.wsgi.application"
+ROOT_URLCONF = "registry.config.urls"
+WSGI_APPLICATION = "registry.config.wsgi.application"
 
 TEMPLATES = [
     {

@@ -1,6 +1,6 @@
 """Pages for bulk import (upload, dry-run report, commit, progress) and for the standard exports.
 
-The work is done by ``registry.imports`` and ``registry.exports``, the same code the API calls.
+The work is done by ``registry.transfer.imports`` and ``registry.transfer.exports``, the same code the API calls.
 """
 
 from django import forms
@@ -9,13 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import access, exports, imports
-from .data_dictionary import SHEETS
-
-app_name = "transfer"
+from .. import access
+from ..transfer import exports, imports
+from ..transfer.data_dictionary import SHEETS
 
 
 class UploadForm(forms.Form):
@@ -149,13 +147,3 @@ def export_download(request, kind, fmt):
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{file_name}"'
     return response
-
-
-urlpatterns = [
-    path("imports/", import_start, name="import"),
-    path("imports/<int:pk>/", import_job, name="import-job"),
-    path("imports/<int:pk>/status.json", import_status, name="import-status"),
-    path("imports/<int:pk>/commit/", import_commit, name="import-commit"),
-    path("exports/", export_index, name="export"),
-    path("exports/<slug:kind>.<slug:fmt>", export_download, name="export-download"),
-]

@@ -20,16 +20,16 @@ import inspect
 import os
 from dataclasses import dataclass, field
 
-if __name__ == "__main__":  # pragma: no cover - `python -m registry.data_dictionary`
+if __name__ == "__main__":  # pragma: no cover - `python -m registry.transfer.data_dictionary`
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.config.settings")
     django.setup()
 
 from django.db import models as dj_models  # noqa: E402
 
-from . import choices as choice_module  # noqa: E402
-from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant  # noqa: E402
+from .. import choices as choice_module  # noqa: E402
+from ..models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant  # noqa: E402
 
 TEXT, DATE, DECIMAL, INTEGER, BOOLEAN, CODE = "text", "date", "decimal", "integer", "boolean", "code"
 
@@ -344,10 +344,11 @@ def markdown():
     out = [
         "# Data dictionary",
         "",
-        "Generated from `registry/data_dictionary.py`",
-        "(`.venv/bin/python -m registry.data_dictionary > docs/data-dictionary.md`); labels and coded values come",
-        "from `registry/models.py` and `registry/choices.py`. The same layout is downloadable as a template",
-        "workbook (Exports page, `/exports/dictionary.xlsx`, or `GET /api/v1/exports/dictionary/xlsx/`).",
+        "Generated from `registry/transfer/data_dictionary.py`",
+        "(`.venv/bin/python -m registry.transfer.data_dictionary > docs/data-dictionary.md`);",
+        "labels and coded values come from `registry/models.py` and `registry/choices.py`.",
+        "The same layout is downloadable as a template workbook",
+        "(Exports page, `/exports/dictionary.xlsx`, or `GET /api/v1/exports/dictionary/xlsx/`).",
         "",
         "## Import and identified export",
         "",

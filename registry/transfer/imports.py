@@ -1,4 +1,4 @@
-"""Bulk import of CSV, XLSX and ZIP (of CSV) files laid out as in ``registry.data_dictionary``.
+"""Bulk import of CSV, XLSX and ZIP (of CSV) files laid out as in ``registry.transfer.data_dictionary``.
 
 An import is checked first (a dry run) and committed second, and both do the same work: parse
 every cell (types, codes, dates, required columns, duplicates, study IDs), put the rows on the
@@ -33,8 +33,9 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from . import access, chronology, services
-from .audit import audit_context
+from .. import access, chronology, services
+from ..audit import audit_context
+from ..models import Center, ImportJob, Patient, Trial
 from .data_dictionary import (
     BOOLEAN,
     CODE,
@@ -46,7 +47,6 @@ from .data_dictionary import (
     SHEETS_BY_NAME,
     allowed_codes,
 )
-from .models import Center, ImportJob, Patient, Trial
 
 MAX_BYTES = getattr(settings, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 MAX_ROWS = getattr(settings, "IMPORT_MAX_ROWS", 2_000_000)
@@ -739,7 +739,7 @@ def start(job, *, action):
     job.rows_done = 0
     job.save(update_fields=["action", "status", "rows_done"])
     if is_large(job):
-        from .tasks import run_import_job
+        from ..tasks import run_import_job
 
         transaction.on_commit(lambda: run_import_job.delay(job.pk))
         return job

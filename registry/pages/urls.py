@@ -1,8 +1,19 @@
 from django.urls import path
 
 from . import views
+from .imports import export_download, export_index, import_commit, import_job, import_start, import_status
 
 app_name = "registry"
+
+# Imports and exports: their own namespace ("transfer:import", ...), included by registry/config/urls.py.
+transfer_patterns = [
+    path("imports/", import_start, name="import"),
+    path("imports/<int:pk>/", import_job, name="import-job"),
+    path("imports/<int:pk>/status.json", import_status, name="import-status"),
+    path("imports/<int:pk>/commit/", import_commit, name="import-commit"),
+    path("exports/", export_index, name="export"),
+    path("exports/<slug:kind>.<slug:fmt>", export_download, name="export-download"),
+]
 
 urlpatterns = [
     path("", views.patient_list, name="patient-list"),

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
 
-from .models import (
+from ..models import (
     CLINICAL_MODELS,
     Center,
     FirstLineResponse,
@@ -21,7 +21,7 @@ from .models import (
     Transplant,
     Trial,
 )
-from .selectors import PatientStatus
+from ..selectors import PatientStatus
 
 
 class DateInput(forms.DateInput):

@@ -15,9 +15,9 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import access, selectors, services
+from .. import access, selectors, services
+from ..models import Center, FirstLineResponse, Patient
 from .forms import EVENT_KINDS, KIND_OF_MODEL, AuditFilterForm, PatientFilterForm, PatientForm, ReasonForm, ReviewForm
-from .models import Center, FirstLineResponse, Patient
 
 PAGE_SOURCE = "page"
 PATIENTS_PER_PAGE = 50

@@ -1,0 +1,196 @@
+"""A patient's course facts, derived once: registry rows -> one frame, one row per patient.
+
+The one home of the clinical derivations every reader shares: recurrent or refractory, the
+first relapse and the duration of first remission, second-line therapy and remission after
+salvage, transplants and their disease status, death, last contact, second malignancy, and the
+factor cut-offs of the paper (age < 90 days, CNS3, WBC >= 100 and >= 300 x10^9/L). The
+analyses (``analysis.datasets``), the dashboard, the list filters (the SQL predicates below)
+and the de-identified export all read them from here.
+
+Dates stay dates in this frame; intervals are in days unless a column says months.
+"""
+
+import numpy as np
+import pandas as pd
+from django.db.models import Exists, OuterRef, Q
+
+from .choices import FirstLineOutcome
+from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+
+DAYS_PER_MONTH = 365.25 / 12
+FIRST_REMISSION_CUTOFF_MONTHS = 6
+# The paper's factor cut-offs (shared/DOMAIN.md): columns of the course frame, 0/1.
+AGE_UNDER_3_MONTHS_DAYS = 90
+WBC_HIGH = 100  # x10^9/L
+WBC_VERY_HIGH = 300
+CUTOFF_FACTORS = ("age_under_3_months", "cns_involvement", "wbc_100_or_more", "wbc_300_or_more")
+
+
+def values_frame(queryset, columns):
+    rows = list(queryset.values_list(*columns))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def days_between(later, earlier):
+    return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
+
+
+def course_frame(patients=None):
+    """One row per patient with the dates and facts every endpoint needs.
+
+    ``patients`` is a Patient queryset (default: all patients); the other tables are read with
+    ``patient__in`` sub-queries, so the cost is one query per table whatever the cohort size.
+    """
+    patients = Patient.objects.all() if patients is None else patients
+    base = values_frame(
+        patients.order_by("pk"),
+        [
+            "pk",
+            "study_id",
+            "center__code",
+            "trial__code",
+            "sex",
+            "date_of_birth",
+            "diagnosis_date",
+            "wbc",
+            "cns_status",
+            "immunophenotype",
+            "prednisone_response",
+            "mll_partner",
+        ],
+    ).rename(columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"})
+    scope = {"patient__in": patients.values("pk")}
+
+    first_line = values_frame(FirstLineResponse.objects.filter(**scope), ["patient_id", "outcome", "assessment_date"])
+    relapses = values_frame(Relapse.objects.filter(**scope), ["patient_id", "relapse_date", "site"])
+    salvage = values_frame(
+        SalvageLine.objects.filter(**scope), ["patient_id", "start_date", "response", "response_date"]
+    )
+    transplants = values_frame(Transplant.objects.filter(**scope), ["patient_id", "transplant_date", "disease_status"])
+    follow_ups = values_frame(
+        FollowUp.objects.filter(**scope),
+        ["patient_id", "contact_date", "vital_status", "death_date", "cause_of_death", "second_malignancy_date"],
+    )
+
+    df = base.merge(first_line, on="patient_id", how="left")
+    df["wbc"] = df["wbc"].astype("float64")
+    for col in ("date_of_birth", "diagnosis_date", "assessment_date"):
+        df[col] = pd.to_datetime(df[col])
+    df["age_days"] = days_between(df["diagnosis_date"], df["date_of_birth"])
+    df["cr1_date"] = df["assessment_date"].where(df["outcome"] == "CR")
+    df["induction_failure_date"] = df["assessment_date"].where(df["outcome"] == "INDUCTION_FAILURE")
+
+    relapses["relapse_date"] = pd.to_datetime(relapses["relapse_date"])
+    first_relapse = relapses.sort_values("relapse_date").groupby("patient_id").first()
+    df = df.merge(
+        first_relapse.rename(columns={"relapse_date": "relapse1_date", "site": "relapse1_site"}),
+        left_on="patient_id",
+        right_index=True,
+        how="left",
+    )
+    df["recurrence_date"] = df["relapse1_date"].fillna(df["induction_failure_date"])
+
+    # Second-line therapy starts with the first salvage line on or after the first recurrence.
+    salvage["start_date"] = pd.to_datetime(salvage["start_date"])
+    salvage["response_date"] = pd.to_datetime(salvage["response_date"])
+    salvage = salvage.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
+    salvage = salvage[salvage["start_date"] >= salvage["recurrence_date"]]
+    by_patient = salvage.groupby("patient_id")
+    second_line = pd.DataFrame(
+        {
+            "second_line_date": by_patient["start_date"].min(),
+            "salvage_evaluable": (salvage["response"] != "NE").groupby(salvage["patient_id"]).any(),
+            "salvage_remission_date": salvage[salvage["response"] == "CR"].groupby("patient_id")["response_date"].min(),
+        }
+    )
+    df = df.merge(second_line, left_on="patient_id", right_index=True, how="left")
+    df["salvage_remission"] = df["salvage_remission_date"].notna().astype(int)
+
+    transplants["transplant_date"] = pd.to_datetime(transplants["transplant_date"])
+    first_hsct = transplants.sort_values("transplant_date").groupby("patient_id").first()
+    df = df.merge(
+        first_hsct.rename(columns={"transplant_date": "hsct_date", "disease_status": "hsct_status"}),
+        left_on="patient_id",
+        right_index=True,
+        how="left",
+    )
+    # The first relapse after the first HSCT (the competing event of non-relapse mortality).
+    later = relapses.merge(df[["patient_id", "hsct_date"]], on="patient_id")
+    later = later[later["relapse_date"] > later["hsct_date"]].groupby("patient_id")["relapse_date"].min()
+    df["relapse_after_hsct_date"] = df["patient_id"].map(later)
+    after = transplants.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
+    after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date")
+    post = after.groupby("patient_id").first()
+    df = df.merge(
+        post.rename(
+            columns={"transplant_date": "hsct_after_recurrence_date", "disease_status": "hsct_after_recurrence_status"}
+        )[["hsct_after_recurrence_date", "hsct_after_recurrence_status"]],
+        left_on="patient_id",
+        right_index=True,
+        how="left",
+    )
+
+    for col in ("contact_date", "death_date", "second_malignancy_date"):
+        follow_ups[col] = pd.to_datetime(follow_ups[col])
+    fu = follow_ups.groupby("patient_id").agg(
+        last_contact_date=("contact_date", "max"),
+        death_date=("death_date", "min"),
+        second_malignancy_date=("second_malignancy_date", "min"),
+    )
+    causes = follow_ups.dropna(subset=["death_date"]).set_index("patient_id")["cause_of_death"]
+    df = df.merge(fu, left_on="patient_id", right_index=True, how="left")
+    df["cause_of_death"] = df["patient_id"].map(causes)
+    known = df[["diagnosis_date", "assessment_date", "relapse1_date", "second_line_date", "hsct_date", "death_date"]]
+    df["last_known_date"] = df["last_contact_date"].fillna(known.max(axis=1))
+    df["dead"] = df["death_date"].notna().astype(int)
+    # The end of observation: death, or the last date the patient was known alive.
+    df["end_date"] = df["death_date"].fillna(df["last_known_date"])
+
+    df["first_remission_months"] = days_between(df["relapse1_date"], df["cr1_date"]) / DAYS_PER_MONTH
+    df["recurrent_or_refractory"] = df["recurrence_date"].notna().astype(int)
+    df["age_under_3_months"] = (df["age_days"] < AGE_UNDER_3_MONTHS_DAYS).astype(int)
+    df["cns_involvement"] = (df["cns_status"] == "CNS3").astype(int)
+    df["wbc_100_or_more"] = (df["wbc"] >= WBC_HIGH).astype(int)
+    df["wbc_300_or_more"] = (df["wbc"] >= WBC_VERY_HIGH).astype(int)
+    return df
+
+
+def factors(df):
+    """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels."""
+    out = pd.DataFrame(index=df.index)
+    for column in CUTOFF_FACTORS:
+        out[column] = df[column]
+    out["mll_partner"] = df["mll_partner"]
+    out["partner_af4"] = (df["mll_partner"] == "AF4").astype(int)
+    out["first_remission"] = np.select(
+        [df["cr1_date"].isna(), df["first_remission_months"] < FIRST_REMISSION_CUTOFF_MONTHS],
+        ["induction failure", f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months"],
+        default=f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
+    )
+    out["relapse_site"] = np.where(
+        df["relapse1_date"].isna(),
+        "induction failure",
+        np.where(df["relapse1_site"] == "BM", "isolated marrow", "extramedullary involved"),
+    )
+    out["trial"] = df["trial"]
+    out["center"] = df["center"]
+    return out
+
+
+# --- The same facts as SQL predicates on Patient, for list filters and dashboard counts ------
+# (tests/test_course.py checks that they agree with the frame above.)
+
+
+def relapsed_q():
+    """Patients with at least one relapse."""
+    return Q(Exists(Relapse.objects.filter(patient=OuterRef("pk"))))
+
+
+def refractory_q():
+    """Induction failures: no CR after first-line induction."""
+    return Q(first_line_response__outcome=FirstLineOutcome.INDUCTION_FAILURE)
+
+
+def recurrent_or_refractory_q():
+    """The paper's population: relapsed after CR1, or induction failure."""
+    return relapsed_q() | refractory_q()

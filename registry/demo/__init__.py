@@ -1,0 +1,1 @@
+"""The synthetic demo cohort: a pure generator (cohort) and its seeding into the registry."""

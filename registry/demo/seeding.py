@@ -1,0 +1,117 @@
+"""Seeding the demo cohort into the registry: rows from the generator's dicts, written through
+the services (record by record, or the bulk path), and one demo user per role."""
+
+from django.contrib.auth import get_user_model
+
+from .. import chronology
+from ..audit import audit_context
+from ..choices import Role
+from ..models import Center, FirstLineResponse, FollowUp, Membership, Patient, Relapse, SalvageLine, Transplant, Trial
+from ..services import CoursesInvalid, CourseWrite, save_courses, save_record
+from .cohort import CENTERS, DEMO_PASSWORD, REASON, SOURCE, TRIALS
+
+# --- From dicts to rows ---------------------------------------------------------------------
+
+
+def build_course(course, centers, trials):
+    """Unsaved model instances for one course: ``(patient, [first line, relapses, ..., follow-ups])``.
+
+    ``centers`` and ``trials`` map codes to saved ``Center`` and ``Trial`` rows.
+    """
+
+    fields = dict(course["patient"])
+    patient = Patient(center=centers[fields.pop("center")], trial=trials[fields.pop("trial")], **fields)
+    records = [FirstLineResponse(patient=patient, **course["first_line"])]
+    records += [Relapse(patient=patient, **r) for r in course["relapses"]]
+    records += [SalvageLine(patient=patient, **s) for s in course["salvage_lines"]]
+    records += [Transplant(patient=patient, **t) for t in course["transplants"]]
+    # The latest contact first: the chronology refuses events after the last recorded contact.
+    records += [FollowUp(patient=patient, **f) for f in reversed(course["follow_ups"])]
+    return patient, records
+
+
+def ensure_centers():
+    """The demo centers, created if missing, by code."""
+
+    for code, name, _ in CENTERS:
+        Center.objects.get_or_create(code=code, defaults={"name": name})
+    return {c.code: c for c in Center.objects.filter(code__in=[code for code, _, _ in CENTERS])}
+
+
+def trials_by_code():
+    """The two trials by code (created by a data migration; recreated if a test flushed them)."""
+
+    return {
+        code: Trial.objects.get_or_create(
+            code=code, defaults={"name": code, "registration_opened": start, "registration_closed": end}
+        )[0]
+        for code, start, end in TRIALS
+    }
+
+
+def write_validated(courses, centers, trials):
+    """Save every record through ``services.save_record`` (full validation and audit), as the system."""
+
+    with audit_context(user=None, reason=REASON, source=SOURCE):
+        for course in courses:
+            patient, records = build_course(course, centers, trials)
+            save_record(user=None, record=patient, source=SOURCE)
+            for record in records:
+                record.patient = patient
+                save_record(user=None, record=record, source=SOURCE)
+
+
+class DemoDataInvalid(ValueError):
+    pass
+
+
+def write_bulk(courses, centers, trials, *, batch_size=2000, progress=None):
+    """Write the cohort through ``services.save_courses`` in batches: the same rules as the
+    pages, checked in memory, and audited bulk inserts (a history row per record)."""
+
+    with audit_context(user=None, reason=REASON, source=SOURCE):
+        for begin in range(0, len(courses), batch_size):
+            writes = []
+            for course in courses[begin : begin + batch_size]:
+                patient, records = build_course(course, centers, trials)
+                writes.append(CourseWrite(chronology.course_of(patient, records), [patient, *records]))
+            try:
+                save_courses(user=None, writes=writes, source=SOURCE)
+            except CoursesInvalid as invalid:
+                first = invalid.problems[0]
+                where = f"{first.record.audit_study_id()}: {type(first.record).__name__}.{first.field}"
+                raise DemoDataInvalid(f"{where}: {first.message}") from invalid
+            if progress:
+                progress(min(begin + batch_size, len(courses)), len(courses))
+
+
+# --- Users ----------------------------------------------------------------------------------
+
+
+DEMO_USERS = [
+    # (username, role, which center: 0 = the largest, 1 = the second largest, None = none)
+    ("coordinator", Role.COORDINATOR, 0),
+    ("coordinator2", Role.COORDINATOR, 1),
+    ("investigator", Role.INVESTIGATOR, None),
+    ("datamanager", Role.DATA_MANAGER, None),
+    ("admin", Role.ADMIN, None),
+]
+
+
+def create_demo_users(courses, centers):
+    """One user per role, password ``DEMO_PASSWORD``; coordinators at the two largest centers."""
+
+    sizes = {}
+    for course in courses:
+        sizes[course["patient"]["center"]] = sizes.get(course["patient"]["center"], 0) + 1
+    ranked = sorted(centers, key=lambda code: (-sizes.get(code, 0), code))
+    user_model = get_user_model()
+    created = []
+    for username, role, rank in DEMO_USERS:
+        center = centers[ranked[rank]] if rank is not None else None
+        user = user_model(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        Membership.objects.create(user=user, role=role, center=center)
+        created.append((user, role, center))
+    return created

@@ -1,0 +1,1 @@
+"""The pages coordinators, data managers and admins work in (views, forms, URLs)."""
