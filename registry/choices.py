@@ -1,4 +1,4 @@
-"""Coded values of the study, in the study's own words (see shared DOMAIN.md)."""
+"""Coded values of the study, in the study's own words (see docs/domain.md)."""
 
 from django.db import models
 

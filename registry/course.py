@@ -19,7 +19,7 @@ from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, 
 
 DAYS_PER_MONTH = 365.25 / 12
 FIRST_REMISSION_CUTOFF_MONTHS = 6
-# The paper's factor cut-offs (shared/DOMAIN.md): columns of the course frame, 0/1.
+# The paper's factor cut-offs (docs/domain.md): columns of the course frame, 0/1.
 AGE_UNDER_3_MONTHS_DAYS = 90
 WBC_HIGH = 100  # x10^9/L
 WBC_VERY_HIGH = 300
@@ -35,53 +35,99 @@ def days_between(later, earlier):
     return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
 
 
-def course_frame(patients=None):
-    """One row per patient with the dates and facts every endpoint needs.
+# The registry rows the course facts are derived from: {table: (model, columns, date columns)}.
+PATIENT_COLUMNS = (
+    "pk",
+    "study_id",
+    "center__code",
+    "trial__code",
+    "sex",
+    "date_of_birth",
+    "diagnosis_date",
+    "registration_date",
+    "wbc",
+    "cns_status",
+    "immunophenotype",
+    "prednisone_response",
+    "mll_partner",
+    "mll_detection_method",
+)
+EVENT_SOURCES = {
+    "first_line_responses": (FirstLineResponse, ("outcome", "assessment_date"), ("assessment_date",)),
+    "relapses": (Relapse, ("relapse_date", "site"), ("relapse_date",)),
+    "salvage_lines": (SalvageLine, ("start_date", "response", "response_date"), ("start_date", "response_date")),
+    "transplants": (
+        Transplant,
+        (
+            "transplant_date",
+            "transplant_type",
+            "donor",
+            "stem_cell_source",
+            "conditioning",
+            "conditioning_intensity",
+            "disease_status",
+        ),
+        ("transplant_date",),
+    ),
+    "follow_ups": (
+        FollowUp,
+        ("contact_date", "vital_status", "death_date", "cause_of_death", "lost_to_follow_up", "second_malignancy_date"),
+        ("contact_date", "death_date", "second_malignancy_date"),
+    ),
+}
+# The date each event table is numbered by (1 = earliest; ties in the order of entry).
+EVENT_ORDER = {
+    "first_line_responses": "assessment_date",
+    "relapses": "relapse_date",
+    "salvage_lines": "start_date",
+    "transplants": "transplant_date",
+    "follow_ups": "contact_date",
+}
 
-    ``patients`` is a Patient queryset (default: all patients); the other tables are read with
-    ``patient__in`` sub-queries, so the cost is one query per table whatever the cohort size.
+
+def read_tables(patients=None):
+    """The registry rows of ``patients`` (default: all): {"patients": frame, event table: frame}.
+
+    One query per table (the event tables through a ``patient__in`` sub-query, so the cost does
+    not grow with the cohort's size); dates are pandas datetimes. ``course_frame`` and
+    ``event_tables`` both derive from these frames, so a caller that needs both reads once.
     """
     patients = Patient.objects.all() if patients is None else patients
-    base = values_frame(
-        patients.order_by("pk"),
-        [
-            "pk",
-            "study_id",
-            "center__code",
-            "trial__code",
-            "sex",
-            "date_of_birth",
-            "diagnosis_date",
-            "wbc",
-            "cns_status",
-            "immunophenotype",
-            "prednisone_response",
-            "mll_partner",
-        ],
-    ).rename(columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"})
+    base = values_frame(patients.order_by("pk"), list(PATIENT_COLUMNS)).rename(
+        columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"}
+    )
+    base["wbc"] = base["wbc"].astype("float64")
+    for col in ("date_of_birth", "diagnosis_date", "registration_date"):
+        base[col] = pd.to_datetime(base[col])
+    tables = {"patients": base}
     scope = {"patient__in": patients.values("pk")}
+    for name, (model, columns, dates) in EVENT_SOURCES.items():
+        frame = values_frame(model.objects.filter(**scope).order_by("pk"), ["patient_id", *columns])
+        for col in dates:
+            frame[col] = pd.to_datetime(frame[col])
+        tables[name] = frame
+    return tables
 
-    first_line = values_frame(FirstLineResponse.objects.filter(**scope), ["patient_id", "outcome", "assessment_date"])
-    relapses = values_frame(Relapse.objects.filter(**scope), ["patient_id", "relapse_date", "site"])
-    salvage = values_frame(
-        SalvageLine.objects.filter(**scope), ["patient_id", "start_date", "response", "response_date"]
-    )
-    transplants = values_frame(Transplant.objects.filter(**scope), ["patient_id", "transplant_date", "disease_status"])
-    follow_ups = values_frame(
-        FollowUp.objects.filter(**scope),
-        ["patient_id", "contact_date", "vital_status", "death_date", "cause_of_death", "second_malignancy_date"],
-    )
 
-    df = base.merge(first_line, on="patient_id", how="left")
-    df["wbc"] = df["wbc"].astype("float64")
-    for col in ("date_of_birth", "diagnosis_date", "assessment_date"):
-        df[col] = pd.to_datetime(df[col])
+def course_frame(patients=None, *, tables=None):
+    """One row per patient with the dates and facts every endpoint needs.
+
+    ``patients`` is a Patient queryset (default: all patients), read with :func:`read_tables`
+    (one query per table whatever the cohort size); or pass ``tables`` already read.
+    """
+    tables = read_tables(patients) if tables is None else tables
+    relapses = tables["relapses"]
+    salvage = tables["salvage_lines"]
+    transplants = tables["transplants"]
+    follow_ups = tables["follow_ups"]
+
+    first_line = tables["first_line_responses"]
+    df = tables["patients"].merge(first_line, on="patient_id", how="left")
     df["age_days"] = days_between(df["diagnosis_date"], df["date_of_birth"])
     df["cr1_date"] = df["assessment_date"].where(df["outcome"] == "CR")
     df["induction_failure_date"] = df["assessment_date"].where(df["outcome"] == "INDUCTION_FAILURE")
 
-    relapses["relapse_date"] = pd.to_datetime(relapses["relapse_date"])
-    first_relapse = relapses.sort_values("relapse_date").groupby("patient_id").first()
+    first_relapse = relapses.sort_values("relapse_date", kind="stable").groupby("patient_id").first()
     df = df.merge(
         first_relapse.rename(columns={"relapse_date": "relapse1_date", "site": "relapse1_site"}),
         left_on="patient_id",
@@ -90,9 +136,8 @@ def course_frame(patients=None):
     )
     df["recurrence_date"] = df["relapse1_date"].fillna(df["induction_failure_date"])
 
-    # Second-line therapy starts with the first salvage line on or after the first recurrence.
-    salvage["start_date"] = pd.to_datetime(salvage["start_date"])
-    salvage["response_date"] = pd.to_datetime(salvage["response_date"])
+    # Second-line therapy starts with the first salvage line on or after the first recurrence;
+    # remission after salvage counts only those lines (the paper's "after salvage").
     salvage = salvage.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
     salvage = salvage[salvage["start_date"] >= salvage["recurrence_date"]]
     by_patient = salvage.groupby("patient_id")
@@ -106,10 +151,11 @@ def course_frame(patients=None):
     df = df.merge(second_line, left_on="patient_id", right_index=True, how="left")
     df["salvage_remission"] = df["salvage_remission_date"].notna().astype(int)
 
-    transplants["transplant_date"] = pd.to_datetime(transplants["transplant_date"])
-    first_hsct = transplants.sort_values("transplant_date").groupby("patient_id").first()
+    first_hsct = transplants.sort_values("transplant_date", kind="stable").groupby("patient_id").first()
     df = df.merge(
-        first_hsct.rename(columns={"transplant_date": "hsct_date", "disease_status": "hsct_status"}),
+        first_hsct[["transplant_date", "disease_status"]].rename(
+            columns={"transplant_date": "hsct_date", "disease_status": "hsct_status"}
+        ),
         left_on="patient_id",
         right_index=True,
         how="left",
@@ -118,8 +164,9 @@ def course_frame(patients=None):
     later = relapses.merge(df[["patient_id", "hsct_date"]], on="patient_id")
     later = later[later["relapse_date"] > later["hsct_date"]].groupby("patient_id")["relapse_date"].min()
     df["relapse_after_hsct_date"] = df["patient_id"].map(later)
+    # HSCT after recurrence: the first transplant on or after the first relapse or induction failure.
     after = transplants.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
-    after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date")
+    after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date", kind="stable")
     post = after.groupby("patient_id").first()
     df = df.merge(
         post.rename(
@@ -130,16 +177,18 @@ def course_frame(patients=None):
         how="left",
     )
 
-    for col in ("contact_date", "death_date", "second_malignancy_date"):
-        follow_ups[col] = pd.to_datetime(follow_ups[col])
     fu = follow_ups.groupby("patient_id").agg(
         last_contact_date=("contact_date", "max"),
         death_date=("death_date", "min"),
         second_malignancy_date=("second_malignancy_date", "min"),
     )
     causes = follow_ups.dropna(subset=["death_date"]).set_index("patient_id")["cause_of_death"]
+    latest = follow_ups.sort_values("contact_date", kind="stable").drop_duplicates("patient_id", keep="last")
+    latest = latest.set_index("patient_id")
     df = df.merge(fu, left_on="patient_id", right_index=True, how="left")
     df["cause_of_death"] = df["patient_id"].map(causes)
+    df["last_vital_status"] = df["patient_id"].map(latest["vital_status"])
+    df["lost_to_follow_up"] = df["patient_id"].map(latest["lost_to_follow_up"]).eq(True).astype(int)
     known = df[["diagnosis_date", "assessment_date", "relapse1_date", "second_line_date", "hsct_date", "death_date"]]
     df["last_known_date"] = df["last_contact_date"].fillna(known.max(axis=1))
     df["dead"] = df["death_date"].notna().astype(int)
@@ -153,6 +202,29 @@ def course_frame(patients=None):
     df["wbc_100_or_more"] = (df["wbc"] >= WBC_HIGH).astype(int)
     df["wbc_300_or_more"] = (df["wbc"] >= WBC_VERY_HIGH).astype(int)
     return df
+
+
+def event_tables(patients=None, *, tables=None, course=None):
+    """Every recorded event of ``patients``, one frame per event type, dates as dates.
+
+    {"first_line_responses", "relapses", "salvage_lines", "transplants", "follow_ups"}: each
+    frame keeps ``patient_id`` and the registry columns, sorted by patient and date, with a
+    1-based ``number`` per patient in date order. Salvage lines and transplants carry
+    ``after_recurrence`` (1 if on or after the patient's first relapse or induction failure,
+    the rule :func:`course_frame` uses for second-line therapy, remission after salvage and
+    HSCT after recurrence). Reads :func:`read_tables` once unless ``tables`` is given.
+    """
+    tables = read_tables(patients) if tables is None else tables
+    course = course_frame(tables=tables) if course is None else course
+    recurrence = course.set_index("patient_id")["recurrence_date"]
+    out = {}
+    for name, date_column in EVENT_ORDER.items():
+        frame = tables[name].sort_values(["patient_id", date_column], kind="stable").reset_index(drop=True)
+        frame.insert(1, "number", frame.groupby("patient_id").cumcount() + 1)
+        if name in ("salvage_lines", "transplants"):
+            frame["after_recurrence"] = (frame[date_column] >= frame["patient_id"].map(recurrence)).astype(int)
+        out[name] = frame
+    return out
 
 
 def factors(df):

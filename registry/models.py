@@ -210,6 +210,22 @@ class Patient(ClinicalRecord):
     history = AuditedHistoricalRecords(bases=[AuditFields])
     audit_patient_path = ""
 
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = (
+        "study_id",
+        "trial",
+        "registration_date",
+        "sex",
+        "date_of_birth",
+        "diagnosis_date",
+        "wbc",
+        "cns_status",
+        "immunophenotype",
+        "prednisone_response",
+        "mll_partner",
+        "mll_detection_method",
+    )
+
     class Meta:
         ordering = ["study_id"]
         constraints = [
@@ -272,6 +288,9 @@ class FirstLineResponse(ClinicalRecord):
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = ("outcome", "assessment_date")
+
     def __str__(self):
         return f"{self.patient}: {self.get_outcome_display()} on {self.assessment_date}"
 
@@ -284,6 +303,9 @@ class Relapse(ClinicalRecord):
     site = models.CharField(max_length=10, choices=RelapseSite.choices)
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = ("relapse_date", "site")
 
     class Meta:
         ordering = ["patient", "relapse_date"]
@@ -310,6 +332,9 @@ class SalvageLine(ClinicalRecord):
     response_date = models.DateField(null=True, blank=True)
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = ("regimen", "agents", "start_date", "response", "response_date")
 
     class Meta:
         ordering = ["patient", "start_date"]
@@ -360,6 +385,17 @@ class Transplant(ClinicalRecord):
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = (
+        "transplant_date",
+        "transplant_type",
+        "donor",
+        "stem_cell_source",
+        "conditioning",
+        "conditioning_intensity",
+        "disease_status",
+    )
+
     class Meta:
         ordering = ["patient", "transplant_date"]
         constraints = [
@@ -402,6 +438,16 @@ class FollowUp(ClinicalRecord):
     )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
+
+    # What the case report form holds, in its order: pages, API and templates list these.
+    entry_fields = (
+        "contact_date",
+        "vital_status",
+        "death_date",
+        "cause_of_death",
+        "lost_to_follow_up",
+        "second_malignancy_date",
+    )
 
     class Meta:
         ordering = ["patient", "contact_date"]

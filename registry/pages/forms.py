@@ -89,20 +89,7 @@ class PatientForm(ClinicalRecordForm):
     # Field order follows the registration CRF: identification, then presenting features.
     class Meta:
         model = Patient
-        fields = [
-            "study_id",
-            "trial",
-            "registration_date",
-            "sex",
-            "date_of_birth",
-            "diagnosis_date",
-            "wbc",
-            "cns_status",
-            "immunophenotype",
-            "prednisone_response",
-            "mll_partner",
-            "mll_detection_method",
-        ]
+        fields = Patient.entry_fields
 
     def clean_study_id(self):
         return self.cleaned_data["study_id"].strip().upper()
@@ -111,39 +98,31 @@ class PatientForm(ClinicalRecordForm):
 class FirstLineResponseForm(ClinicalRecordForm):
     class Meta:
         model = FirstLineResponse
-        fields = ["outcome", "assessment_date"]
+        fields = FirstLineResponse.entry_fields
 
 
 class RelapseForm(ClinicalRecordForm):
     class Meta:
         model = Relapse
-        fields = ["relapse_date", "site"]
+        fields = Relapse.entry_fields
 
 
 class SalvageLineForm(ClinicalRecordForm):
     class Meta:
         model = SalvageLine
-        fields = ["regimen", "agents", "start_date", "response", "response_date"]
+        fields = SalvageLine.entry_fields
 
 
 class TransplantForm(ClinicalRecordForm):
     class Meta:
         model = Transplant
-        fields = [
-            "transplant_date",
-            "transplant_type",
-            "donor",
-            "stem_cell_source",
-            "conditioning",
-            "conditioning_intensity",
-            "disease_status",
-        ]
+        fields = Transplant.entry_fields
 
 
 class FollowUpForm(ClinicalRecordForm):
     class Meta:
         model = FollowUp
-        fields = ["contact_date", "vital_status", "death_date", "cause_of_death", "lost_to_follow_up"]
+        fields = FollowUp.entry_fields
 
 
 # URL slug -> (model, form, label). The slugs name the events in the study's words.

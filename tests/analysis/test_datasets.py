@@ -1,4 +1,4 @@
-"""Analysis data sets: population, origin, event and censoring of each endpoint (DOMAIN.md)."""
+"""Analysis data sets: population, origin, event and censoring of each endpoint (docs/domain.md)."""
 
 from datetime import timedelta
 
