@@ -5,6 +5,9 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+
+from registry import access
 
 from . import runs
 from .models import AnalysisRun
@@ -27,6 +30,10 @@ class AnalysisRunAdmin(admin.ModelAdmin):
     actions = ["rerun"]
     readonly_fields = [f.name for f in AnalysisRun._meta.fields] + ["figure_gallery", "results_json"]
     exclude = ["results", "figures"]
+
+    def get_queryset(self, request):
+        # The same read rule as the report pages and the API.
+        return AnalysisRun.objects.for_user(request.user)
 
     def has_add_permission(self, request):
         return False
@@ -57,7 +64,16 @@ class AnalysisRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run the selected analyses again now (queued)")
     def rerun(self, request, queryset):
-        names = sorted(set(queryset.values_list("name", flat=True)))
-        for name in names:
-            runs.request_run(name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user)
-        self.message_user(request, f"Queued: {', '.join(names)}", messages.SUCCESS)
+        if not access.can_recompute(request.user):
+            self.message_user(request, access.RECOMPUTE_REFUSED, messages.ERROR)
+            return
+        # Each selected run's analysis on its own selection (the queryset is the user's runs only).
+        selected = {
+            (run.name, json.dumps(run.parameters, sort_keys=True)) for run in queryset.only("name", "parameters")
+        }
+        for name, parameters in sorted(selected):
+            runs.request_run(
+                name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user, parameters=json.loads(parameters)
+            )
+        queued = ", ".join(f"{name} {parameters}" for name, parameters in sorted(selected))
+        self.message_user(request, gettext("Queued: %(runs)s") % {"runs": queued}, messages.SUCCESS)

@@ -16,6 +16,8 @@ import pandas as pd
 
 from registry.course import days_between, factors
 
+from .stats import counting_process_frame
+
 
 def _endpoint(df, origin, event_date, *, event=None):
     """time (days) from ``origin`` to the event or censoring, and the 0/1 event flag."""
@@ -107,28 +109,16 @@ def counting_process(frame):
     Takes the :func:`os_after_second_line` frame. ``hsct`` and ``salvage_remission`` switch
     from 0 to 1 on the day they happen, so a patient counts as untransplanted until the
     transplant (no immortal-time bias). A change on day 0 counts from the start; patients with
-    0 days of follow-up are left out (an empty interval, as R's coxph refuses them).
+    0 days of follow-up are left out (an empty interval, as R's coxph refuses them). The split
+    is :func:`analysis.stats.counting_process_frame`, the one checked against R.
     """
-    rows = []
-    for pid, time, event, hsct, remission in frame[
-        ["patient_id", "time", "event", "hsct_days", "salvage_remission_days"]
-    ].itertuples(index=False):
-        if time <= 0:
-            continue
-        cuts = sorted({t for t in (hsct, remission) if pd.notna(t) and 0 < t < time})
-        bounds = [0.0, *cuts, float(time)]
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-            rows.append(
-                (
-                    pid,
-                    start,
-                    stop,
-                    int(event and stop == time),
-                    int(pd.notna(hsct) and hsct <= start),
-                    int(pd.notna(remission) and remission <= start),
-                )
-            )
-    return pd.DataFrame(rows, columns=["patient_id", "start", "stop", "event", "hsct", "salvage_remission"])
+    return counting_process_frame(
+        frame,
+        id_col="patient_id",
+        duration_col="time",
+        event_col="event",
+        changes={"hsct": "hsct_days", "salvage_remission": "salvage_remission_days"},
+    )
 
 
 def fingerprint(*frames):

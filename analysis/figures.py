@@ -4,9 +4,10 @@ Kaplan-Meier curves are drawn as journals print them: step curves with pointwise
 bands, censoring ticks, the log-rank P on the plot and the numbers at risk in a table aligned
 under the time axis. Time axes are in years.
 
-Each analysis has a ``*_specs(results)`` function giving, per figure name, a :class:`FigureSpec`
-whose ``draw()`` makes the matplotlib figure: runs store it as SVG (``*_figures``), and the report
-pages render the same drawing as PNG at print resolution or into the PDF report (:func:`specs`).
+Each analysis (``analysis.analyses``) gives, per figure name, a :class:`FigureSpec` whose
+``draw()`` makes the matplotlib figure from these plots: runs store it as SVG (:func:`to_svg`),
+and the report pages render the same drawing as PNG at print resolution (:func:`render`) or into
+the PDF report.
 """
 
 import io
@@ -59,7 +60,7 @@ def render(spec, fmt, *, dpi=300):
     return buffer.getvalue()
 
 
-def _format_p(p):
+def format_p(p):
     if p is None:
         return "P = n/a"
     return "P < 0.001" if p < 0.001 else f"P = {p:.3f}"
@@ -117,7 +118,7 @@ def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, te
     if len(curves) > 1 or curves:
         ax.legend(loc="upper right", frameon=False)
     if p_value is not None or len(curves) > 1:
-        ax.text(0.02, 0.05, f"{test_label} {_format_p(p_value)}", transform=ax.transAxes)
+        ax.text(0.02, 0.05, f"{test_label} {format_p(p_value)}", transform=ax.transAxes)
     ticks = [t for t in range(int(ax.get_xlim()[1]) + 1)]
     ax.set_xticks(ticks)
     ax.set_xlabel("Years")
@@ -174,7 +175,7 @@ def cif_plot(curves, *, title, p_value=None):
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper left", frameon=False)
     if p_value is not None:
-        ax.text(0.98, 0.05, f"Gray's test {_format_p(p_value)}", transform=ax.transAxes, ha="right")
+        ax.text(0.98, 0.05, f"Gray's test {format_p(p_value)}", transform=ax.transAxes, ha="right")
     return fig
 
 
@@ -202,7 +203,7 @@ def forest_plot(model, labels, *, title):
         ax.text(
             1.02,
             i,
-            f"{hr:.2f} ({ci}), {_format_p(term.get('p'))}",
+            f"{hr:.2f} ({ci}), {format_p(term.get('p'))}",
             transform=ax.get_yaxis_transform(),
             va="center",
             fontsize=8,
@@ -242,7 +243,7 @@ def group_label(factor, level):
     return label[:1].upper() + label[1:]
 
 
-def _factor_curves(factor):
+def factor_curves(factor):
     curves = factor["curves"].get("groups", {}) if "error" not in factor["curves"] else {}
     # "1" (the adverse or treated level) first, so colours agree across figures.
     ordered = sorted(curves, key=lambda level: (level != "1", level))
@@ -253,114 +254,14 @@ def _factor_p(factor):
     return factor["logrank"].get("p") if "error" not in factor["logrank"] else None
 
 
-def _factor_spec(factor, title):
+def factor_spec(factor, title):
     p = _factor_p(factor)
     description = (
         f"Kaplan-Meier curves by {lower_first(factor['label'])} with 95% confidence bands and censoring ticks; "
-        f"log-rank {_format_p(p)}; numbers at risk under the time axis."
+        f"log-rank {format_p(p)}; numbers at risk under the time axis."
     )
-    return FigureSpec(title, description, lambda: km_plot(_factor_curves(factor), title=title, p_value=p))
+    return FigureSpec(title, description, lambda: km_plot(factor_curves(factor), title=title, p_value=p))
 
 
-def _factor_figure(factor, title):
-    return to_svg(_factor_spec(factor, title))
-
-
-def os_after_second_line_specs(results):
-    title = "OS after second-line treatment"
-    specs = {
-        "os_overall": FigureSpec(
-            title,
-            "Kaplan-Meier curve with 95% confidence band and censoring ticks; numbers at risk under the axis.",
-            lambda: km_plot({"All patients": results["overall"]}, title=title),
-        ),
-    }
-    for factor in results["univariate"]:
-        specs[f"os_by_{factor['factor']}"] = _factor_spec(factor, f"{title} by {lower_first(factor['label'])}")
-    model = results["cox"]["model"]
-    if "error" not in model:
-        labels = results["cox"]["labels"]
-        specs["cox_forest"] = FigureSpec(
-            "Multivariable Cox model",
-            "Forest plot: hazard ratio with 95% confidence interval for each term: "
-            + "; ".join(labels.get(t["term"], t["term"]) for t in model.get("terms", []))
-            + ".",
-            lambda: forest_plot(model, labels, title="Multivariable Cox model"),
-        )
-    return specs
-
-
-def time_dependent_specs(results):
-    specs = {}
-    landmark = results["landmark"]
-    if "error" not in landmark:
-        days = landmark["landmark_days"]
-        specs["landmark_by_hsct"] = _factor_spec(
-            landmark["by_hsct"], f"OS from {days} days after salvage start, by HSCT by then"
-        )
-        specs["landmark_by_remission"] = _factor_spec(
-            landmark["by_remission"], f"OS from {days} days after salvage start, by remission by then"
-        )
-    return specs
-
-
-def _cif_spec(curves, title, description, p_value=None):
+def cif_spec(curves, title, description, p_value=None):
     return FigureSpec(title, description, lambda: cif_plot(curves, title=title, p_value=p_value))
-
-
-def competing_risks_specs(results):
-    specs = {}
-    relapse = results["relapse_incidence"]
-    if "error" not in relapse["overall"]:
-        specs["relapse_incidence"] = _cif_spec(
-            {"All in CR1": relapse["overall"]},
-            "Cumulative incidence of relapse",
-            "Cumulative incidence of relapse from CR1 (Aalen-Johansen), death in remission competing.",
-        )
-    if relapse.get("by_group"):
-        gray = relapse.get("grays_test", {})
-        p = gray.get("p") if "error" not in gray else None
-        specs["relapse_incidence_by_trial"] = _cif_spec(
-            relapse["by_group"],
-            "Cumulative incidence of relapse by trial",
-            f"Cumulative incidence of relapse by trial; Gray's test {_format_p(p)}.",
-            p,
-        )
-    nrm = results["non_relapse_mortality"]
-    if "error" not in nrm["overall"]:
-        specs["non_relapse_mortality"] = _cif_spec(
-            {"Transplanted": nrm["overall"]},
-            "Non-relapse mortality after HSCT",
-            "Cumulative incidence of death without relapse after the first HSCT, relapse competing.",
-        )
-    return specs
-
-
-def outcomes_from_diagnosis_specs(results):
-    return {
-        "os_by_trial": _factor_spec(results["os"]["by_trial"], "OS from diagnosis by trial"),
-        "efs_by_trial": _factor_spec(results["efs"]["by_trial"], "EFS from diagnosis by trial"),
-    }
-
-
-SPECS = {
-    "os_after_second_line": os_after_second_line_specs,
-    "time_dependent": time_dependent_specs,
-    "competing_risks": competing_risks_specs,
-    "outcomes_from_diagnosis": outcomes_from_diagnosis_specs,
-}
-
-
-def specs(analysis, results):
-    """Figure name -> :class:`FigureSpec` for a stored result of ``analysis`` ({} if it has none)."""
-    return SPECS[analysis](results) if analysis in SPECS else {}
-
-
-def _svgs(make_specs):
-    return lambda results: {name: to_svg(spec) for name, spec in make_specs(results).items()}
-
-
-os_after_second_line_figures = _svgs(os_after_second_line_specs)
-time_dependent_figures = _svgs(time_dependent_specs)
-competing_risks_figures = _svgs(competing_risks_specs)
-outcomes_from_diagnosis_figures = _svgs(outcomes_from_diagnosis_specs)

@@ -4,6 +4,27 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from registry import access
+from registry.models import Center
+
+
+class AnalysisRunQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The runs ``user`` may read (the rules: ``registry.access``); none for outsiders.
+
+        Readers of outcome results who see every center read every run. A center-scoped
+        investigator reads only runs whose ``parameters`` name one of their centers (by code):
+        never a study-wide run (``{}``), which pools every center's patients, nor another
+        center's. Coordinators and users without a role read none.
+        """
+        if not access.can_view_reports(user):
+            return self.none()
+        scope = access.center_scope(user)
+        if scope is None:
+            return self
+        codes = list(Center.objects.filter(pk__in=scope).values_list("code", flat=True))
+        return self.filter(parameters__center__in=codes) if codes else self.none()
+
 
 class AnalysisRun(models.Model):
     """One execution of one analysis on one snapshot of the registry.
@@ -45,6 +66,8 @@ class AnalysisRun(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = AnalysisRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,92 +23,38 @@ from django.utils import timezone
 from registry.course import course_frame
 from registry.models import DataRevision, Patient
 
-from . import analyses, datasets, figures
+from . import datasets
+from .analyses import ANALYSES, to_python
 from .models import AnalysisRun
 
 log = logging.getLogger(__name__)
 
 # A run still "running" after this long lost its worker (the broker redelivers its message).
 STALE_RUNNING_AFTER = timedelta(hours=2)
-CODE_FILES = ("analyses.py", "datasets.py", "figures.py", "runs.py")
+# The code that shapes results and figures (report pages, report files and admin do not).
+CODE_FILES = ("analyses/*.py", "datasets.py", "figures.py", "runs.py", "stats/*.py")
 TRIALS = ("MLL96", "MLL98")
+
+
+def code_files():
+    """The files :data:`CODE_VERSION` hashes, relative to the ``analysis`` package, sorted."""
+    root = Path(__file__).resolve().parent
+    return sorted({path.relative_to(root).as_posix() for pattern in CODE_FILES for path in root.glob(pattern)})
 
 
 def _code_version():
     """Hash of the analysis code and the numerical libraries it runs on."""
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    # Only the code that shapes results and figures; report pages and admin do not.
-    for path in sorted([*(root / name for name in CODE_FILES), *root.glob("stats/*.py")]):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    for name in code_files():
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
     for module in (lifelines, numpy, pandas):
         digest.update(f"{module.__name__}={module.__version__}".encode())
     return digest.hexdigest()[:16]
 
 
 CODE_VERSION = _code_version()
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """An analysis: which frames it reads (from the course frame) and how it computes."""
-
-    title: str
-    inputs: callable
-    compute: callable
-    draw: callable = None
-
-
-def _os2_inputs(course):
-    frame = datasets.os_after_second_line(course)
-    return {"frame": frame}
-
-
-def _td_inputs(course):
-    frame = datasets.os_after_second_line(course)
-    return {"frame": frame, "counting_process": datasets.counting_process(frame)}
-
-
-ANALYSES = {
-    "cohort_summary": Analysis(
-        "Cohort summary",
-        lambda course: {"course": course},
-        lambda frames: analyses.cohort_summary(frames["course"]),
-    ),
-    "patient_characteristics": Analysis(
-        "Patient characteristics, recurrent or refractory vs the rest (Table 1)",
-        lambda course: {"course": course},
-        lambda frames: analyses.patient_characteristics(frames["course"]),
-    ),
-    "os_after_second_line": Analysis(
-        "Overall survival after second-line treatment",
-        _os2_inputs,
-        lambda frames: analyses.os_after_second_line(frames["frame"]),
-        figures.os_after_second_line_figures,
-    ),
-    "time_dependent": Analysis(
-        "HSCT and remission as time-dependent covariates; landmark analysis",
-        _td_inputs,
-        lambda frames: analyses.time_dependent(frames["frame"], frames["counting_process"]),
-        figures.time_dependent_figures,
-    ),
-    "competing_risks": Analysis(
-        "Cumulative incidence of relapse; non-relapse mortality after HSCT",
-        lambda course: {
-            "relapse": datasets.relapse_incidence(course),
-            "nrm": datasets.non_relapse_mortality_after_hsct(course),
-        },
-        lambda frames: analyses.competing_risks(frames["relapse"], frames["nrm"]),
-        figures.competing_risks_figures,
-    ),
-    "outcomes_from_diagnosis": Analysis(
-        "OS and EFS from diagnosis",
-        lambda course: {"os": datasets.os_from_diagnosis(course), "efs": datasets.efs_from_diagnosis(course)},
-        lambda frames: analyses.outcomes_from_diagnosis(frames["os"], frames["efs"]),
-        figures.outcomes_from_diagnosis_figures,
-    ),
-}
 
 
 def normalize_parameters(parameters=None):
@@ -226,8 +171,8 @@ def execute_run(run_id):
         if earlier is not None:
             run.results, run.figures, run.reused_from = earlier.results, earlier.figures, earlier.reused_from or earlier
         else:
-            run.results = analyses.to_python(analysis.compute(frames))
-            run.figures = analysis.draw(run.results) if analysis.draw else {}
+            run.results = to_python(analysis.compute(frames))
+            run.figures = analysis.draw(run.results)
         run.status = AnalysisRun.Status.SUCCEEDED
         run.error = ""
     except Exception:

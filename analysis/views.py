@@ -3,12 +3,13 @@
 No statistics are computed here. The dashboard's counts are a few set-based aggregate
 queries scoped by ``Patient.objects.for_user``; the outcome report reads the newest successful
 stored runs for the selected trial and center (``AnalysisRun.parameters``), builds its tables
-once per set of runs (``analysis.reports``, cached by run id) and shows the runs' stored SVG
+once per set of runs (``analysis.analyses.build_report``, cached by run id) and shows the runs' stored SVG
 figures. The page therefore costs the same whatever the number of patients.
 
-Who sees what: everyone with a role sees the dashboard of their centers; investigators, data
-managers and admins see outcome reports, a center-scoped investigator only for their center;
-investigators and admins may recompute. Coordinators get no outcome report.
+Who sees what (the rules are ``registry.access``'s, the runs a user reads
+``AnalysisRun.objects.for_user``): everyone with a role sees the dashboard of their centers;
+investigators, data managers and admins see outcome reports, a center-scoped investigator only
+for their center; investigators and admins may recompute. Coordinators get no outcome report.
 """
 
 import hashlib
@@ -30,14 +31,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from registry import access, course
-from registry.choices import Role, VitalStatus
+from registry.choices import VitalStatus
 from registry.models import Center, DataRevision, FollowUp, Patient, SalvageLine
 
-from . import figures, reports, runs
+from . import analyses, figures, report_files, runs
 from .models import AnalysisRun
 
-REPORT_ROLES = (Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN)
-RECOMPUTE_ROLES = (Role.INVESTIGATOR, Role.ADMIN)
 PENDING = (AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING)
 RUN_FIELDS = (
     "id",
@@ -55,24 +54,6 @@ RUN_FIELDS = (
 REPORT_CACHE_SECONDS = 24 * 3600
 FIGURE_NAME = re.compile(r"^[a-z0-9_]{1,60}$")
 NO_FOLLOW_UP_DAYS = 365
-
-
-def can_view_reports(user):
-    return access.role_of(user) in REPORT_ROLES
-
-
-def can_recompute(user):
-    return access.role_of(user) in RECOMPUTE_ROLES
-
-
-def _require_role(user):
-    if access.role_of(user) is None:
-        raise PermissionDenied("You have no role in the registry.")
-
-
-def _require_reports(user):
-    if not can_view_reports(user):
-        raise PermissionDenied("Outcome reports are for investigators, data managers and admins.")
 
 
 # --- selection: trial and center --------------------------------------------------------------
@@ -156,12 +137,13 @@ def _provenance(run, current_revision, selection):
     )
 
 
-def _latest_runs(parameters):
+def _latest_runs(user, parameters):
     """Newest successful run per report analysis for ``parameters``; metadata only (no JSON)."""
     found = {}
-    for name in reports.REPORT_ANALYSES:
+    for name in analyses.REPORT_ANALYSES:
         found[name] = (
-            AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
+            AnalysisRun.objects.for_user(user)
+            .filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
             .only(*RUN_FIELDS)
             .order_by("-finished_at")
             .first()
@@ -169,9 +151,10 @@ def _latest_runs(parameters):
     return found
 
 
-def _pending_runs(parameters):
+def _pending_runs(user, parameters):
     return list(
-        AnalysisRun.objects.filter(parameters=parameters, name__in=reports.REPORT_ANALYSES, status__in=PENDING)
+        AnalysisRun.objects.for_user(user)
+        .filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES, status__in=PENDING)
         .only("id", "name", "status")
         .order_by("pk")
     )
@@ -190,13 +173,13 @@ def _built_report(latest):
     built = cache.get(key)
     if built is None:
         results = dict(AnalysisRun.objects.filter(pk__in=ids.values()).values_list("name", "results"))
-        built = reports.build_report(results)
+        built = analyses.build_report(results)
         cache.set(key, built, REPORT_CACHE_SECONDS)
     return built
 
 
 def _report_context(request, parameters):
-    latest = _latest_runs(parameters)
+    latest = _latest_runs(request.user, parameters)
     current = DataRevision.current().revision
     selection = _describe(parameters)
     provenance = {name: _provenance(run, current, selection) for name, run in latest.items() if run}
@@ -208,7 +191,7 @@ def _report_context(request, parameters):
             figure.provenance = provenance.get(figure.analysis)
         for section in report.sections:
             section.provenance = [provenance[n] for n in section.analyses if n in provenance]
-    pending = _pending_runs(parameters)
+    pending = _pending_runs(request.user, parameters)
     query = _query(parameters)
     return {
         "report": report,
@@ -220,7 +203,7 @@ def _report_context(request, parameters):
         "missing": [name for name, run in latest.items() if run is None],
         "pending": pending,
         "pending_ids": ",".join(str(r.pk) for r in pending),
-        "can_recompute": can_recompute(request.user),
+        "can_recompute": access.can_recompute(request.user),
         "status_url": reverse("analysis:status") + "?" + query,
         "fragment_url": reverse("analysis:report-fragment") + ("?" + query if query else ""),
     }
@@ -233,7 +216,7 @@ def _report_context(request, parameters):
 @require_GET
 def dashboard(request):
     """Where the study stands: registrations, recurrences, data completeness, latest runs."""
-    _require_role(request.user)
+    access.require_role(request.user)
     patients = Patient.objects.for_user(request.user)
     by_center = _center_rows(patients)
     by_year, trials = _year_rows(patients)
@@ -251,7 +234,7 @@ def dashboard(request):
     )
     current = DataRevision.current().revision
     latest = []
-    for name in reports.REPORT_ANALYSES:
+    for name in analyses.REPORT_ANALYSES:
         run = (
             AnalysisRun.objects.filter(name=name, parameters=parameters)
             .only(*RUN_FIELDS)
@@ -277,7 +260,7 @@ def dashboard(request):
             "latest": latest,
             "data_revision": current,
             "selection": _describe(parameters),
-            "can_view_reports": can_view_reports(request.user),
+            "can_view_reports": access.can_view_reports(request.user),
             "no_follow_up_days": NO_FOLLOW_UP_DAYS,
         },
     )
@@ -355,7 +338,7 @@ def _year_rows(patients):
 @require_GET
 def report(request):
     """The outcome report for the selected trial and center, from stored runs."""
-    _require_reports(request.user)
+    access.require_reports(request.user)
     form, parameters = _selection(request)
     context = _report_context(request, parameters)
     context["filter_form"] = form
@@ -366,7 +349,7 @@ def report(request):
 @require_GET
 def report_fragment(request):
     """The report body alone, swapped into the page by report.js after a recompute."""
-    _require_reports(request.user)
+    access.require_reports(request.user)
     _, parameters = _selection(request)
     return render(request, "analysis/_report.html", _report_context(request, parameters))
 
@@ -379,15 +362,13 @@ def recompute(request):
     Answers JSON to report.js (``Accept: application/json``), otherwise redirects back to the
     report, which shows the progress.
     """
-    _require_reports(request.user)
-    if not can_recompute(request.user):
-        raise PermissionDenied("Only investigators and admins may recompute a report.")
+    access.require_recompute(request.user)
     _, parameters = _selection(request, request.POST)
-    pending = _pending_runs(parameters)
+    pending = _pending_runs(request.user, parameters)
     if not pending:
         pending = [
             runs.request_run(name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user, parameters=parameters)
-            for name in reports.REPORT_ANALYSES
+            for name in analyses.REPORT_ANALYSES
         ]
     ids = [r.pk for r in pending]
     query = _query(parameters)
@@ -408,13 +389,13 @@ def recompute(request):
 @require_GET
 def status(request):
     """Progress of the runs ``runs=1,2,3`` of the selection (default: those pending), as JSON."""
-    _require_reports(request.user)
+    access.require_reports(request.user)
     _, parameters = _selection(request)
     try:
         ids = [int(i) for i in request.GET.get("runs", "").split(",") if i]
     except ValueError:
         raise Http404("Bad run ids.") from None
-    qs = AnalysisRun.objects.filter(parameters=parameters, name__in=reports.REPORT_ANALYSES)
+    qs = AnalysisRun.objects.for_user(request.user).filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES)
     qs = qs.filter(pk__in=ids) if ids else qs.filter(status__in=PENDING)
     found = list(qs.values("id", "name", "status"))
     done = sum(r["status"] in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED) for r in found)
@@ -440,17 +421,18 @@ def _filename(parameters, stem):
 @login_required
 @require_GET
 def table_download(request, name, fmt):
-    _require_reports(request.user)
+    access.require_reports(request.user)
     _, parameters = _selection(request)
     context = _report_context(request, parameters)
     table = context["report"].table(name) if context["report"] else None
     if table is None or fmt not in ("csv", "xlsx"):
         raise Http404("No such table.")
     if fmt == "csv":
-        response = HttpResponse(reports.table_csv(table), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(report_files.table_csv(table), content_type="text/csv; charset=utf-8")
     else:
         response = HttpResponse(
-            reports.table_xlsx(table), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            report_files.table_xlsx(table),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     response["Content-Disposition"] = f'attachment; filename="{_filename(parameters, name)}.{fmt}"'
     return response
@@ -459,17 +441,13 @@ def table_download(request, name, fmt):
 def _run_for(user, pk):
     """A successful report run the user may see (its selection within their centers); else 404."""
     run = (
-        AnalysisRun.objects.filter(pk=pk, status=AnalysisRun.Status.SUCCEEDED, name__in=reports.REPORT_ANALYSES)
+        AnalysisRun.objects.for_user(user)
+        .filter(pk=pk, status=AnalysisRun.Status.SUCCEEDED, name__in=analyses.REPORT_ANALYSES)
         .only(*RUN_FIELDS)
         .first()
     )
     if run is None:
-        raise Http404("No such run.")
-    scope = access.center_scope(user)
-    if scope is not None:
-        center = run.parameters.get("center")
-        if not center or not Center.objects.filter(pk__in=scope, code=center).exists():
-            raise Http404("No such run.")
+        raise access.OutsideYourCenters()
     return run
 
 
@@ -477,7 +455,7 @@ def _run_for(user, pk):
 @require_GET
 def figure_download(request, pk, name, fmt):
     """A run's figure: the stored SVG, or PNG at 300 dpi redrawn from the stored results."""
-    _require_reports(request.user)
+    access.require_reports(request.user)
     if not FIGURE_NAME.match(name) or fmt not in ("svg", "png"):
         raise Http404("No such figure.")
     run = _run_for(request.user, pk)
@@ -492,7 +470,7 @@ def figure_download(request, pk, name, fmt):
         png = cache.get(key)
         if png is None:
             results = AnalysisRun.objects.filter(pk=run.pk).values_list("results", flat=True).first()
-            spec = figures.specs(run.name, results).get(name)
+            spec = analyses.figure_specs(run.name, results).get(name)
             if spec is None:
                 raise Http404("No such figure.")
             png = figures.render(spec, "png", dpi=300)
@@ -509,7 +487,7 @@ def figure_download(request, pk, name, fmt):
 @require_GET
 def report_pdf(request):
     """The whole report as PDF: tables and figures redrawn (vector) from the stored results."""
-    _require_reports(request.user)
+    access.require_reports(request.user)
     _, parameters = _selection(request)
     context = _report_context(request, parameters)
     report_ = context["report"]
@@ -518,14 +496,16 @@ def report_pdf(request):
     ids = [p.run_id for p in context["provenance"]]
     specs = {}
     for name, results in AnalysisRun.objects.filter(pk__in=ids).values_list("name", "results"):
-        specs.update(figures.specs(name, results))
+        specs.update(analyses.figure_specs(name, results))
     lines = [f"Selection: {context['selection']}"] + [
         f"{p.analysis}: run {p.run_id}, finished {p.finished:%Y-%m-%d %H:%M} UTC, {p.n_patients} patients, "
         f"fingerprint {p.short_fingerprint}, data revision {p.data_revision}"
         + (" (data changed since)" if p.stale else "")
         for p in context["provenance"]
     ]
-    pdf = reports.report_pdf(report_, specs, heading="Outcome report, MLL96/MLL98 infant ALL", provenance_text=lines)
+    pdf = report_files.report_pdf(
+        report_, specs, heading="Outcome report, MLL96/MLL98 infant ALL", provenance_text=lines
+    )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{_filename(parameters, "outcome-report")}.pdf"'
     return response

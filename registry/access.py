@@ -1,14 +1,71 @@
-"""Who may see and change what. The one home of the role rules.
+"""Who may see and do what: every role rule of the registry, in one module.
 
-* coordinator: their own center, read and write (unless the patient is locked);
-* investigator: read; all centers, or one center when their membership names it;
-* data manager: read all centers, verify, lock and unlock, delete with a reason;
-* admin: read all centers, manage users and centers, read the audit trail.
+* coordinator: their own center, read and write (unless the patient is locked); imports their
+  center's data; answers the data queries on their center's patients; no outcome results;
+* investigator: read; all centers, or one center when their membership names it; outcome
+  results (reports, stored analysis runs, the de-identified analysis export) for the centers
+  they see, and a center-scoped investigator only the runs filtered to their center; recomputes;
+* data manager: read all centers, verify, lock and unlock, delete with a reason; raises and
+  closes data queries; outcome results of the whole study (no recompute);
+* admin: read all centers, manage users and centers, read the audit trail; outcome results,
+  recompute, and the identified and ODM exports.
 
 A user without a membership (or an inactive one) sees nothing. Superusers count as admins.
+
+The row-level reads follow these rules through ``for_user()`` (clinical records in
+``registry.models``, analysis runs in ``analysis.models``). A refusal is one of the named
+exceptions below, carrying its message: ``NotYourRole`` (403) when the role may not do it,
+``OutsideYourCenters`` (404) for a record the user may not know exists.
 """
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
 from .choices import Role
+
+OUTCOME_READERS = frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN})
+RECOMPUTERS = frozenset({Role.INVESTIGATOR, Role.ADMIN})
+
+NO_ROLE = _("You need a role in the registry (coordinator, investigator, data manager or admin).")
+OUTCOMES_REFUSED = _("Outcome results are for investigators, data managers and admins.")
+RECOMPUTE_REFUSED = _("Only investigators and admins may recompute a report.")
+EXPORT_REFUSED = _("Your role may not download this export.")
+IMPORT_REFUSED = _("Only a study coordinator may import data (for their own center).")
+ENTRY_REFUSED = _("Only a study coordinator may enter or change clinical data.")
+OTHER_CENTER_REFUSED = _("Only the study coordinator of this patient's center may change its records.")
+LOCKED_REFUSED = _("This patient's records are locked by the data manager.")
+REVIEW_REFUSED = _("Only a data manager may verify or lock records.")
+DELETE_REFUSED = _("Only a data manager may delete a clinical record.")
+AUDIT_REFUSED = _("Only administrators may read the audit trail.")
+QUERY_RAISE_REFUSED = _("Only a data manager may raise or close a data query.")
+QUERY_ANSWER_REFUSED = _("Only the study coordinator of this patient's center may answer its data queries.")
+NOT_IN_SCOPE = _("No such record among the centers you may see.")
+
+
+class NotYourRole(PermissionDenied):
+    """403: the user's role may not do this. ``message`` says who may."""
+
+    def __init__(self, message=NO_ROLE):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self):
+        return str(self.message)
+
+
+class OutsideYourCenters(Http404):
+    """404: the record is outside the user's centers (or does not exist; the two look alike)."""
+
+    def __init__(self, message=NOT_IN_SCOPE):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self):
+        return str(self.message)
+
+
+# --- who the user is ----------------------------------------------------------------------------
 
 
 def role_of(user):
@@ -39,6 +96,19 @@ def center_scope(user):
     return None
 
 
+def can_see_all_centers(user):
+    return center_scope(user) is None
+
+
+def require_role(user):
+    """Raise ``NotYourRole`` unless the user has a role in the registry."""
+    if role_of(user) is None:
+        raise NotYourRole(NO_ROLE)
+
+
+# --- clinical data -------------------------------------------------------------------------------
+
+
 def can_enter_data(user, patient=None):
     """Coordinators enter and correct data of their own center's patients, unless locked."""
     if role_of(user) != Role.COORDINATOR:
@@ -54,8 +124,102 @@ def can_review(user):
 
 
 def can_audit(user):
+    """Admins read the audit trail."""
     return role_of(user) == Role.ADMIN
 
 
-def can_see_all_centers(user):
-    return center_scope(user) is None
+def can_import(user):
+    """Coordinators import files of their own center's data (``import_center_ids``)."""
+    return role_of(user) == Role.COORDINATOR
+
+
+def import_center_ids(user):
+    """Center IDs whose patients an import by ``user`` may create or change.
+
+    ``None`` (every center) for ``user=None``, the system (management commands, benchmarks);
+    the coordinator's own center; ``[]`` for everyone else.
+    """
+    if user is None:
+        return None
+    if not can_import(user):
+        return []
+    return [_membership(user).center_id]
+
+
+# --- data queries ------------------------------------------------------------------------------
+
+
+def can_raise_queries(user):
+    """Data managers raise data queries on any patient, and close them once answered."""
+    return role_of(user) == Role.DATA_MANAGER
+
+
+def can_answer_queries(user, patient=None):
+    """The coordinators of the patient's center answer its data queries."""
+    if role_of(user) != Role.COORDINATOR:
+        return False
+    return patient is None or patient.center_id == _membership(user).center_id
+
+
+# --- outcome results and exports -----------------------------------------------------------------
+
+
+def can_view_reports(user):
+    """Outcome results: report pages and stored analysis runs (pages, API, admin).
+
+    Investigators, data managers and admins; which runs they see is
+    ``AnalysisRun.objects.for_user`` (a center-scoped investigator: their center's only).
+    """
+    return role_of(user) in OUTCOME_READERS
+
+
+def can_recompute(user):
+    """Investigators and admins queue new analysis runs (for the centers they see)."""
+    return role_of(user) in RECOMPUTERS
+
+
+def require_reports(user):
+    if not can_view_reports(user):
+        raise NotYourRole(OUTCOMES_REFUSED if role_of(user) else NO_ROLE)
+
+
+def require_recompute(user):
+    require_reports(user)
+    if not can_recompute(user):
+        raise NotYourRole(RECOMPUTE_REFUSED)
+
+
+def can_export(user, kind):
+    """Who may download which export.
+
+    ``dictionary``: every role; ``analysis`` (de-identified): the readers of outcome results;
+    ``identified`` and ``odm`` (which carries the dates), and any other kind: admins only.
+    """
+    role = role_of(user)
+    if role is None:
+        return False
+    if kind == "dictionary":
+        return True
+    if kind == "analysis":
+        return role in OUTCOME_READERS
+    return role == Role.ADMIN
+
+
+def require_export(user, kind):
+    if not can_export(user, kind):
+        raise NotYourRole(EXPORT_REFUSED)
+
+
+def require_import(user):
+    if not can_import(user):
+        raise NotYourRole(IMPORT_REFUSED)
+
+
+def require_review(user):
+    if not can_review(user):
+        raise NotYourRole(REVIEW_REFUSED)
+
+
+def require_audit(user):
+    if not can_audit(user):
+        raise NotYourRole(AUDIT_REFUSED)

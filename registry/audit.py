@@ -12,6 +12,11 @@ write path can skip the trail:
 
 On PostgreSQL a trigger (migration 0002) rejects UPDATE and DELETE of history rows, so the
 history is append-only even for a superuser at the SQL prompt.
+
+Every history row written is also a change of the analysis data, so this is the one place
+the data revision moves (``data_changed``): single saves and deletes, set-based writes, and
+the services' bulk writes all pass here. Inside one ``audit_context`` entered in a
+transaction (every service opens one) the revision moves once, however many rows change.
 """
 
 import contextvars
@@ -46,6 +51,46 @@ class AuditActor:
 _actor = contextvars.ContextVar("registry_audit_actor", default=AuditActor())  # noqa: B039 (frozen, immutable)
 
 
+@dataclass
+class _DataChange:
+    """The writes of one ``audit_context`` in one transaction: whether they moved the data revision yet."""
+
+    bumped: bool = False
+
+
+_data_change = contextvars.ContextVar("registry_data_change", default=None)
+
+
+@contextmanager
+def _one_data_change(using="default"):
+    """Within the block, the data revision moves at most once (in a transaction only: the
+    bump must be rolled back with the writes it stands for)."""
+    token = None
+    if _data_change.get() is None and connections[using].in_atomic_block:
+        token = _data_change.set(_DataChange())
+    try:
+        yield
+    finally:
+        if token is not None:
+            _data_change.reset(token)
+
+
+def data_changed():
+    """Mark the analysis data as changed: ``DataRevision.bump()``, inside the writing transaction.
+
+    Called for every history row written (the one place the revision moves); once per
+    ``audit_context`` entered in a transaction, so one service write moves it once.
+    """
+    change = _data_change.get()
+    if change is not None and change.bumped:
+        return
+    from .models import DataRevision
+
+    DataRevision.bump()
+    if change is not None:
+        change.bumped = True
+
+
 @contextmanager
 def audit_context(*, user=None, reason="", source=""):
     """Attribute every clinical write inside the block to ``user`` with ``reason``.
@@ -62,7 +107,8 @@ def audit_context(*, user=None, reason="", source=""):
         )
     )
     try:
-        yield
+        with _one_data_change():
+            yield
     finally:
         _actor.reset(token)
 
@@ -87,6 +133,11 @@ class AuditedHistoricalRecords(HistoricalRecords):
 
     def get_change_reason_for_object(self, instance, history_type, using):
         return reason_for(instance)[:255]
+
+    def create_historical_record(self, instance, history_type, using=None):
+        """The history row of one save or delete; the analysis data changed."""
+        super().create_historical_record(instance, history_type, using=using)
+        data_changed()
 
 
 class AuditFields(models.Model):
@@ -117,11 +168,11 @@ def write_history(model, objs, history_type, using="default"):
 
     The database copies each row's stored values into its history table (``INSERT ... SELECT``,
     one statement per 1,000 objects), so a bulk write costs no Python work per row. Also marks
-    the analysis data as changed, as the services do for single writes.
+    the analysis data as changed (``data_changed``), as single saves do.
     """
-    from .models import DataRevision
-
-    DataRevision.bump()
+    if not objs:
+        return
+    data_changed()
     actor = current_actor()
     # ``model.history`` builds a new manager on every access: look it up once, not per row.
     history_model = model.history.model
@@ -171,11 +222,9 @@ class AuditedQuerySet(models.QuerySet):
     def delete(self):
         if not current_actor().reason:
             raise ReasonRequired("deletion")
-        # Django sends post_delete per object because simple-history listens, so each row is recorded.
-        from .models import DataRevision
-
-        with transaction.atomic(using=self.db):
-            DataRevision.bump()
+        # Django sends post_delete per object because simple-history listens, so each row is
+        # recorded (and the data revision moves once for them all).
+        with transaction.atomic(using=self.db), _one_data_change(self.db):
             return super().delete()
 
     def bulk_create(self, objs, *args, **kwargs):

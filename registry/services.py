@@ -9,6 +9,9 @@ Bulk imports write many courses at once through :func:`save_courses`: the same r
 validators, each record's ``validate_record()``, every chronology rule on the whole course held
 in memory, the same permission and reason checks), without a query per record, and audited
 ``bulk_create``/``bulk_update``. The database constraints back both paths.
+
+The audit trail (``registry.audit``) also moves the data revision ("analysis data changed")
+for every write it records, once per service call; the services do not bump it themselves.
 """
 
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from . import access, chronology
 from .audit import ReasonRequired, audit_context
-from .models import DataRevision, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 
 EVENT_MODELS = (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
 BATCH = 2000
@@ -73,8 +76,7 @@ def save_record(*, user, record, source, reason="", expected_version=None):
     record.full_clean()
     record._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
-        record.save()
-    DataRevision.bump()
+        record.save()  # the audit trail records it and moves the data revision
     return record
 
 
@@ -95,7 +97,6 @@ def delete_record(*, user, record, reason, source):
     record._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
         record.delete()
-    DataRevision.bump()
 
 
 @transaction.atomic
@@ -255,7 +256,6 @@ def save_courses(*, user, writes, source, reason=""):
                     record.updated_at = now  # bulk_update does not apply auto_now
                 with audit_context(reason=reason):
                     model.objects.bulk_update(stored, _updatable_fields(model), batch_size=BATCH)
-    DataRevision.bump()
     return len(changed)
 
 

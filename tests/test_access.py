@@ -1,7 +1,9 @@
-"""registry.access and for_user(): what each role may see and do."""
+"""registry.access and for_user(): what each role may see and do, and how a refusal reads."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from registry import access
 from registry.choices import Role
@@ -94,3 +96,85 @@ def test_role_matrix(request, persona, review, audit, all_centers):
         audit,
         all_centers,
     )
+
+
+# --- every role rule, one row per persona (docs/roles.md) -------------------------------------------
+
+RULES = ["can_view_reports", "can_recompute", "can_import", "can_raise_queries", "can_answer_queries"]
+RIGHTS = {
+    "coordinator": {"can_import", "can_answer_queries"},
+    "center_investigator": {"can_view_reports", "can_recompute"},
+    "investigator": {"can_view_reports", "can_recompute"},
+    "data_manager": {"can_view_reports", "can_raise_queries"},
+    "admin_user": {"can_view_reports", "can_recompute"},
+    "outsider": set(),
+}
+EXPORTS = {
+    "coordinator": {"dictionary"},
+    "center_investigator": {"dictionary", "analysis"},
+    "investigator": {"dictionary", "analysis"},
+    "data_manager": {"dictionary", "analysis"},
+    "admin_user": {"dictionary", "analysis", "identified", "odm", "something-new"},  # a new kind: admins first
+    "outsider": set(),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("persona", list(RIGHTS))
+def test_rights_of_each_persona(request, persona, rule):
+    assert getattr(access, rule)(request.getfixturevalue(persona)) is (rule in RIGHTS[persona])
+
+
+@pytest.mark.parametrize("kind", ["dictionary", "analysis", "identified", "odm", "something-new"])
+@pytest.mark.parametrize("persona", list(EXPORTS))
+def test_who_exports_which_kind(request, persona, kind):
+    assert access.can_export(request.getfixturevalue(persona), kind) is (kind in EXPORTS[persona])
+
+
+def test_anonymous_users_have_no_right():
+    anonymous = AnonymousUser()
+    assert not any(getattr(access, rule)(anonymous) for rule in RULES)
+    assert not any(access.can_export(anonymous, kind) for kind in EXPORTS["admin_user"])
+
+
+def test_imports_reach_the_coordinators_own_center_only(coordinator, center, investigator, data_manager):
+    assert access.import_center_ids(coordinator) == [center.pk]
+    assert access.import_center_ids(investigator) == []
+    assert access.import_center_ids(data_manager) == []
+    assert access.import_center_ids(None) is None  # the system: management commands, benchmarks
+
+
+def test_queries_are_answered_by_the_coordinators_of_the_patients_center(coordinator, other_coordinator, center):
+    patient = PatientFactory(center=center)
+    assert access.can_answer_queries(coordinator, patient)
+    assert not access.can_answer_queries(other_coordinator, patient)
+
+
+@pytest.mark.parametrize(
+    ("require", "persona", "message"),
+    [
+        (access.require_role, "outsider", access.NO_ROLE),
+        (access.require_reports, "coordinator", access.OUTCOMES_REFUSED),
+        (access.require_reports, "outsider", access.NO_ROLE),
+        (access.require_recompute, "data_manager", access.RECOMPUTE_REFUSED),
+        (access.require_import, "investigator", access.IMPORT_REFUSED),
+        (access.require_review, "coordinator", access.REVIEW_REFUSED),
+        (access.require_audit, "data_manager", access.AUDIT_REFUSED),
+    ],
+)
+def test_refusals_are_named_and_carry_their_message(request, require, persona, message):
+    with pytest.raises(access.NotYourRole) as refused:
+        require(request.getfixturevalue(persona))
+    assert isinstance(refused.value, PermissionDenied)
+    assert str(refused.value) == str(message) and str(message)
+
+
+@pytest.mark.parametrize("require", [access.require_role, access.require_reports, access.require_recompute])
+def test_requirements_pass_silently_for_those_who_may(admin_user, require):
+    require(admin_user)
+    access.require_export(admin_user, "odm")
+
+
+def test_outside_your_centers_is_a_404_with_a_message():
+    refusal = access.OutsideYourCenters()
+    assert isinstance(refusal, Http404) and str(refusal) == str(access.NOT_IN_SCOPE)

@@ -145,6 +145,37 @@ def test_queryset_delete_needs_a_reason_and_records_every_row(data_manager, cent
     )
 
 
+def test_every_audited_write_path_moves_the_data_revision_once(data_manager, center):
+    from registry.models import DataRevision
+
+    def revision():
+        return DataRevision.current().revision
+
+    before = revision()
+    patients = [PatientFactory(center=center), PatientFactory(center=center)]  # plain saves, no context
+    assert revision() == before + 2
+    with audit_context(user=data_manager, reason="recoded", source="command:recode"):
+        Patient.objects.filter(center=center).update(cns_status="CNS2")
+    assert revision() == before + 3
+    with audit_context(user=data_manager, reason="recoded", source="command:recode"):
+        Patient.objects.filter(pk=-1).update(cns_status="CNS3")  # no row: no change
+    assert revision() == before + 3
+    for patient in patients:
+        patient.refresh_from_db()
+        patient.sex = "M"
+    with audit_context(user=data_manager, reason="recoded", source="command:recode"):
+        Patient.objects.bulk_update(patients, ["sex"])
+    assert revision() == before + 4
+    with audit_context(reason="import", source="import:legacy.csv"):
+        Relapse.objects.bulk_create(
+            [Relapse(patient=p, relapse_date=p.diagnosis_date + timedelta(days=200), site="BM") for p in patients]
+        )
+    assert revision() == before + 5
+    with audit_context(user=data_manager, reason="entered twice", source="admin"):
+        assert Relapse.objects.all().delete()[0] == 2
+    assert revision() == before + 6
+
+
 def test_management_command_writes_history(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", patients=6, seed=3, stdout=open("/dev/null", "w"))

@@ -3,7 +3,10 @@
 import csv
 import io
 import os
+import re
 import tempfile
+import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pyreadstat
@@ -14,8 +17,16 @@ from lxml import etree
 from registry import services
 from registry.models import ExportLog
 from registry.transfer import exports
-from registry.transfer.data_dictionary import ANALYSIS_VARIABLES, markdown
-from tests.factories import PatientFactory, relapsed_course
+from registry.transfer.data_dictionary import ANALYSIS_TABLES, ANALYSIS_TABLES_BY_NAME, ANALYSIS_VARIABLES, markdown
+from tests.factories import (
+    FirstLineResponseFactory,
+    FollowUpFactory,
+    PatientFactory,
+    RelapseFactory,
+    SalvageLineFactory,
+    TransplantFactory,
+    relapsed_course,
+)
 
 
 @pytest.fixture
@@ -34,16 +45,74 @@ def test_analysis_csv_has_no_dates_and_no_study_ids(investigator, cohort):
     assert content_type.startswith("text/csv") and name.endswith(".csv")
     text = content.decode("utf-8-sig")
     assert "MLL96-0001" not in text and "MLL98-0002" not in text
-    assert "1996-" not in text  # no calendar date of any kind
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)  # no calendar date of any kind
     rows = _csv_rows(content)
     assert list(rows[0]) == [v.name for v in ANALYSIS_VARIABLES]
     first = next(r for r in rows if r["pseudonym"] == exports.pseudonym("MLL96-0001"))
     assert first["age_at_diagnosis_days"] == "120"
-    assert first["first_line_days"] == "35"
-    assert first["relapse1_days"] == "200"
+    assert first["first_line_days"] == first["cr1_days"] == "35"
+    assert first["relapse1_days"] == first["recurrence_days"] == "200"
     assert first["first_remission_days"] == "165"
+    assert first["second_line_days"] == "210" and first["salvage_remission_days"] == "240"
     assert first["salvage_remission"] == "1" and first["hsct1_status"] == "CR2+"
-    assert first["last_contact_days"] == "2000" and first["vital_status"] == "ALIVE"
+    assert first["hsct_after_recurrence"] == "1" and first["hsct_after_recurrence_days"] == "300"
+    assert first["last_contact_days"] == first["end_days"] == "2000" and first["vital_status"] == "ALIVE"
+    assert first["recurrent_or_refractory"] == "1" and first["first_remission_group"] == "CR1 < 6 months"
+
+
+def _zip(content):
+    return zipfile.ZipFile(io.BytesIO(content))
+
+
+def test_analysis_zip_holds_one_csv_per_table(investigator, cohort):
+    content, content_type, name = exports.export(user=investigator, kind="analysis", fmt="zip", source="test")
+    assert content_type == "application/zip" and name.endswith(".zip")
+    archive = _zip(content)
+    assert archive.namelist() == [f"{t.name}.csv" for t in ANALYSIS_TABLES]
+    for table in ANALYSIS_TABLES:
+        rows = _csv_rows(archive.read(f"{table.name}.csv"))
+        assert list(rows[0]) == [v.name for v in table.variables]
+        assert len(rows) == 2, table.name  # each patient of the cohort has one of every record
+
+
+def test_every_transplant_is_exported_and_hsct_counts_after_recurrence(investigator, center):
+    """A CR1 transplant, then relapse, salvage and a second HSCT: both are in the data set."""
+    patient = PatientFactory(center=center, study_id="MLL96-0001")
+    FirstLineResponseFactory(patient=patient)
+    dx = patient.diagnosis_date
+    TransplantFactory(patient=patient, transplant_date=dx + timedelta(days=100), disease_status="CR1")
+    RelapseFactory(patient=patient, relapse_date=dx + timedelta(days=200))
+    SalvageLineFactory(patient=patient, start_date=dx + timedelta(days=210))
+    TransplantFactory(patient=patient, transplant_date=dx + timedelta(days=300), donor="MUD", stem_cell_source="BM")
+    FollowUpFactory(
+        patient=patient,
+        contact_date=dx + timedelta(days=900),
+        vital_status="DEAD",
+        death_date=dx + timedelta(days=900),
+        cause_of_death="LEUKEMIA",
+    )
+    archive = _zip(exports.export(user=investigator, kind="analysis", fmt="zip", source="test")[0])
+    transplants = _csv_rows(archive.read("transplants.csv"))
+    assert [
+        (t["transplant_number"], t["transplant_days"], t["disease_status"], t["after_recurrence"]) for t in transplants
+    ] == [
+        ("1", "100", "CR1", "0"),
+        ("2", "300", "CR2+", "1"),
+    ]
+    assert transplants[1]["donor"] == "MUD" and transplants[1]["stem_cell_source"] == "BM"
+    (row,) = _csv_rows(archive.read("patients.csv"))
+    assert (row["n_transplants"], row["hsct1_days"], row["hsct1_status"]) == ("2", "100", "CR1")
+    assert (row["hsct_after_recurrence_days"], row["hsct_after_recurrence_status"]) == ("300", "CR2+")
+    assert (row["relapse_after_hsct_days"], row["death_days"], row["end_days"], row["dead"]) == (
+        "200",
+        "900",
+        "900",
+        "1",
+    )
+    assert row["vital_status"] == "DEAD" and row["cause_of_death"] == "LEUKEMIA"
+    (salvage,) = _csv_rows(archive.read("salvage_lines.csv"))
+    assert (salvage["line_number"], salvage["start_days"], salvage["after_recurrence"]) == ("1", "210", "1")
+    assert "regimen" not in salvage and "agents" not in salvage  # free text stays out
 
 
 def test_pseudonyms_are_stable_and_keyed(settings):
@@ -56,16 +125,27 @@ def test_pseudonyms_are_stable_and_keyed(settings):
 def test_center_investigator_exports_own_center_only(center_investigator, cohort):
     content, _, _ = exports.export(user=center_investigator, kind="analysis", fmt="csv", source="test")
     assert [r["pseudonym"] for r in _csv_rows(content)] == [exports.pseudonym("MLL96-0001")]
+    archive = _zip(exports.export(user=center_investigator, kind="analysis", fmt="zip", source="test")[0])
+    for table in ANALYSIS_TABLES:
+        rows = _csv_rows(archive.read(f"{table.name}.csv"))
+        assert {r["pseudonym"] for r in rows} == {exports.pseudonym("MLL96-0001")}, table.name
+
+
+def _read_statistical(archive, name, fmt):
+    reader = {"dta": pyreadstat.read_dta, "sav": pyreadstat.read_sav, "xpt": pyreadstat.read_xport}[fmt]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"x.{fmt}")
+        Path(path).write_bytes(archive.read(f"{name}.{fmt}"))
+        return reader(path)
 
 
 @pytest.mark.parametrize("fmt", ["dta", "sav"])
 def test_stata_and_spss_carry_variable_and_value_labels(investigator, cohort, fmt):
-    content, _, _ = exports.export(user=investigator, kind="analysis", fmt=fmt, source="test")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, f"x.{fmt}")
-        Path(path).write_bytes(content)
-        reader = pyreadstat.read_dta if fmt == "dta" else pyreadstat.read_sav
-        df, meta = reader(path)
+    content, content_type, name = exports.export(user=investigator, kind="analysis", fmt=fmt, source="test")
+    assert content_type == "application/zip" and name.endswith(f"_{fmt}_{name[-12:-4]}.zip")
+    archive = _zip(content)
+    assert archive.namelist() == [f"{t.name}.{fmt}" for t in ANALYSIS_TABLES]
+    df, meta = _read_statistical(archive, "patients", fmt)
     labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
     assert labels["age_at_diagnosis_days"] == "Age at diagnosis (days)"
     assert list(df.columns) == [v.name for v in ANALYSIS_VARIABLES]
@@ -73,24 +153,29 @@ def test_stata_and_spss_carry_variable_and_value_labels(investigator, cohort, fm
     assert partner_labels[1] == "AF4/AFF1 t(4;11)(q21;q23)"
     assert set(df["mll_partner"]) == {1}
     assert len(df) == 2
+    df, meta = _read_statistical(archive, "transplants", fmt)
+    assert dict(zip(meta.column_names, meta.column_labels, strict=True))["disease_status"] == "Disease status at HSCT"
+    assert len(df) == 2 and set(df["transplant_days"]) == {300}
 
 
 def test_sas_transport_carries_labels_and_codes(investigator, cohort):
-    content, _, _ = exports.export(user=investigator, kind="analysis", fmt="xpt", source="test")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "x.xpt")
-        Path(path).write_bytes(content)
-        df, meta = pyreadstat.read_xport(path)
+    archive = _zip(exports.export(user=investigator, kind="analysis", fmt="xpt", source="test")[0])
+    df, meta = _read_statistical(archive, "patients", "xpt")
     assert dict(zip(meta.column_names, meta.column_labels, strict=True))["wbc"] == "WBC at diagnosis (x10^9/L)"
     assert set(df["mll_partner"]) == {"AF4"}
+    df, _ = _read_statistical(archive, "relapses", "xpt")
+    assert list(df["relapse_days"]) == [200, 200]
 
 
-def test_xlsx_analysis_has_a_labels_sheet(investigator, cohort):
+def test_xlsx_analysis_has_a_sheet_per_table_and_a_labels_sheet(investigator, cohort):
     from openpyxl import load_workbook
 
     content, _, _ = exports.export(user=investigator, kind="analysis", fmt="xlsx", source="test")
     wb = load_workbook(io.BytesIO(content), read_only=True)
-    assert wb.sheetnames == ["analysis", "labels"]
+    assert wb.sheetnames == [*(t.name for t in ANALYSIS_TABLES), "labels"]
+    assert [c.value for c in next(wb["relapses"].iter_rows(max_row=1))] == [
+        v.name for v in ANALYSIS_TABLES_BY_NAME["relapses"].variables
+    ]
 
 
 def test_formula_looking_text_is_neutralised_in_spreadsheets(admin_user, center):
@@ -182,7 +267,8 @@ def test_docs_data_dictionary_is_up_to_date():
 def test_export_page_lists_downloads_by_role(client, investigator, admin_user):
     client.force_login(investigator)
     text = client.get("/exports/").content.decode()
-    assert "/exports/analysis.sav" in text and "/exports/identified.xlsx" not in text
+    assert "/exports/analysis.zip" in text and "/exports/analysis.sav" in text
+    assert "/exports/identified.xlsx" not in text
     client.force_login(admin_user)
     assert "/exports/odm.xml" in client.get("/exports/").content.decode()
 

@@ -8,8 +8,9 @@ from openpyxl import Workbook
 
 from registry.audit import audit_context
 from registry.models import FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant
-from registry.transfer import exports, imports
+from registry.transfer import exports, imports, uploads
 from registry.transfer.data_dictionary import SHEETS, SHEETS_BY_NAME
+from registry.transfer.imports import jobs
 from tests.factories import PatientFactory, relapsed_course
 
 PATIENT_HEADER = SHEETS_BY_NAME["patients"].column_names
@@ -252,14 +253,14 @@ def test_unreadable_zip_members_and_zip_bombs_are_refused(coordinator, monkeypat
     with pytest.raises(imports.ImportRejected) as caught:
         run(coordinator, content, name="course.zip")
     assert caught.value.message.startswith("patients.csv: The file is not UTF-8")
-    monkeypatch.setattr(imports, "MAX_UNZIPPED_BYTES", 1000)
+    monkeypatch.setattr(uploads, "MAX_UNZIPPED_BYTES", 1000)
     with pytest.raises(imports.ImportRejected) as caught:
         run(coordinator, zip_of({"patients.csv": "x" * 5000}), name="course.zip")
     assert caught.value.status == 413 and "unpacks to 5,000 bytes" in caught.value.message
 
 
 def test_oversized_file_is_refused(coordinator, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_BYTES", 100)
+    monkeypatch.setattr(uploads, "MAX_BYTES", 100)
     with pytest.raises(imports.ImportRejected) as caught:
         run(coordinator, b"x" * 101, name="patients.csv")
     assert caught.value.status == 413
@@ -269,9 +270,38 @@ def test_formula_cells_are_refused_and_apostrophes_undone(coordinator):
     sheets = course_sheets()
     sheets["salvage_lines"][1][1] = '=HYPERLINK("http://evil","FLAG")'
     report = run(coordinator, workbook(sheets))
-    assert ("salvage_lines", 2, "", "formula") in kinds(report)
+    assert ("salvage_lines", 2, "regimen", "formula") in kinds(report)
     sheets["salvage_lines"][1][1] = "'=FLAG"
     report = run(coordinator, workbook(sheets), commit=True)
+    assert report["committed"], report["problems"]
+    assert SalvageLine.objects.get().regimen == "=FLAG"
+
+
+def test_formula_looking_csv_cells_are_refused_where_they_are(coordinator):
+    sheets = course_sheets()
+    sheets["salvage_lines"][1][1] = '=HYPERLINK("http://evil","FLAG")'
+    sheets["salvage_lines"][1][2] = "@SUM(A1)"
+    content = zip_of({f"{name}.csv": csv_text(rows) for name, rows in sheets.items()})
+    report = run(coordinator, content, name="course.zip", commit=True)
+    assert not report["committed"]
+    formulas = {(p["sheet"], p["row"], p["column"], p["value"]) for p in report["problems"] if p["kind"] == "formula"}
+    assert formulas == {
+        ("salvage_lines", 2, "regimen", '=HYPERLINK("http://evil","FLAG")'),
+        ("salvage_lines", 2, "agents", "@SUM(A1)"),
+    }
+    assert not Patient.objects.exists()
+
+
+def test_csv_negative_numbers_and_escaped_text_are_data_not_formulas(coordinator):
+    header = SHEETS_BY_NAME["patients"].column_names
+    row = patient_row("MLL96-0001", wbc="-1")
+    report = run(coordinator, csv_text([header, row]).encode(), name="patients.csv")
+    assert not [p for p in report["problems"] if p["kind"] == "formula"], report["problems"]
+    assert ("patients", 2, "wbc", "formula") not in kinds(report)
+    sheets = course_sheets()
+    sheets["salvage_lines"][1][1] = "'=FLAG"
+    content = zip_of({f"{name}.csv": csv_text(rows) for name, rows in sheets.items()})
+    report = run(coordinator, content, name="course.zip", commit=True)
     assert report["committed"], report["problems"]
     assert SalvageLine.objects.get().regimen == "=FLAG"
 
@@ -302,7 +332,7 @@ def test_locked_patient_rows_are_refused(coordinator, data_manager):
 
 
 def test_large_file_runs_as_a_task_with_progress(coordinator, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(imports, "ASYNC_BYTES", 10)
+    monkeypatch.setattr(jobs, "ASYNC_BYTES", 10)
     job = imports.create_job(user=coordinator, file_name="course.xlsx", content=workbook(course_sheets()))
     with django_capture_on_commit_callbacks(execute=True):
         imports.start(job, action="check")

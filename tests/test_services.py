@@ -291,3 +291,41 @@ def test_bulk_write_cannot_move_a_patient_to_another_center(coordinator, center,
         user=coordinator, writes=[services.CourseWrite(course, [course.patient])], reason="moved"
     )
     assert [p.kind for p in problems] == ["permission"]
+
+
+# --- The data revision ("analysis data changed") ---------------------------------------------
+
+
+def revision():
+    from registry.models import DataRevision
+
+    return DataRevision.current().revision
+
+
+def test_one_service_write_moves_the_data_revision_exactly_once(coordinator, data_manager, center):
+    before = revision()
+    patient = save(coordinator, PatientFactory.build(center=center, study_id="MLL96-0101"))
+    assert revision() == before + 1
+    patient.wbc = 160
+    save(coordinator, patient, reason="source data verification")
+    assert revision() == before + 2
+
+    writes = [new_course(center, f"MLL96-{i:04d}")[0] for i in range(1, 4)]  # three tables, nine rows
+    assert services.check_courses(user=coordinator, writes=writes) == []
+    assert revision() == before + 2  # a dry run changes nothing
+    save_courses(coordinator, writes)
+    assert revision() == before + 3
+
+    stored = Patient.objects.get(study_id="MLL96-0001")  # with its CR1 and relapse: three deletes
+    services.delete_record(user=data_manager, record=stored, reason="registered twice", source="test")
+    assert revision() == before + 4
+
+
+def test_a_refused_write_leaves_the_data_revision_alone(coordinator, other_center):
+    before = revision()
+    with pytest.raises(PermissionDenied):
+        save(coordinator, PatientFactory.build(center=other_center))
+    write, *_ = new_course(other_center, "MLL96-0001")
+    with pytest.raises(services.CoursesInvalid):
+        save_courses(coordinator, [write])
+    assert revision() == before

@@ -10,7 +10,8 @@ says which part comes from where.
 
 from ._common import StatsInputError
 from .competing_risks import cumulative_incidence, grays_test
-from .cox import cox_model, cox_time_varying
+from .cox import cox_model
+from .cox_time_varying import cox_time_varying
 from .kaplan_meier import kaplan_meier, kaplan_meier_by_group, number_at_risk, reverse_km_median_followup
 from .landmark import counting_process_frame, landmark_frame
 from .logrank import logrank_test

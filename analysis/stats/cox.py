@@ -16,7 +16,8 @@ adding x * g(t) terms. That is NOT the older Grambsch-Therneau approximation tha
 ``proportional_hazard_test`` and survival < 3.0 use, which gives different numbers.
 
 Times are in days. ``event`` = 1 means the event happened at the end of the interval;
-0 means censored there.
+0 means censored there. The counting-process model, :func:`cox_time_varying`, is in
+``cox_time_varying.py`` and shares the fitting and summaries below.
 """
 
 from __future__ import annotations
@@ -531,71 +532,3 @@ def cox_model(frame: pd.DataFrame, duration_col: str, event_col: str, covariates
     x, names = _covariate_matrix(frame, covariates, warnings)
     data = _make_data(np.full(len(duration), -np.inf), duration, event, x, names)
     return _fit_and_summarise(data, conf_level, warnings, {"n": len(duration)}, counting_process=False)
-
-
-def cox_time_varying(
-    frame: pd.DataFrame,
-    id_col: str,
-    start_col: str,
-    stop_col: str,
-    event_col: str,
-    covariates,
-    *,
-    conf_level: float = 0.95,
-) -> dict:
-    """Cox model for counting-process data, as R
-    ``coxph(Surv(start, stop, event) ~ covariates, ties = "efron")``.
-
-    Each row is an interval (start, stop] in days during which the covariates are constant,
-    e.g. ``transplanted`` switching from 0 to 1 at the transplant date. The patient is at
-    risk at times t with start < t <= stop; ``event`` = 1 if the event happened at ``stop``.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Several rows per patient, non-overlapping intervals.
-    id_col, start_col, stop_col, event_col : str
-        Column names; start >= 0 and stop > start (days).
-    covariates : list of str
-        Numeric (0/1 dummy) covariate columns, possibly time-dependent.
-
-    Returns
-    -------
-    dict
-        As :func:`cox_model`, with ``n`` = number of rows and ``n_subjects``.
-    """
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    _check_frame(frame, [id_col, start_col, stop_col, event_col, *covariates])
-    start = check_durations(frame[start_col], start_col)
-    stop = check_durations(frame[stop_col], stop_col)
-    event = check_events(frame[event_col], event_col)
-    if frame[id_col].isna().any():
-        raise StatsInputError(f"column '{id_col}' has missing values")
-    bad = stop <= start
-    if bad.any():
-        raise StatsInputError(
-            f"column '{stop_col}' must be greater than '{start_col}' in every row "
-            f"({int(bad.sum())} row(s) with {stop_col} <= {start_col}, first at position {int(np.flatnonzero(bad)[0])})"
-        )
-    _check_overlaps(frame[id_col].to_numpy(), start, stop, id_col)
-    _check_has_events(event, event_col)
-    warnings: list[str] = []
-    x, names = _covariate_matrix(frame, covariates, warnings)
-    data = _make_data(start, stop, event, x, names)
-    return _fit_and_summarise(
-        data,
-        conf_level,
-        warnings,
-        {"n": len(stop), "n_subjects": int(pd.Series(frame[id_col]).nunique())},
-        counting_process=True,
-    )
-
-
-def _check_overlaps(ids, start, stop, id_col):
-    """Intervals of one patient must not overlap (else the patient is counted twice at risk)."""
-    order = np.lexsort((start, ids))
-    same = ids[order][1:] == ids[order][:-1]
-    overlap = same & (start[order][1:] < stop[order][:-1])
-    if overlap.any():
-        who = ids[order][1:][overlap][0]
-        raise StatsInputError(f"overlapping (start, stop] intervals for {id_col} = {who}")

@@ -5,7 +5,7 @@ baseline covariates. Two sound alternatives are prepared here, with pure pandas:
 
 * :func:`landmark_frame` - keep patients still in follow-up at a landmark time, restart the
   clock there, and fix covariate status as of the landmark.
-* :func:`counting_process_frame` - split follow-up at the time a binary covariate switches
+* :func:`counting_process_frame` - split follow-up at the times binary covariates switch
   from 0 to 1, giving (start, stop] rows for :func:`analysis.stats.cox_time_varying`.
 
 All times are days from the time origin. ``NaN`` in a "days to change" column means the
@@ -94,41 +94,69 @@ def counting_process_frame(
     id_col: str,
     duration_col: str,
     event_col: str,
-    change_col: str,
-    status_col: str,
+    changes: dict[str, str],
     keep_columns=(),
 ) -> pd.DataFrame:
-    """Split each patient's follow-up at the day a binary covariate switches on.
+    """Split each patient's follow-up at the days binary covariates switch on.
 
-    A patient with ``change_col`` = c and 0 < c < duration gives two rows, (0, c] with status
-    0 and no event, and (c, duration] with status 1 and the patient's event. Changes on day
-    0 give status 1 from the start; changes at or after the end of follow-up (or NaN) leave
-    status 0 throughout.
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per patient.
+    id_col, duration_col, event_col : str
+        Patient identifier, follow-up time (days) and event indicator (1 = event at the end of
+        follow-up, 0 = censored there).
+    changes : dict
+        ``{status_column: days_to_change_column}``, one entry per time-dependent covariate; a
+        change column holds the days from the origin to the switch from 0 to 1 (NaN: never).
+    keep_columns : sequence of str
+        Baseline columns repeated on every row of the patient.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``id_col``, ``start``, ``stop``, ``event_col``, ``status_col`` and
-        ``keep_columns`` (baseline values repeated), ready for
-        :func:`analysis.stats.cox_time_varying`. A patient with duration 0 is dropped,
+        Columns ``id_col``, ``start``, ``stop`` (days, float), ``event_col``, the status columns
+        and ``keep_columns``, ready for :func:`analysis.stats.cox_time_varying`; patients in the
+        order of ``frame``, intervals in time order. Follow-up is cut at every change c with
+        0 < c < duration (several changes on one day give one cut); a status is 1 on (start,
+        stop] if its change happened on or before ``start``, so a change on day 0 counts from
+        the start and a change at or after the end of follow-up (or NaN) never counts. Only
+        the last interval carries the patient's event. A patient with duration 0 is dropped,
         because an interval (0, 0] is empty (R's coxph refuses it too).
     """
+    changes = dict(changes)
+    if not changes:
+        raise StatsInputError("changes must name at least one time-dependent covariate")
     keep_columns = list(keep_columns)
-    _check_columns(frame, [id_col, duration_col, event_col, change_col, *keep_columns])
+    _check_columns(frame, [id_col, duration_col, event_col, *changes.values(), *keep_columns])
     duration = check_durations(frame[duration_col], duration_col)
     event = check_events(frame[event_col], event_col)
-    change = _change_days(frame, change_col)
-    rows = []
-    for i, (pid, dur, ev, ch) in enumerate(zip(frame[id_col], duration, event, change, strict=True)):
-        if dur <= 0:
-            continue
-        base = {c: frame[c].iloc[i] for c in keep_columns}
-        if np.isnan(ch) or ch >= dur:
-            rows.append({id_col: pid, "start": 0.0, "stop": dur, event_col: ev, status_col: 0, **base})
-        elif ch <= 0:
-            rows.append({id_col: pid, "start": 0.0, "stop": dur, event_col: ev, status_col: 1, **base})
-        else:
-            rows.append({id_col: pid, "start": 0.0, "stop": ch, event_col: 0, status_col: 0, **base})
-            rows.append({id_col: pid, "start": ch, "stop": dur, event_col: ev, status_col: 1, **base})
-    columns = [id_col, "start", "stop", event_col, status_col, *keep_columns]
-    return pd.DataFrame(rows, columns=columns)
+    change = np.column_stack([_change_days(frame, col) for col in changes.values()])
+    # Interval starts: 0 for every patient followed > 0 days, and each change inside follow-up.
+    followed = np.flatnonzero(duration > 0)
+    inside = (change > 0) & (change < duration[:, None])
+    cut_rows, cut_cols = np.nonzero(inside[followed])
+    patient = np.concatenate([followed, followed[cut_rows]])
+    start = np.concatenate([np.zeros(len(followed)), change[followed[cut_rows], cut_cols]])
+    order = np.lexsort((start, patient))
+    patient, start = patient[order], start[order]
+    distinct = np.ones(len(patient), dtype=bool)
+    distinct[1:] = (patient[1:] != patient[:-1]) | (start[1:] != start[:-1])
+    patient, start = patient[distinct], start[distinct]
+    last = np.ones(len(patient), dtype=bool)
+    last[:-1] = patient[1:] != patient[:-1]
+    stop = np.where(last, duration[patient], np.roll(start, -1))
+    out = pd.DataFrame(
+        {
+            id_col: frame[id_col].to_numpy()[patient],
+            "start": start,
+            "stop": stop,
+            event_col: np.where(last, event[patient], 0),
+        }
+    )
+    for i, status_col in enumerate(changes):
+        # NaN (never) compares False: the status stays 0.
+        out[status_col] = (change[patient, i] <= start).astype(int)
+    for col in keep_columns:
+        out[col] = frame[col].to_numpy()[patient]
+    return out

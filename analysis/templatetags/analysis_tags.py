@@ -2,11 +2,11 @@
 
 from django import template
 
-from .. import views
+from registry import access
 
 register = template.Library()
 
 
 @register.filter
 def can_view_reports(user):
-    return views.can_view_reports(user)
+    return access.can_view_reports(user)

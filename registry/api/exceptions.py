@@ -1,6 +1,5 @@
 """Errors of the services and the import, as DRF responses: field-located 400s, 403, 412, 413."""
 
-from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
@@ -9,7 +8,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..services import StaleVersion
-from ..transfer.imports import ImportRejected
+from ..transfer import uploads
+from ..transfer.uploads import ImportRejected
 
 
 def validation_detail(error):
@@ -33,7 +33,7 @@ def exception_handler(exc, context):
         return Response({"detail": exc.message}, status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            {"detail": f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."},
+            {"detail": uploads.body_too_large_message()},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return drf_exception_handler(exc, context)

@@ -6,8 +6,6 @@ import django_filters as filters
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
-from analysis.models import AnalysisRun
-
 from ..models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 
 
@@ -65,9 +63,3 @@ RelapseFilter = _event_filter(Relapse, "relapse_date", ["site"])
 SalvageLineFilter = _event_filter(SalvageLine, "start_date", ["response"])
 TransplantFilter = _event_filter(Transplant, "transplant_date", ["transplant_type", "donor", "disease_status"])
 FollowUpFilter = _event_filter(FollowUp, "contact_date", ["vital_status", "lost_to_follow_up"])
-
-
-class AnalysisRunFilter(filters.FilterSet):
-    class Meta:
-        model = AnalysisRun
-        fields = ["name", "status", "trigger", "fingerprint"]

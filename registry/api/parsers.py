@@ -2,10 +2,11 @@
 
 import json
 
-from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
+
+from ..transfer import uploads
 
 
 class PayloadTooLarge(APIException):
@@ -20,17 +21,17 @@ def _reject_constant(name):
 
 class LimitedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = uploads.max_body_bytes()
         request = (parser_context or {}).get("request")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         except ValueError:
             length = 0
         if limit and length > limit:
-            raise PayloadTooLarge(f"The request body is {length:,} bytes; the limit is {limit:,}.")
+            raise PayloadTooLarge(uploads.body_too_large_message(length))
         data = stream.read(limit + 1) if limit else stream.read()
         if limit and len(data) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit:,} bytes.")
+            raise PayloadTooLarge(uploads.body_too_large_message())
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

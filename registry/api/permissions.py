@@ -1,15 +1,14 @@
-"""Who may call what. The rules themselves live in ``registry.access`` (and the services check again)."""
+"""Who may call what. The rules and their messages live in ``registry.access`` (and the services check again)."""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .. import access
-from ..choices import Role
 
 
 class HasRegistryRole(BasePermission):
     """The default for every view: a logged-in, active user with a registry role (never AllowAny)."""
 
-    message = "You need a role in the registry (coordinator, investigator, data manager or admin)."
+    message = access.NO_ROLE
 
     def has_permission(self, request, view):
         return access.role_of(request.user) is not None
@@ -24,45 +23,47 @@ class ClinicalRecordPermission(HasRegistryRole):
         if request.method in SAFE_METHODS:
             return True
         if request.method == "DELETE":
-            self.message = "Only a data manager may delete a clinical record."
+            self.message = access.DELETE_REFUSED
             return access.can_review(request.user)
-        self.message = "Only a study coordinator may enter or change clinical data."
+        self.message = access.ENTRY_REFUSED
         return access.can_enter_data(request.user)
 
     def has_object_permission(self, request, view, obj):
         if request.method in SAFE_METHODS or request.method == "DELETE":
             return True
         patient = obj if not hasattr(obj, "patient_id") else obj.patient
-        self.message = (
-            "This patient's records are locked by the data manager."
-            if patient.locked
-            else "Only the study coordinator of this patient's center may change its records."
-        )
+        self.message = access.LOCKED_REFUSED if patient.locked else access.OTHER_CENTER_REFUSED
         return access.can_enter_data(request.user, patient)
 
 
 class CanReview(HasRegistryRole):
-    message = "Only a data manager may verify or lock records."
+    message = access.REVIEW_REFUSED
 
     def has_permission(self, request, view):
         return access.can_review(request.user)
 
 
 class CanReadAnalyses(HasRegistryRole):
-    """Stored analysis results: investigators, data managers and admins (not coordinators)."""
+    """Stored analysis results: the readers of outcome results; which runs, ``AnalysisRun.objects.for_user``."""
 
-    message = "Analysis results are for investigators, data managers and admins."
+    message = access.OUTCOMES_REFUSED
 
     def has_permission(self, request, view):
-        return access.role_of(request.user) in (Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN)
+        if not super().has_permission(request, view):
+            self.message = access.NO_ROLE
+            return False
+        self.message = access.OUTCOMES_REFUSED
+        return access.can_view_reports(request.user)
 
 
 class CanImport(HasRegistryRole):
     """Anyone may list their own import jobs (none for most roles); only coordinators upload and commit."""
 
-    message = "Only a study coordinator may import data (for their own center)."
+    message = access.IMPORT_REFUSED
 
     def has_permission(self, request, view):
         if not super().has_permission(request, view):
+            self.message = access.NO_ROLE
             return False
-        return request.method in SAFE_METHODS or access.can_enter_data(request.user)
+        self.message = access.IMPORT_REFUSED
+        return request.method in SAFE_METHODS or access.can_import(request.user)

@@ -5,10 +5,7 @@ model rules, the course chronology, the access rules and the audit trail are the
 the pages. Unknown fields are refused rather than ignored.
 """
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from analysis.models import AnalysisRun
 
 from .. import services
 from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
@@ -104,64 +101,31 @@ _COMMON = ["id", "version", "created_at", "updated_at", "reason"]
 class FirstLineResponseSerializer(EventSerializer):
     class Meta(ClinicalSerializer.Meta):
         model = FirstLineResponse
-        fields = ["id", "patient", "study_id", "outcome", "assessment_date", *_COMMON[1:]]
+        fields = ["id", "patient", "study_id", *FirstLineResponse.entry_fields, *_COMMON[1:]]
 
 
 class RelapseSerializer(EventSerializer):
     class Meta(ClinicalSerializer.Meta):
         model = Relapse
-        fields = ["id", "patient", "study_id", "relapse_date", "site", *_COMMON[1:]]
+        fields = ["id", "patient", "study_id", *Relapse.entry_fields, *_COMMON[1:]]
 
 
 class SalvageLineSerializer(EventSerializer):
     class Meta(ClinicalSerializer.Meta):
         model = SalvageLine
-        fields = [
-            "id",
-            "patient",
-            "study_id",
-            "regimen",
-            "agents",
-            "start_date",
-            "response",
-            "response_date",
-            *_COMMON[1:],
-        ]
+        fields = ["id", "patient", "study_id", *SalvageLine.entry_fields, *_COMMON[1:]]
 
 
 class TransplantSerializer(EventSerializer):
     class Meta(ClinicalSerializer.Meta):
         model = Transplant
-        fields = [
-            "id",
-            "patient",
-            "study_id",
-            "transplant_date",
-            "transplant_type",
-            "donor",
-            "stem_cell_source",
-            "conditioning",
-            "conditioning_intensity",
-            "disease_status",
-            *_COMMON[1:],
-        ]
+        fields = ["id", "patient", "study_id", *Transplant.entry_fields, *_COMMON[1:]]
 
 
 class FollowUpSerializer(EventSerializer):
     class Meta(ClinicalSerializer.Meta):
         model = FollowUp
-        fields = [
-            "id",
-            "patient",
-            "study_id",
-            "contact_date",
-            "vital_status",
-            "death_date",
-            "cause_of_death",
-            "lost_to_follow_up",
-            "second_malignancy_date",
-            *_COMMON[1:],
-        ]
+        fields = ["id", "patient", "study_id", *FollowUp.entry_fields, *_COMMON[1:]]
 
 
 def _nested(serializer_class):
@@ -249,43 +213,6 @@ class ReviewSerializer(StrictFieldsMixin, serializers.Serializer):
         if attrs.get("verify") is None and attrs.get("lock") is None:
             raise serializers.ValidationError("Say what to do: verify and/or lock (true or false).")
         return attrs
-
-
-class AnalysisRunListSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = AnalysisRun
-        fields = [
-            "id",
-            "name",
-            "status",
-            "trigger",
-            "requested_by",
-            "parameters",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "duration_seconds",
-            "data_revision",
-            "fingerprint",
-            "code_version",
-            "n_patients",
-            "error",
-            "reused_from",
-        ]
-
-
-class AnalysisRunSerializer(AnalysisRunListSerializer):
-    results = serializers.JSONField(read_only=True, help_text="See docs/analysis-results.md (shape named in 'schema').")
-    figure_names = serializers.SerializerMethodField()
-
-    class Meta(AnalysisRunListSerializer.Meta):
-        fields = [*AnalysisRunListSerializer.Meta.fields, "results", "figure_names"]
-
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
-    def get_figure_names(self, run):
-        return sorted(run.figures or {})
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

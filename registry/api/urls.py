@@ -1,28 +1,29 @@
-"""``/api/v1/``: the REST API (see docs/api.md). The schema and Swagger UI are in registry/config/urls.py."""
+"""The registry's part of ``/api/v1/`` (see docs/api.md).
+
+``routes`` are registered on the API's one router, together with the analysis API's
+(``analysis.api.urls``), in registry/config/urls.py, which also serves the schema and Swagger UI.
+"""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from . import views
 
-app_name = "api"
-
-router = DefaultRouter()
-router.register("patients", views.PatientViewSet, basename="patient")
-router.register("first-line-responses", views.FirstLineResponseViewSet, basename="firstlineresponse")
-router.register("relapses", views.RelapseViewSet, basename="relapse")
-router.register("salvage-lines", views.SalvageLineViewSet, basename="salvageline")
-router.register("transplants", views.TransplantViewSet, basename="transplant")
-router.register("follow-ups", views.FollowUpViewSet, basename="followup")
-router.register("centers", views.CenterViewSet, basename="center")
-router.register("trials", views.TrialViewSet, basename="trial")
-router.register("analyses", views.AnalysisRunViewSet, basename="analysis")
-router.register("imports", views.ImportJobViewSet, basename="import")
+# (prefix, viewset, basename): URL names "api:patient-list", "api:patient-detail" and so on.
+routes = [
+    ("patients", views.PatientViewSet, "patient"),
+    ("first-line-responses", views.FirstLineResponseViewSet, "firstlineresponse"),
+    ("relapses", views.RelapseViewSet, "relapse"),
+    ("salvage-lines", views.SalvageLineViewSet, "salvageline"),
+    ("transplants", views.TransplantViewSet, "transplant"),
+    ("follow-ups", views.FollowUpViewSet, "followup"),
+    ("centers", views.CenterViewSet, "center"),
+    ("trials", views.TrialViewSet, "trial"),
+    ("imports", views.ImportJobViewSet, "import"),
+]
 
 urlpatterns = [
     path("exports/", views.ExportIndexView.as_view(), name="export-index"),
     path("exports/<slug:kind>/<slug:fmt>/", views.ExportDownloadView.as_view(), name="export-download"),
     path("data-dictionary/", views.DataDictionaryView.as_view(), name="data-dictionary"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
-    *router.urls,
 ]

@@ -32,15 +32,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from analysis.models import AnalysisRun
-
 from .. import services
 from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
-from ..transfer import data_dictionary, exports, imports
+from ..transfer import data_dictionary, exports, imports, uploads
 from . import filters
 from . import serializers as s
 from .pagination import ClinicalRecordPagination
-from .permissions import CanImport, CanReadAnalyses, CanReview, ClinicalRecordPermission, HasRegistryRole
+from .permissions import CanImport, CanReview, ClinicalRecordPermission, HasRegistryRole
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
 REASON_HEADER = "X-Reason-For-Change"
@@ -317,54 +315,6 @@ class TrialViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["code"]
 
 
-class SVGRenderer(BaseRenderer):
-    media_type = "image/svg+xml"
-    format = "svg"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data.encode() if isinstance(data, str) else json.dumps(data).encode()
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Stored analysis runs (without results)"),
-    retrieve=extend_schema(summary="One analysis run with its results (docs/analysis-results.md)"),
-)
-class AnalysisRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Stored analysis runs; nothing is computed at request time."""
-
-    permission_classes = [CanReadAnalyses]
-    filterset_class = filters.AnalysisRunFilter
-    ordering_fields = ["created_at", "finished_at", "name"]
-    ordering = ["-created_at"]
-
-    def get_queryset(self):
-        qs = AnalysisRun.objects.select_related("requested_by")
-        return qs.defer("results", "figures") if self.action == "list" else qs
-
-    def get_serializer_class(self):
-        return s.AnalysisRunListSerializer if self.action == "list" else s.AnalysisRunSerializer
-
-    @extend_schema(
-        summary="A figure of a run, as SVG",
-        responses={(200, "image/svg+xml"): OpenApiTypes.STR, 404: OpenApiResponse(description="No such figure.")},
-    )
-    @action(
-        detail=True,
-        methods=["get"],
-        url_path=r"figures/(?P<figure>[\w.-]+)",
-        renderer_classes=[SVGRenderer, JSONRenderer],
-        filter_backends=[],
-        pagination_class=None,
-    )
-    def figure(self, request, pk=None, figure=None):
-        run = self.get_object()
-        svg = (run.figures or {}).get(figure)
-        if svg is None:
-            raise NotFound("No such figure in this run.")
-        return HttpResponse(svg, content_type="image/svg+xml")
-
-
 @extend_schema_view(
     list=extend_schema(summary="Your import jobs"),
     retrieve=extend_schema(summary="One of your import jobs: status, progress and report"),
@@ -398,10 +348,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         upload = s.ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         file = upload.validated_data["file"]
-        if file.size > imports.MAX_BYTES:
-            raise imports.ImportRejected(
-                f"The file is {file.size:,} bytes; the limit is {imports.MAX_BYTES:,}.", status=413
-            )
+        uploads.check_file_size(file.size)  # before reading the file into memory
         job = imports.create_job(
             user=request.user,
             file_name=file.name,
@@ -469,7 +416,8 @@ class ExportDownloadView(APIView):
     @extend_schema(
         summary="Download an export (logged)",
         operation_id="exports_download",
-        description="kind: analysis (csv, xlsx, xpt, dta, sav), identified (xlsx, zip; admins), odm (xml; admins), "
+        description="kind: analysis (zip, xlsx, csv, xpt, dta, sav; docs/analysis-data-set.md), "
+        "identified (xlsx, zip; admins), odm (xml; admins), "
         "dictionary (md, csv, xlsx template).",
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
-from ..transfer import exports, imports
+from ..transfer import exports, imports, uploads
 from ..transfer.data_dictionary import SHEETS
 
 
@@ -41,19 +41,16 @@ class UploadForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_start(request):
-    can_import = access.can_enter_data(request.user)
+    can_import = access.can_import(request.user)
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":
         if not can_import:
-            raise PermissionDenied("Only a study coordinator may import data.")
+            raise access.NotYourRole(access.IMPORT_REFUSED)
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > imports.MAX_BYTES:
-                    raise imports.ImportRejected(
-                        f"The file is {upload.size:,} bytes; the limit is {imports.MAX_BYTES:,}.", status=413
-                    )
+                uploads.check_file_size(upload.size)  # before reading the file into memory
                 job = imports.create_job(
                     user=request.user,
                     file_name=upload.name,
@@ -91,7 +88,7 @@ def import_job(request, pk):
             "report": report,
             "sheets": (report.get("sheets") or {}).items(),
             "running": job.status in (job.Status.QUEUED, job.Status.RUNNING),
-            "can_commit": job.status == job.Status.CHECKED and access.can_enter_data(request.user),
+            "can_commit": job.status == job.Status.CHECKED and access.can_import(request.user),
         },
     )
 
@@ -114,8 +111,7 @@ def import_status(request, pk):
 @require_POST
 def import_commit(request, pk):
     job = _job(request, pk)
-    if not access.can_enter_data(request.user):
-        raise PermissionDenied("Only a study coordinator may import data.")
+    access.require_import(request.user)
     try:
         job = imports.start(job, action="commit")
     except imports.ImportRejected as error:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access, selectors, services
 from ..models import Center, FirstLineResponse, Patient
+from ..transfer import spreadsheet
 from .forms import EVENT_KINDS, KIND_OF_MODEL, AuditFilterForm, PatientFilterForm, PatientForm, ReasonForm, ReviewForm
 
 PAGE_SOURCE = "page"
@@ -248,10 +249,7 @@ AUDIT_CSV_COLUMNS = [
 
 def csv_safe(value):
     """Neutralise spreadsheet formulas: a cell starting with = + - @ (or tab/CR) gets a leading quote."""
-    text = "" if value is None else str(value)
-    if text and text[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return spreadsheet.neutralise("" if value is None else str(value))
 
 
 def _audit_csv_row(row):

@@ -6,8 +6,9 @@ Two parts:
   model fields, with the natural key that makes a re-import change nothing. Labels, types and
   coded values come from ``registry.models`` and ``registry.choices``, so the dictionary cannot
   drift from the database.
-* ``ANALYSIS_VARIABLES``: the de-identified analysis data set (one row per patient; no dates,
-  ages and intervals in days; a pseudonym instead of the study ID).
+* ``ANALYSIS_TABLES``: the de-identified analysis data set: ``ANALYSIS_VARIABLES`` (one row per
+  patient) and one table per event type, keyed by a pseudonym instead of the study ID; no dates,
+  ages and intervals in days from diagnosis.
 
 Coded values keep their registry code (``AF4``) in CSV, XLSX and SAS transport files; Stata
 and SPSS get a numeric code (the 1-based position of the value in ``registry.choices``, so
@@ -18,7 +19,7 @@ new values are only ever appended) with the registry label as value label.
 import functools
 import inspect
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 if __name__ == "__main__":  # pragma: no cover - `python -m registry.transfer.data_dictionary`
     import django
@@ -30,8 +31,20 @@ from django.db import models as dj_models  # noqa: E402
 
 from .. import choices as choice_module  # noqa: E402
 from ..models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant  # noqa: E402
-
-TEXT, DATE, DECIMAL, INTEGER, BOOLEAN, CODE = "text", "date", "decimal", "integer", "boolean", "code"
+from .analysis_variables import (  # noqa: E402, F401 (re-exported: the dictionary is the one entry point)
+    ANALYSIS_TABLES,
+    ANALYSIS_TABLES_BY_NAME,
+    ANALYSIS_VARIABLES,
+    ANALYSIS_VARIABLES_BY_NAME,
+    BOOLEAN,
+    CODE,
+    DATE,
+    DECIMAL,
+    INTEGER,
+    TEXT,
+    AnalysisTable,
+    Variable,
+)
 
 
 def _choice_classes():
@@ -235,83 +248,6 @@ SHEET_OF_MODEL = {s.model: s for s in SHEETS}
 TRIAL_CODES = ("MLL96", "MLL98")
 
 
-@dataclass(frozen=True)
-class Variable:
-    """A variable of the de-identified analysis data set."""
-
-    name: str
-    label: str
-    kind: str  # text, code, integer (days, counts), decimal, boolean (0/1)
-    description: str = ""
-    codes: type | None = None
-    values: tuple = field(default=())  # (code, label) pairs when codes is not a TextChoices class
-
-    def value_labels(self):
-        """[(registry code, label), ...] in their fixed order."""
-        if self.codes is not None:
-            return list(self.codes.choices)
-        return list(self.values)
-
-    def numeric_codes(self):
-        """{registry code: 1-based number} as written to Stata and SPSS."""
-        return {code: i for i, (code, _) in enumerate(self.value_labels(), start=1)}
-
-
-C = choice_module
-_DAYS = "days from diagnosis; empty if none"
-ANALYSIS_VARIABLES = (
-    Variable(
-        "pseudonym",
-        "Patient pseudonym",
-        TEXT,
-        "Stable pseudonym of the study ID (HMAC-SHA256 with the registry's pseudonym key); no link to the ID "
-        "without that key.",
-    ),
-    Variable("trial", "Trial", CODE, values=(("MLL96", "MLL96"), ("MLL98", "MLL98"))),
-    Variable("center", "Center code", TEXT, "Treating center (a hospital, not a person)."),
-    Variable("sex", "Sex", CODE, codes=C.Sex),
-    Variable("age_at_diagnosis_days", "Age at diagnosis (days)", INTEGER),
-    Variable("registration_days", "Diagnosis to registration (days)", INTEGER),
-    Variable("wbc", "WBC at diagnosis (x10^9/L)", DECIMAL),
-    Variable("cns_status", "CNS status", CODE, codes=C.CNSStatus),
-    Variable("immunophenotype", "Immunophenotype", CODE, codes=C.Immunophenotype),
-    Variable("prednisone_response", "Prednisone response", CODE, codes=C.PrednisoneResponse),
-    Variable("mll_partner", "MLL partner gene", CODE, codes=C.MLLPartner),
-    Variable("mll_detection_method", "MLL rearrangement detected by", CODE, codes=C.DetectionMethod),
-    Variable("first_line_outcome", "First-line outcome", CODE, "Empty if not yet recorded.", codes=C.FirstLineOutcome),
-    Variable("first_line_days", "Diagnosis to CR1 or induction failure (days)", INTEGER, _DAYS),
-    Variable("n_relapses", "Number of relapses", INTEGER),
-    Variable("relapse1_days", "Diagnosis to first relapse (days)", INTEGER, _DAYS),
-    Variable("relapse1_site", "Site of first relapse", CODE, codes=C.RelapseSite),
-    Variable(
-        "first_remission_days",
-        "Duration of first remission (days)",
-        INTEGER,
-        "CR1 to first relapse; empty without both.",
-    ),
-    Variable("n_salvage_lines", "Number of salvage lines", INTEGER),
-    Variable("salvage1_days", "Diagnosis to start of first salvage line (days)", INTEGER, _DAYS),
-    Variable("salvage1_response", "Response to first salvage line", CODE, codes=C.SalvageResponse),
-    Variable("salvage_remission", "Remission after salvage (any line)", BOOLEAN, "1 if any salvage line reached CR."),
-    Variable("salvage_remission_days", "Diagnosis to first remission after salvage (days)", INTEGER, _DAYS),
-    Variable("n_transplants", "Number of HSCTs", INTEGER),
-    Variable("hsct1_days", "Diagnosis to first HSCT (days)", INTEGER, _DAYS),
-    Variable("hsct1_type", "First HSCT: type", CODE, codes=C.TransplantType),
-    Variable("hsct1_donor", "First HSCT: donor", CODE, codes=C.Donor),
-    Variable("hsct1_source", "First HSCT: stem cell source", CODE, codes=C.StemCellSource),
-    Variable("hsct1_conditioning", "First HSCT: conditioning", CODE, codes=C.Conditioning),
-    Variable("hsct1_intensity", "First HSCT: conditioning intensity", CODE, codes=C.ConditioningIntensity),
-    Variable("hsct1_status", "First HSCT: disease status", CODE, codes=C.DiseaseStatusAtTransplant),
-    Variable("vital_status", "Vital status at last contact", CODE, "Empty without follow-up.", codes=C.VitalStatus),
-    Variable("last_contact_days", "Diagnosis to last contact (days)", INTEGER, _DAYS),
-    Variable("death_days", "Diagnosis to death (days)", INTEGER, _DAYS),
-    Variable("cause_of_death", "Cause of death", CODE, codes=C.CauseOfDeath),
-    Variable("lost_to_follow_up", "Lost to follow-up", BOOLEAN, "1 if the last contact says no further contact."),
-    Variable("second_malignancy_days", "Diagnosis to second malignancy (days)", INTEGER, _DAYS),
-)
-ANALYSIS_VARIABLES_BY_NAME = {v.name: v for v in ANALYSIS_VARIABLES}
-
-
 def code_lists():
     """Every TextChoices class used by an import column or an analysis variable, by name."""
     found = {}
@@ -319,9 +255,10 @@ def code_lists():
         for column in sheet.columns:
             if column.codes:
                 found[column.codes.__name__] = column.codes
-    for variable in ANALYSIS_VARIABLES:
-        if variable.codes:
-            found[variable.codes.__name__] = variable.codes
+    for table in ANALYSIS_TABLES:
+        for variable in table.variables:
+            if variable.codes:
+                found[variable.codes.__name__] = variable.codes
     return dict(sorted(found.items()))
 
 
@@ -384,23 +321,28 @@ def markdown():
     out += [
         "## De-identified analysis data set",
         "",
-        "One row per patient. No dates: ages and intervals are whole days from the date of diagnosis; the",
-        "study ID is replaced by a pseudonym that stays the same across exports (HMAC-SHA256 of the study ID",
-        "with the registry's key). CSV, XLSX and SAS transport (XPT v8) carry the registry codes; Stata (.dta)",
-        "and SPSS (.sav) carry numeric codes (the value's position in its code list) with value labels; every",
-        "format carries the variable labels (XPT has no value labels: use this dictionary).",
+        "One table per file (ZIP of CSV, SAS, Stata or SPSS files) or sheet (XLSX): `patients`, one row per",
+        "patient, and one table per event type, every record, keyed by `pseudonym`. No dates: ages and",
+        "intervals are whole days from the date of diagnosis; the study ID is replaced by a pseudonym that stays",
+        "the same across exports (HMAC-SHA256 of the study ID with the registry's key). CSV, XLSX and SAS",
+        "transport (XPT v8) carry the registry codes; Stata (.dta) and SPSS (.sav) carry numeric codes (the",
+        "value's position in its code list) with value labels; every format carries the variable labels (XPT",
+        "has no value labels: use this dictionary). How to rebuild the stored analyses from these tables:",
+        "docs/analysis-data-set.md.",
         "",
-        "| variable | label | type | codes | description |",
-        "| --- | --- | --- | --- | --- |",
     ]
-    for v in ANALYSIS_VARIABLES:
-        codes = (
-            f"[{v.codes.__name__}](#{v.codes.__name__.lower()})"
-            if v.codes
-            else (", ".join(f"{i}={code}" for i, (code, _) in enumerate(v.values, 1)) if v.values else "")
-        )
-        out.append(f"| `{v.name}` | {_md_escape(v.label)} | {v.kind} | {codes} | {_md_escape(v.description)} |")
-    out += ["", "## Code lists", "", "Number = the numeric code in Stata and SPSS files.", ""]
+    for table in ANALYSIS_TABLES:
+        out += [f"### `{table.name}`: {table.label}", "", table.description, ""]
+        out += ["| variable | label | type | codes | description |", "| --- | --- | --- | --- | --- |"]
+        for v in table.variables:
+            codes = (
+                f"[{v.codes.__name__}](#{v.codes.__name__.lower()})"
+                if v.codes
+                else (", ".join(f"{i}={code}" for i, (code, _) in enumerate(v.values, 1)) if v.values else "")
+            )
+            out.append(f"| `{v.name}` | {_md_escape(v.label)} | {v.kind} | {codes} | {_md_escape(v.description)} |")
+        out.append("")
+    out += ["## Code lists", "", "Number = the numeric code in Stata and SPSS files.", ""]
     for name, cls in code_lists().items():
         out += [f"### {name}", "", "| number | code | label |", "| ---: | --- | --- |"]
         for i, (code, label) in enumerate(cls.choices, start=1):

@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from analysis import analyses, datasets
+from analysis import datasets
+from analysis.analyses import os_after_second_line, time_dependent, to_python
+from registry.course import AGE_UNDER_3_MONTHS_DAYS, WBC_HIGH, WBC_VERY_HIGH
 
 
 def os_frame(n=60, seed=7):
@@ -35,21 +37,21 @@ def os_frame(n=60, seed=7):
 
 def os_results(frame=None):
     frame = os_frame() if frame is None else frame
-    return analyses.to_python(analyses.os_after_second_line(frame))
+    return to_python(os_after_second_line.os_after_second_line(frame))
 
 
 def time_dependent_results(frame=None):
     frame = os_frame() if frame is None else frame
-    return analyses.to_python(analyses.time_dependent(frame, datasets.counting_process(frame)))
+    return to_python(time_dependent.time_dependent(frame, datasets.counting_process(frame)))
 
 
 def course_frame(n=40, seed=3):
-    """A course frame with the columns Table 1 reads."""
+    """A course frame with the columns Table 1 and the cohort summary read."""
     rng = np.random.default_rng(seed)
     relapsed = rng.random(n) < 0.4
     refractory = ~relapsed & (rng.random(n) < 0.1)
     day = pd.Timestamp("1997-01-01")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "trial": rng.choice(["MLL96", "MLL98"], n),
             "sex": rng.choice(["M", "F"], n),
@@ -63,15 +65,23 @@ def course_frame(n=40, seed=3):
             "induction_failure_date": pd.Series([day if r else pd.NaT for r in refractory]),
         }
     )
+    # The course frame's derived facts (registry.course.course_frame derives them the same way).
+    return frame.assign(
+        recurrent_or_refractory=(relapsed | refractory).astype(int),
+        age_under_3_months=(frame["age_days"] < AGE_UNDER_3_MONTHS_DAYS).astype(int),
+        wbc_100_or_more=(frame["wbc"] >= WBC_HIGH).astype(int),
+        wbc_300_or_more=(frame["wbc"] >= WBC_VERY_HIGH).astype(int),
+    )
 
 
 def compute_report(parameters=None):
     """Store a successful run of every report analysis for ``parameters``, as a worker would."""
-    from analysis import reports, runs
+    from analysis import runs
+    from analysis.analyses import REPORT_ANALYSES
     from analysis.models import AnalysisRun
 
     done = {}
-    for name in reports.REPORT_ANALYSES:
+    for name in REPORT_ANALYSES:
         run = AnalysisRun.objects.create(
             name=name, trigger=AnalysisRun.Trigger.COMMAND, parameters=runs.normalize_parameters(parameters)
         )

@@ -6,7 +6,7 @@ import re
 
 from PIL import Image
 
-from analysis import figures
+from analysis import analyses, figures
 from tests.analysis.report_data import os_results, time_dependent_results
 
 
@@ -18,7 +18,7 @@ def texts(svg):
 
 def test_km_figure_prints_the_numbers_at_risk_under_the_axis():
     results = os_results()
-    svg = figures.os_after_second_line_figures(results)["os_overall"]
+    svg = analyses.ANALYSES["os_after_second_line"].draw(results)["os_overall"]
     words = texts(svg)
     assert "Number at risk" in words
     for row in results["overall"]["risk_table"]:
@@ -28,15 +28,15 @@ def test_km_figure_prints_the_numbers_at_risk_under_the_axis():
 def test_factor_figures_show_the_logrank_p_and_readable_groups():
     results = os_results()
     factor = next(f for f in results["univariate"] if f["factor"] == "salvage_remission")
-    svg = figures.os_after_second_line_figures(results)["os_by_salvage_remission"]
+    svg = analyses.ANALYSES["os_after_second_line"].draw(results)["os_by_salvage_remission"]
     words = " ".join(texts(svg))
-    assert "Log-rank" in words and figures._format_p(factor["logrank"]["p"]) in words
+    assert "Log-rank" in words and figures.format_p(factor["logrank"]["p"]) in words
     assert "Remission after salvage (n = " in words and "No remission (n = " in words
 
 
 def test_forest_plot_shows_every_model_term():
     results = os_results()
-    svg = figures.os_after_second_line_figures(results)["cox_forest"]
+    svg = analyses.ANALYSES["os_after_second_line"].draw(results)["cox_forest"]
     words = texts(svg)
     for label in results["cox"]["labels"].values():
         assert label in words
@@ -52,15 +52,15 @@ def test_forest_plot_shows_every_model_term():
 
 
 def test_stored_svgs_carry_a_title_and_description():
-    svg = figures.os_after_second_line_figures(os_results())["os_overall"]
+    svg = analyses.ANALYSES["os_after_second_line"].draw(os_results())["os_overall"]
     assert re.search(r"<svg [^>]*role=\"img\"[^>]*><title>OS after second-line treatment</title><desc>", svg)
 
 
 def test_every_stored_figure_can_be_redrawn_as_png_at_300_dpi():
-    specs = figures.specs("time_dependent", time_dependent_results())
+    specs = analyses.figure_specs("time_dependent", time_dependent_results())
     assert set(specs) == {"landmark_by_hsct", "landmark_by_remission"}
     png = figures.render(specs["landmark_by_hsct"], "png", dpi=300)
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG"
     assert round(image.info["dpi"][0]) == 300 and image.size[0] > 1500
-    assert figures.specs("cohort_summary", {}) == {}
+    assert analyses.figure_specs("cohort_summary", {}) == {}

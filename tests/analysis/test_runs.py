@@ -1,5 +1,6 @@
 """Analysis runs: stored with fingerprints, reused when nothing changed, one at a time."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -68,11 +69,7 @@ def test_a_failure_is_stored_with_its_error(cohort, monkeypatch):
     def broken(frames):
         raise RuntimeError("numerical trouble")
 
-    monkeypatch.setitem(
-        runs.ANALYSES,
-        "cohort_summary",
-        runs.ANALYSES["cohort_summary"].__class__("broken", runs.ANALYSES["cohort_summary"].inputs, broken),
-    )
+    monkeypatch.setitem(runs.ANALYSES, "cohort_summary", replace(runs.ANALYSES["cohort_summary"], compute=broken))
     run = run_now("cohort_summary")
     assert run.status == "failed"
     assert "numerical trouble" in run.error

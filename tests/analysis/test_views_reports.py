@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from analysis import reports
+from analysis import analyses
 from analysis.models import AnalysisRun
 from registry import services
 from tests.analysis.report_data import compute_report, registry_cohort
@@ -129,7 +129,7 @@ def test_recompute_without_javascript_queues_runs_and_redirects(
         response = client.post(reverse("analysis:recompute"), {"trial": "MLL96", "center": ""})
     assert response.status_code == 302 and response["Location"] == REPORT + "?trial=MLL96"
     queued = AnalysisRun.objects.filter(parameters={"trial": "MLL96"})
-    assert sorted(queued.values_list("name", flat=True)) == sorted(reports.REPORT_ANALYSES)
+    assert sorted(queued.values_list("name", flat=True)) == sorted(analyses.REPORT_ANALYSES)
     assert set(queued.values_list("trigger", "requested_by", "status")) == {("on_demand", investigator.pk, "succeeded")}
     page = client.get(REPORT, {"trial": "MLL96"}).content.decode()
     assert "6 patients (MLL96, all centers)" in page
@@ -139,7 +139,7 @@ def test_recompute_for_javascript_answers_json_and_status_follows_the_runs(clien
     client.force_login(admin_user)
     response = client.post(reverse("analysis:recompute"), {"center": "OSK02"}, HTTP_ACCEPT="application/json")
     data = response.json()
-    assert len(data["runs"]) == len(reports.REPORT_ANALYSES)
+    assert len(data["runs"]) == len(analyses.REPORT_ANALYSES)
     status = client.get(data["status_url"]).json()
     assert status == {"runs": status["runs"], "total": 6, "done": 0, "failed": [], "finished": False}
     # A second click while they are pending does not queue more.
@@ -167,7 +167,7 @@ def test_a_center_investigator_recomputes_only_their_center(client, center_inves
     client.force_login(center_investigator)
     assert client.post(reverse("analysis:recompute"), {"center": "OSK02"}).status_code == 404
     client.post(reverse("analysis:recompute"), {})
-    assert AnalysisRun.objects.count() == len(reports.REPORT_ANALYSES)
+    assert AnalysisRun.objects.count() == len(analyses.REPORT_ANALYSES)
     assert all(p == {"center": "TKY01"} for p in AnalysisRun.objects.values_list("parameters", flat=True))
 
 

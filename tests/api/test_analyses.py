@@ -1,6 +1,7 @@
-"""/api/v1/analyses/: stored runs, read-only, results in the documented shape."""
+"""/api/v1/analyses/: stored runs, read-only, results in the documented shape, scoped by for_user."""
 
 import pytest
+from django.urls import reverse
 
 from analysis.models import AnalysisRun
 
@@ -17,6 +18,18 @@ def run(db):
         results={"schema": "cohort_summary/1", "n_registered": 80},
         figures={"os_overall": "<svg/>"},
         parameters={"fixed_times_years": [1, 3, 5]},
+    )
+
+
+@pytest.fixture
+def center_run(center):
+    return AnalysisRun.objects.create(
+        name="cohort_summary",
+        status="succeeded",
+        trigger="command",
+        results={"schema": "cohort_summary/1", "n_registered": 6},
+        figures={"os_overall": "<svg>TKY01</svg>"},
+        parameters={"center": "TKY01"},
     )
 
 
@@ -43,4 +56,28 @@ def test_filter_by_name_and_status(api, admin_user, run):
 
 
 def test_coordinators_do_not_read_analyses(api, coordinator, run):
-    assert api(coordinator).get("/api/v1/analyses/").status_code == 403
+    response = api(coordinator).get("/api/v1/analyses/")
+    assert response.status_code == 403 and "investigators" in response.json()["detail"]
+
+
+def test_a_center_investigator_reads_only_their_centers_runs(api, center_investigator, run, center_run):
+    client = api(center_investigator)
+    listed = client.get("/api/v1/analyses/").json()
+    assert listed["count"] == 1 and [r["id"] for r in listed["results"]] == [center_run.pk]
+    assert client.get(f"/api/v1/analyses/{center_run.pk}/").json()["results"]["n_registered"] == 6
+    assert client.get(f"/api/v1/analyses/{center_run.pk}/figures/os_overall/").content == b"<svg>TKY01</svg>"
+
+
+def test_a_study_wide_run_is_not_found_for_a_center_investigator(api, center_investigator, run):
+    client = api(center_investigator)
+    for url in (f"/api/v1/analyses/{run.pk}/", f"/api/v1/analyses/{run.pk}/figures/os_overall/"):
+        response = client.get(url)
+        assert response.status_code == 404 and b"n_registered" not in response.content
+
+
+def test_the_runs_api_keeps_its_url_names(run):
+    assert reverse("api:analysis-list") == "/api/v1/analyses/"
+    assert reverse("api:analysis-detail", args=[run.pk]) == f"/api/v1/analyses/{run.pk}/"
+    assert (
+        reverse("api:analysis-figure", args=[run.pk, "os_overall"]) == f"/api/v1/analyses/{run.pk}/figures/os_overall/"
+    )

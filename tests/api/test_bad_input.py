@@ -85,9 +85,9 @@ def test_upload_of_the_wrong_type(client):
 
 
 def test_oversized_upload(client, monkeypatch):
-    from registry.transfer import imports
+    from registry.transfer import uploads
 
-    monkeypatch.setattr(imports, "MAX_BYTES", 10)
+    monkeypatch.setattr(uploads, "MAX_BYTES", 10)
     upload = SimpleUploadedFile("patients.csv", b"study_id,center\n" * 10, content_type="text/csv")
     response = client.post("/api/v1/imports/", {"file": upload}, format="multipart")
     assert response.status_code == 413

@@ -1,18 +1,58 @@
-"""The permission matrix: every role x own/other center x every endpoint and method.
+"""The permission matrix: every persona x own/other center x every endpoint and method, status AND content.
 
-The expected status of each cell is written out below as the rules of docs/roles.md and
-docs/api.md say it, not derived from the code under test.
+The matrix is generated from ``PERSONAS``, a transcription of docs/roles.md (who sees which
+centers, who enters data, who reviews, which stored analysis runs each reads), not from the
+code under test: the expected records of a list are found with plain queries by center code,
+never through ``for_user``. Each list is compared with the persona's scope both ways: nothing
+outside it is returned, and everything inside it is.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 
+from analysis.models import AnalysisRun
+from registry.models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 from tests.factories import PatientFactory
 
-ROLES = ["anonymous", "outsider", "coordinator", "center_investigator", "investigator", "data_manager", "admin_user"]
-CLINICAL = ["patients", "first-line-responses", "relapses", "salvage-lines", "transplants", "follow-ups"]
+OWN, OTHER = "TKY01", "OSK02"  # the codes of the ``center`` and ``other_center`` fixtures
+STUDY = "study"  # a study-wide run (parameters {})
+
+
+@dataclass(frozen=True)
+class Persona:
+    """What docs/roles.md grants a persona; ``status`` is the answer to everything for non-members."""
+
+    centers: frozenset = frozenset()  # centers whose clinical records they read
+    enters: bool = False  # coordinator: creates and edits records of their own center
+    reviews: bool = False  # data manager: verifies, locks, deletes
+    runs: frozenset | None = None  # selections of the analysis runs they read; None: no outcome results
+    status: int | None = None  # 401 / 403 for every call, for users without a role
+
+
+EVERY_CENTER = frozenset({OWN, OTHER})
+EVERY_RUN = frozenset({STUDY, OWN, OTHER})
+PERSONAS = {
+    "anonymous": Persona(status=401),
+    "outsider": Persona(status=403),
+    "coordinator": Persona(centers=frozenset({OWN}), enters=True),
+    "center_investigator": Persona(centers=frozenset({OWN}), runs=frozenset({OWN})),
+    "investigator": Persona(centers=EVERY_CENTER, runs=EVERY_RUN),
+    "data_manager": Persona(centers=EVERY_CENTER, reviews=True, runs=EVERY_RUN),
+    "admin_user": Persona(centers=EVERY_CENTER, runs=EVERY_RUN),
+}
+ROLES = list(PERSONAS)
+MEMBERS = [role for role, persona in PERSONAS.items() if persona.status is None]
+CLINICAL = {
+    "patients": Patient,
+    "first-line-responses": FirstLineResponse,
+    "relapses": Relapse,
+    "salvage-lines": SalvageLine,
+    "transplants": Transplant,
+    "follow-ups": FollowUp,
+}
 METHODS = ["list", "retrieve", "create", "update", "partial_update", "destroy"]
 
 
@@ -29,6 +69,12 @@ def _record(patient, endpoint):
         "transplants": patient.transplants.first(),
         "follow-ups": patient.follow_ups.first(),
     }[endpoint]
+
+
+def _in_centers(model, codes):
+    """IDs of the records of ``codes``' patients, by a plain query (not ``for_user``)."""
+    lookup = "center__code__in" if model is Patient else "patient__center__code__in"
+    return set(model.objects.filter(**{lookup: codes}).values_list("pk", flat=True))
 
 
 def _new_payload(endpoint, course_patient, fresh_patient, center_code):
@@ -77,29 +123,25 @@ def _new_payload(endpoint, course_patient, fresh_patient, center_code):
     }[endpoint]
 
 
-def expected_clinical(role, target, method, endpoint):
-    if role == "anonymous":
-        return 401
-    if role == "outsider":
-        return 403
-    sees_other = role in ("investigator", "data_manager", "admin_user")
+def expected_clinical(persona, center, method, endpoint):
+    if persona.status:
+        return persona.status
+    sees = center in persona.centers
     if method in ("list", "retrieve"):
-        if method == "retrieve" and target == "other" and not sees_other:
-            return 404
-        return 200
+        return 200 if method == "list" or sees else 404
     if method == "create":
-        if role != "coordinator":
+        if not persona.enters:
             return 403
-        if target == "own":
+        if center == OWN:
             return 201
         # Another center: a patient there is refused; an event names a patient the coordinator cannot see.
         return 403 if endpoint == "patients" else 400
     if method in ("update", "partial_update"):
-        if role != "coordinator":
+        if not persona.enters:
             return 403
-        return 200 if target == "own" else 404
+        return 200 if sees else 404
     if method == "destroy":
-        return 204 if role == "data_manager" else 403
+        return 204 if persona.reviews else 403
     raise AssertionError(method)
 
 
@@ -108,7 +150,7 @@ def _call(client, admin_client, method, endpoint, patient, fresh):
     base = f"/api/v1/{endpoint}/"
     detail = f"{base}{record.pk}/"
     if method == "list":
-        return client.get(base), record
+        return client.get(base, {"page_size": 100}), record
     if method == "retrieve":
         return client.get(detail), record
     if method == "create":
@@ -126,45 +168,128 @@ def _call(client, admin_client, method, endpoint, patient, fresh):
     return client.delete(detail, HTTP_X_REASON_FOR_CHANGE="permission matrix"), record
 
 
+def _content_problems(persona, endpoint, method, response, record):
+    """What the body of a successful read says that the persona's scope does not allow (or omits)."""
+    body = response.json()
+    if method == "retrieve":
+        return [] if body["id"] == record.pk else [("retrieve", "another record", body["id"])]
+    assert body["next"] is None, "the list must fit on one page for the comparison"
+    returned = [r["id"] for r in body["results"]]
+    expected = _in_centers(CLINICAL[endpoint], persona.centers)
+    problems = []
+    if len(returned) != len(set(returned)):
+        problems.append(("list", "duplicates", returned))
+    if set(returned) - expected:
+        problems.append(("list", "outside the scope", sorted(set(returned) - expected)))
+    if expected - set(returned):
+        problems.append(("list", "missing from the scope", sorted(expected - set(returned))))
+    return problems
+
+
 @pytest.mark.parametrize("endpoint", CLINICAL)
 @pytest.mark.parametrize("role", ROLES)
 def test_clinical_matrix(request, api, role, endpoint, own_patient, other_patient, admin_user):
     """Each cell (own/other center x method) runs in a savepoint rolled back afterwards."""
+    persona = PERSONAS[role]
     client, admin_client = api(_user(request, role)), api(admin_user)
     fresh = {
-        "own": PatientFactory(center=own_patient.center, study_id="MLL96-0901"),
-        "other": PatientFactory(center=other_patient.center, study_id="MLL96-0902"),
+        OWN: PatientFactory(center=own_patient.center, study_id="MLL96-0901"),
+        OTHER: PatientFactory(center=other_patient.center, study_id="MLL96-0902"),
     }
     wrong = []
-    for target, patient in (("own", own_patient), ("other", other_patient)):
+    for center, patient in ((OWN, own_patient), (OTHER, other_patient)):
         for method in METHODS:
             with transaction.atomic():
-                response, record = _call(client, admin_client, method, endpoint, patient, fresh[target])
-                expected = expected_clinical(role, target, method, endpoint)
+                response, record = _call(client, admin_client, method, endpoint, patient, fresh[center])
+                expected = expected_clinical(persona, center, method, endpoint)
                 if response.status_code != expected:
-                    wrong.append((target, method, expected, response.status_code, getattr(response, "data", None)))
-                elif method == "list" and expected == 200:
-                    ids = [r["id"] for r in response.json()["results"]]
-                    sees_other = role in ("investigator", "data_manager", "admin_user")
-                    if (record.pk in ids) != (target == "own" or sees_other):
-                        wrong.append((target, method, "scope", ids))
+                    wrong.append((center, method, expected, response.status_code, getattr(response, "data", None)))
+                elif method in ("list", "retrieve") and expected == 200:
+                    wrong += [(center, *p) for p in _content_problems(persona, endpoint, method, response, record)]
                 transaction.set_rollback(True)
     assert not wrong
 
 
+# --- stored analysis runs -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs_by_selection(center, other_center):
+    """A study-wide run and runs filtered to each center (one also to a trial), each with a figure."""
+
+    def run(parameters):
+        return AnalysisRun.objects.create(
+            name="cohort_summary",
+            status="succeeded",
+            trigger="command",
+            parameters=parameters,
+            results={"schema": "cohort_summary/1"},
+            figures={"os_overall": "<svg/>"},
+        )
+
+    return {
+        STUDY: [run({}), run({"trial": "MLL98"})],
+        OWN: [run({"center": OWN}), run({"center": OWN, "trial": "MLL96"})],
+        OTHER: [run({"center": OTHER})],
+    }
+
+
+def _run_ids(runs_by_selection, selections):
+    return {run.pk for selection in selections for run in runs_by_selection[selection]}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_analysis_runs_list_holds_exactly_the_runs_in_scope(request, api, role, runs_by_selection):
+    persona = PERSONAS[role]
+    response = api(_user(request, role)).get("/api/v1/analyses/", {"page_size": 100})
+    expected = persona.status or (403 if persona.runs is None else 200)
+    assert response.status_code == expected
+    if expected == 200:
+        listed = [r["id"] for r in response.json()["results"]]
+        assert len(listed) == len(set(listed))
+        assert set(listed) == _run_ids(runs_by_selection, persona.runs)
+        for run in response.json()["results"]:
+            assert run["parameters"].get("center", STUDY) in persona.runs
+
+
+@pytest.mark.parametrize("selection", [STUDY, OWN, OTHER])
+@pytest.mark.parametrize("role", ROLES)
+def test_analysis_run_detail_and_figure(request, api, role, selection, runs_by_selection):
+    """A run outside the persona's scope answers 404 (detail and figure), as if it did not exist."""
+    persona = PERSONAS[role]
+    client = api(_user(request, role))
+    if persona.status:
+        expected = persona.status
+    elif persona.runs is None:
+        expected = 403
+    else:
+        expected = 200 if selection in persona.runs else 404
+    for run in runs_by_selection[selection]:
+        detail = client.get(f"/api/v1/analyses/{run.pk}/")
+        figure = client.get(f"/api/v1/analyses/{run.pk}/figures/os_overall/")
+        assert (detail.status_code, figure.status_code) == (expected, expected), run.parameters
+        if expected == 200:
+            assert detail.json()["id"] == run.pk and detail.json()["parameters"] == run.parameters
+            assert figure.content == b"<svg/>"
+        else:
+            assert "cohort_summary" not in detail.content.decode() and b"<svg" not in figure.content
+
+
+# --- the other endpoints ----------------------------------------------------------------------------
+
 READ_ONLY = {
-    # path: roles that get 200 (every other registry role: 403; anonymous: 401)
-    "/api/v1/centers/": ROLES[2:],
-    "/api/v1/trials/": ROLES[2:],
-    "/api/v1/analyses/": ["center_investigator", "investigator", "data_manager", "admin_user"],
-    "/api/v1/imports/": ROLES[2:],
-    "/api/v1/exports/": ROLES[2:],
-    "/api/v1/data-dictionary/": ROLES[2:],
-    "/api/v1/exports/dictionary/md/": ROLES[2:],
-    "/api/v1/exports/analysis/csv/": ["center_investigator", "investigator", "data_manager", "admin_user"],
+    # path: members that get 200 (every other member: 403; non-members: their status)
+    "/api/v1/centers/": MEMBERS,
+    "/api/v1/trials/": MEMBERS,
+    "/api/v1/analyses/": [r for r in MEMBERS if PERSONAS[r].runs is not None],
+    "/api/v1/imports/": MEMBERS,
+    "/api/v1/exports/": MEMBERS,
+    "/api/v1/data-dictionary/": MEMBERS,
+    "/api/v1/exports/dictionary/md/": MEMBERS,
+    "/api/v1/exports/analysis/csv/": [r for r in MEMBERS if PERSONAS[r].runs is not None],
     "/api/v1/exports/identified/xlsx/": ["admin_user"],
     "/api/v1/exports/odm/xml/": ["admin_user"],
-    "/api/schema/": ROLES[2:],
+    "/api/schema/": MEMBERS,
 }
 
 
@@ -172,7 +297,7 @@ READ_ONLY = {
 @pytest.mark.parametrize("role", ROLES)
 def test_read_only_endpoints(request, api, role, path, own_patient):
     response = api(_user(request, role)).get(path)
-    expected = 401 if role == "anonymous" else (200 if role in READ_ONLY[path] else 403)
+    expected = PERSONAS[role].status or (200 if role in READ_ONLY[path] else 403)
     assert response.status_code == expected
 
 
@@ -180,12 +305,8 @@ def test_read_only_endpoints(request, api, role, path, own_patient):
 @pytest.mark.parametrize("role", ROLES)
 def test_read_only_endpoints_refuse_writes(request, api, role, path):
     response = api(_user(request, role)).post(path, {}, format="json")
-    if role == "anonymous":
-        assert response.status_code == 401
-    elif role == "outsider" or (path.endswith("analyses/") and role == "coordinator"):
-        assert response.status_code == 403
-    else:
-        assert response.status_code == 405
+    expected = PERSONAS[role].status or (405 if role in READ_ONLY[path] else 403)
+    assert response.status_code == expected
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -194,7 +315,7 @@ def test_import_upload_is_for_coordinators(request, api, role):
 
     upload = SimpleUploadedFile("patients.csv", b"study_id,center\n", content_type="text/csv")
     response = api(_user(request, role)).post("/api/v1/imports/", {"file": upload}, format="multipart")
-    expected = {"anonymous": 401, "coordinator": 201}.get(role, 403)
+    expected = PERSONAS[role].status or (201 if PERSONAS[role].enters else 403)
     assert response.status_code == expected
 
 
@@ -203,5 +324,5 @@ def test_review_is_for_data_managers(request, api, role, own_patient):
     response = api(_user(request, role)).post(
         f"/api/v1/patients/{own_patient.pk}/review/", {"verify": True, "reason": "monitored"}, format="json"
     )
-    expected = {"anonymous": 401, "data_manager": 200}.get(role, 403)
+    expected = PERSONAS[role].status or (200 if PERSONAS[role].reviews else 403)
     assert response.status_code == expected

@@ -48,13 +48,13 @@ def main(n):
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from analysis import reports, runs
+    from analysis import analyses, runs
     from analysis.models import AnalysisRun
     from registry.models import Membership
 
     setup_test_environment()  # lets the test Client run against this database with ALLOWED_HOSTS
-    if any(run is None for run in runs.latest_runs(names=reports.REPORT_ANALYSES).values()):
-        for name in reports.REPORT_ANALYSES:
+    if any(run is None for run in runs.latest_runs(names=analyses.REPORT_ANALYSES).values()):
+        for name in analyses.REPORT_ANALYSES:
             runs.execute_run(AnalysisRun.objects.create(name=name, trigger=AnalysisRun.Trigger.COMMAND).pk)
     user, _ = get_user_model().objects.get_or_create(username="bench-investigator")
     Membership.objects.update_or_create(user=user, defaults={"role": "INVESTIGATOR", "center": None})

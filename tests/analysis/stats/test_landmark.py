@@ -45,8 +45,7 @@ def test_counting_process_split(cohort):
         id_col="id",
         duration_col="duration",
         event_col="event",
-        change_col="days_to_hsct",
-        status_col="transplanted",
+        changes={"transplanted": "days_to_hsct"},
     )
     rows = [tuple(r) for r in out[["id", "start", "stop", "event", "transplanted"]].itertuples(index=False)]
     assert rows == [
@@ -65,7 +64,45 @@ def test_counting_process_split(cohort):
 
 def test_counting_process_zero_day_change_and_zero_duration():
     frame = pd.DataFrame({"id": [1, 2], "duration": [10, 0], "event": [1, 1], "chg": [0, np.nan]})
-    out = counting_process_frame(
-        frame, id_col="id", duration_col="duration", event_col="event", change_col="chg", status_col="s"
-    )
+    out = counting_process_frame(frame, id_col="id", duration_col="duration", event_col="event", changes={"s": "chg"})
     assert out[["id", "start", "stop", "s"]].values.tolist() == [[1, 0, 10, 1]]
+
+
+def test_counting_process_splits_at_every_change_of_several_covariates():
+    frame = pd.DataFrame(
+        {
+            "id": [7, 3, 5, 9],
+            "duration": [290.0, 955.0, 100.0, 60.0],
+            "event": [1, 0, 1, 0],
+            "hsct": [90.0, np.nan, 40.0, 0.0],
+            "remission": [30.0, np.nan, 40.0, 80.0],
+            "age": [1, 0, 1, 0],
+        }
+    )
+    out = counting_process_frame(
+        frame,
+        id_col="id",
+        duration_col="duration",
+        event_col="event",
+        changes={"hsct": "hsct", "remission": "remission"},
+        keep_columns=["age"],
+    )
+    assert out.columns.tolist() == ["id", "start", "stop", "event", "hsct", "remission", "age"]
+    assert out.values.tolist() == [
+        [7, 0, 30, 0, 0, 0, 1],
+        [7, 30, 90, 0, 0, 1, 1],
+        [7, 90, 290, 1, 1, 1, 1],  # only the last interval carries the death
+        [3, 0, 955, 0, 0, 0, 0],
+        [5, 0, 40, 0, 0, 0, 1],  # two changes on one day: one cut
+        [5, 40, 100, 1, 1, 1, 1],
+        [9, 0, 60, 0, 1, 0, 0],  # HSCT on day 0 counts from the start; remission after the end never
+    ]
+    assert out["start"].dtype == float and out["stop"].dtype == float
+
+
+def test_counting_process_needs_a_covariate_and_numeric_days(cohort):
+    args = {"id_col": "id", "duration_col": "duration", "event_col": "event"}
+    with pytest.raises(StatsInputError, match="at least one"):
+        counting_process_frame(cohort, changes={}, **args)
+    with pytest.raises(StatsInputError, match="numeric days"):
+        counting_process_frame(cohort.assign(days_to_hsct="soon"), changes={"tx": "days_to_hsct"}, **args)

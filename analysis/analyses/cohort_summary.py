@@ -1,0 +1,160 @@
+"""Who was registered and what happened to them: the paper's 'Results' paragraph.
+
+Counts by trial and center, relapses and induction failures (recurrent or refractory as the
+course frame defines it), the duration of first remission, remission after salvage with its
+exact confidence interval, transplants after recurrence by disease status, deaths. The report
+shows it with the OS estimates of ``os_after_second_line``, in the outcome table.
+"""
+
+from .. import stats
+from ..reports import Row, Section, Table, at_year, ci, curve_figure, is_error, median_text, missing, pct, years
+from .base import SCHEMA_VERSION, Analysis, course_only, guard, median_range, register
+
+NAME = "cohort_summary"
+HSCT_STATUS = {"CR1": "in_remission", "CR2+": "in_remission", "NOT_CR": "not_in_remission", "UNKNOWN": "unknown"}
+
+
+def cohort_summary(course):
+    """The counts of the paper's 'Results' paragraph, from the course frame."""
+    relapsed = course["relapse1_date"].notna()
+    refractory = course["induction_failure_date"].notna()
+    rr = course[course["recurrent_or_refractory"].eq(1)]
+    evaluable = rr[rr["salvage_evaluable"].eq(True)]
+    transplanted = rr[rr["hsct_after_recurrence_date"].notna()]
+    status = transplanted["hsct_after_recurrence_status"].map(HSCT_STATUS)
+    return {
+        "schema": f"{NAME}/{SCHEMA_VERSION}",
+        "n_registered": int(len(course)),
+        "by_trial": {str(k): int(v) for k, v in course["trial"].value_counts().sort_index().items()},
+        "by_center": {str(k): int(v) for k, v in course["center"].value_counts().sort_index().items()},
+        "n_relapsed": int(relapsed.sum()),
+        "n_induction_failure": int(refractory.sum()),
+        "n_recurrent_or_refractory": int(len(rr)),
+        "n_with_second_line": int(rr["second_line_date"].notna().sum()),
+        "first_remission_months": median_range(course.loc[relapsed, "first_remission_months"]),
+        "salvage_remission": guard(stats.binomial_proportion, int(evaluable["salvage_remission"].sum()), len(evaluable))
+        if len(evaluable)
+        else {"error": "no patient with an evaluable salvage response"},
+        "transplants_after_recurrence": {
+            "n": int(len(transplanted)),
+            "in_remission": int((status == "in_remission").sum()),
+            "not_in_remission": int((status == "not_in_remission").sum()),
+            "unknown": int((status == "unknown").sum()),
+        },
+        "n_dead": int(course["dead"].sum()),
+    }
+
+
+def outcome_table(summary, os2):
+    """The outcome table: salvage remission, transplants, OS at 1/3/5 years, median follow-up."""
+    rows = [
+        Row(["Registered patients", str(summary["n_registered"]), ""]),
+        Row(["Relapse after first remission (CR1)", str(summary["n_relapsed"]), ""]),
+        Row(["Induction failure", str(summary["n_induction_failure"]), ""]),
+        Row(["Recurrent or refractory", str(summary["n_recurrent_or_refractory"]), ""]),
+    ]
+    fr = summary["first_remission_months"]
+    if fr["n"]:
+        rows.append(
+            Row(
+                [
+                    "Duration of first remission, months, median (range)",
+                    f"{fr['median']:.1f} ({fr['min']:.0f}-{fr['max']:.0f})",
+                    f"n = {fr['n']}",
+                ]
+            )
+        )
+    salvage = summary["salvage_remission"]
+    if is_error(salvage):
+        rows.append(Row(["Remission after salvage therapy", "-", salvage["error"]]))
+    else:
+        rows.append(
+            Row(
+                [
+                    "Remission after salvage therapy",
+                    f"{salvage['successes']}/{salvage['n']} ({salvage['percent']:.1f}%)",
+                    f"95% CI {ci(salvage['lower'], salvage['upper'])} (exact)",
+                ]
+            )
+        )
+    hsct = summary["transplants_after_recurrence"]
+    rows += [
+        Row(["HSCT after recurrence", str(hsct["n"]), ""]),
+        Row(["HSCT in remission", str(hsct["in_remission"]), ""]),
+        Row(["HSCT not in remission", str(hsct["not_in_remission"]), ""]),
+        Row(["HSCT with disease status unknown", str(hsct["unknown"]), ""]),
+    ]
+    overall = os2["overall"] if os2 else None
+    if overall and not is_error(overall):
+        for year in (1, 3, 5):
+            at = at_year(overall, year)
+            if not at or at.get("survival") is None:
+                rows.append(Row([f"{year}-year OS after second-line treatment", "beyond follow-up", ""]))
+                continue
+            rows.append(
+                Row(
+                    [
+                        f"{year}-year OS after second-line treatment",
+                        f"{pct(at['survival'])} ± {pct(at['std_err'])} (SE)",
+                        f"95% CI {ci(at['lower'], at['upper'])}; {at['n_at_risk']} at risk",
+                    ]
+                )
+            )
+        rows.append(Row(["Median OS after second-line treatment, years", median_text(overall), "95% CI in brackets"]))
+    follow_up = os2.get("median_follow_up") if os2 else None
+    if follow_up and not is_error(follow_up):
+        rows.append(
+            Row(
+                [
+                    "Median follow-up after second-line treatment, years",
+                    years(follow_up["median_days"], 1),
+                    "reverse Kaplan-Meier",
+                ]
+            )
+        )
+    return Table(
+        "outcomes",
+        "Outcome after recurrence or induction failure",
+        "os_after_second_line",
+        ["Measure", "Value", "Note"],
+        rows,
+        text_columns=(2,),
+        notes=[
+            "OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
+            "± Greenwood standard error; 95% confidence intervals on the log scale."
+        ],
+    )
+
+
+def report_sections(results):
+    """The outcome table (with the OS estimates of ``os_after_second_line``) and the OS curve."""
+    summary, os2 = results.get(NAME), results.get("os_after_second_line")
+    section = Section("outcomes", "Outcome after recurrence", [NAME, "os_after_second_line"])
+    if summary:
+        table = outcome_table(summary, os2)
+        table.analysis, table.also_from = NAME, ("os_after_second_line",) if os2 else ()
+        section.tables.append(table)
+    else:
+        missing(section, NAME)
+    if os2 and not is_error(os2["overall"]):
+        section.figures.append(
+            curve_figure(
+                "os_overall",
+                "Overall survival after second-line treatment",
+                "os_after_second_line",
+                {"All patients": os2["overall"]},
+            )
+        )
+    return [section]
+
+
+ANALYSIS = register(
+    Analysis(
+        name=NAME,
+        title="Cohort summary",
+        order=20,
+        inputs=course_only,
+        compute=lambda frames: cohort_summary(frames["course"]),
+        report_sections=report_sections,
+    )
+)

@@ -1,0 +1,136 @@
+"""Table 1: characteristics at diagnosis of recurrent or refractory patients vs the rest.
+
+The groups and the factor cut-offs are the course frame's (``registry.course``); the table
+reports them as the registry codes them, the labels are the report's business.
+"""
+
+from registry.choices import Immunophenotype, MLLPartner, PrednisoneResponse, Sex
+from registry.course import WBC_HIGH, WBC_VERY_HIGH
+
+from ..reports import Row, Section, Table, missing
+from .base import SCHEMA_VERSION, Analysis, course_only, median_range, register
+
+NAME = "patient_characteristics"
+# Categorical: (column, levels in display order); continuous: column.
+CHARACTERISTICS_CATEGORICAL = {
+    "trial": ("Trial", ("MLL96", "MLL98")),
+    "sex": ("Sex", ("M", "F")),
+    "age_under_3_months": ("Age at diagnosis < 3 months", (1, 0)),
+    "wbc_100_or_more": (f"WBC >= {WBC_HIGH} x10^9/L", (1, 0)),
+    "wbc_300_or_more": (f"WBC >= {WBC_VERY_HIGH} x10^9/L", (1, 0)),
+    "cns_status": ("CNS status", ("CNS1", "CNS2", "CNS3", "UNKNOWN")),
+    "immunophenotype": ("Immunophenotype", ("PRO_B", "COMMON_B", "OTHER", "UNKNOWN")),
+    "prednisone_response": ("Prednisone response", ("GOOD", "POOR", "UNKNOWN")),
+    "mll_partner": ("MLL partner gene", ("AF4", "ENL", "AF9", "AF10", "OTHER", "UNKNOWN")),
+}
+CHARACTERISTICS_CONTINUOUS = {
+    "age_days": "Age at diagnosis (days)",
+    "wbc": "WBC at diagnosis (x10^9/L)",
+}
+CHARACTERISTICS_GROUPS = ("recurrent_or_refractory", "other", "all")
+# The report's labels of the coded levels.
+LEVEL_LABELS = {
+    "sex": dict(Sex.choices),
+    "cns_status": {"CNS1": "CNS1", "CNS2": "CNS2", "CNS3": "CNS3", "UNKNOWN": "Unknown"},  # short CNSStatus
+    "immunophenotype": dict(Immunophenotype.choices),
+    "prednisone_response": dict(PrednisoneResponse.choices),
+    "mll_partner": dict(MLLPartner.choices),
+    "age_under_3_months": {"1": "Yes", "0": "No"},
+    "wbc_100_or_more": {"1": "Yes", "0": "No"},
+    "wbc_300_or_more": {"1": "Yes", "0": "No"},
+}
+
+
+def patient_characteristics(course):
+    """Counts with percentages of each group (missing values counted in the denominator and
+    reported as ``missing``), medians and ranges of age (days) and WBC (x10^9/L)."""
+    rr = course["recurrent_or_refractory"].eq(1)
+    groups = {"recurrent_or_refractory": course[rr], "other": course[~rr], "all": course}
+    variables = []
+    for column, (label, levels) in CHARACTERISTICS_CATEGORICAL.items():
+        rows = []
+        for level in levels:
+            counts = {g: int((sub[column] == level).sum()) for g, sub in groups.items()}
+            rows.append({"level": level, "counts": counts, "percents": _percents(counts, groups)})
+        known = {g: int(sub[column].isin(levels).sum()) for g, sub in groups.items()}
+        absent = {g: len(sub) - known[g] for g, sub in groups.items()}
+        variables.append({"variable": column, "label": label, "kind": "categorical", "levels": rows, "missing": absent})
+    for column, label in CHARACTERISTICS_CONTINUOUS.items():
+        variables.append(
+            {
+                "variable": column,
+                "label": label,
+                "kind": "continuous",
+                "summary": {g: median_range(sub[column]) for g, sub in groups.items()},
+            }
+        )
+    return {
+        "schema": f"{NAME}/{SCHEMA_VERSION}",
+        "groups": {g: int(len(sub)) for g, sub in groups.items()},
+        "variables": variables,
+    }
+
+
+def _percents(counts, groups):
+    return {g: (100.0 * counts[g] / len(sub) if len(sub) else None) for g, sub in groups.items()}
+
+
+def table1(characteristics):
+    """Table 1: characteristics at diagnosis, recurrent or refractory vs the rest."""
+    groups = characteristics["groups"]
+    columns = [
+        "Characteristic",
+        f"Recurrent or refractory (n = {groups['recurrent_or_refractory']})",
+        f"Other patients (n = {groups['other']})",
+        f"All (n = {groups['all']})",
+    ]
+    rows = []
+    for variable in characteristics["variables"]:
+        if variable["kind"] == "continuous":
+            cells = [f"{variable['label']}, median (range)"]
+            for g in CHARACTERISTICS_GROUPS:
+                s = variable["summary"][g]
+                cells.append("-" if not s["n"] else f"{s['median']:g} ({s['min']:g}-{s['max']:g})")
+            rows.append(Row(cells))
+            continue
+        rows.append(Row([variable["label"], "", "", ""], heading=True))
+        labels = LEVEL_LABELS.get(variable["variable"], {})
+        for level in variable["levels"]:
+            cells = [labels.get(str(level["level"]), str(level["level"]))]
+            for g in CHARACTERISTICS_GROUPS:
+                count, percent = level["counts"][g], level["percents"][g]
+                cells.append(f"{count} ({percent:.1f}%)" if percent is not None else str(count))
+            rows.append(Row(cells))
+        if any(variable["missing"].values()):
+            rows.append(Row(["Not recorded"] + [str(variable["missing"][g]) for g in CHARACTERISTICS_GROUPS]))
+    return Table(
+        "table1",
+        "Patient characteristics at diagnosis",
+        NAME,
+        columns,
+        rows,
+        notes=[
+            "Recurrent or refractory: relapse after first remission or induction failure. "
+            "Percentages of each column's patients."
+        ],
+    )
+
+
+def report_sections(results):
+    section = Section("patients", "Patients", [NAME])
+    if not results.get(NAME):
+        return [missing(section, NAME)]
+    section.tables.append(table1(results[NAME]))
+    return [section]
+
+
+ANALYSIS = register(
+    Analysis(
+        name=NAME,
+        title="Patient characteristics, recurrent or refractory vs the rest (Table 1)",
+        order=10,
+        inputs=course_only,
+        compute=lambda frames: patient_characteristics(frames["course"]),
+        report_sections=report_sections,
+    )
+)

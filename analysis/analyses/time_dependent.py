@@ -1,0 +1,181 @@
+"""Corrections for immortal-time bias: HSCT and remission as time-dependent covariates, a landmark.
+
+Remission after salvage and HSCT happen after the start of second-line treatment. The Cox model
+here counts them from the day they happen, on the counting-process split of the OS-after-second-
+line frame (``analysis.datasets.counting_process``, the split checked against R); the landmark
+analysis compares only patients alive ``LANDMARK_DAYS`` after the start of salvage, by their
+status on that day.
+"""
+
+from .. import datasets, stats
+from ..figures import factor_spec
+from ..reports import Section, cox_table, factor_figure, factor_table, missing
+from .base import SCHEMA_VERSION, Analysis, by_factor, guard, register
+from .os_after_second_line import COX_COVARIATES
+
+NAME = "time_dependent"
+LANDMARK_DAYS = 180
+
+
+def time_dependent(frame, counting_process):
+    """Time-dependent Cox model on the counting-process frame, and the landmark analysis."""
+    baseline = frame.set_index("patient_id")[["age_under_3_months", "cns_involvement"]]
+    cp = counting_process.join(baseline, on="patient_id")
+    landmark = guard(
+        stats.landmark_frame,
+        frame,
+        LANDMARK_DAYS,
+        duration_col="time",
+        event_col="event",
+        status_from={"hsct_by_landmark": "hsct_days", "remission_by_landmark": "salvage_remission_days"},
+    )
+    result = {
+        "schema": f"{NAME}/{SCHEMA_VERSION}",
+        "time_dependent_cox": {
+            "covariates": ["hsct", "salvage_remission", "age_under_3_months", "cns_involvement"],
+            "explanation": (
+                "HSCT and remission after salvage switch on at the day they happen, so the time a patient "
+                "waited for them alive is not credited to them (no immortal-time bias)."
+            ),
+            "model": guard(
+                stats.cox_time_varying,
+                cp,
+                "patient_id",
+                "start",
+                "stop",
+                "event",
+                ["hsct", "salvage_remission", "age_under_3_months", "cns_involvement"],
+            ),
+        },
+        "landmark": {"landmark_days": LANDMARK_DAYS},
+    }
+    if isinstance(landmark, dict):
+        result["landmark"]["error"] = landmark["error"]
+        return result
+    result["landmark"].update(
+        {
+            "n": int(len(landmark)),
+            "n_excluded": int(landmark.attrs.get("n_excluded", 0)),
+            "explanation": (
+                f"Only patients alive and followed {LANDMARK_DAYS} days after the start of salvage are compared, "
+                "by their HSCT and remission status on that day."
+            ),
+            "by_hsct": by_factor(landmark, "hsct_by_landmark", "HSCT by the landmark"),
+            "by_remission": by_factor(landmark, "remission_by_landmark", "Remission by the landmark"),
+            "cox": guard(stats.cox_model, landmark, "time", "event", ["hsct_by_landmark", "remission_by_landmark"]),
+        }
+    )
+    return result
+
+
+def figure_specs(results):
+    specs = {}
+    landmark = results["landmark"]
+    if "error" not in landmark:
+        days = landmark["landmark_days"]
+        specs["landmark_by_hsct"] = factor_spec(
+            landmark["by_hsct"], f"OS from {days} days after salvage start, by HSCT by then"
+        )
+        specs["landmark_by_remission"] = factor_spec(
+            landmark["by_remission"], f"OS from {days} days after salvage start, by remission by then"
+        )
+    return specs
+
+
+def _corrections_section(results):
+    section = Section(
+        "corrections",
+        "Correcting for immortal-time bias",
+        [NAME],
+        intro=(
+            "Remission after salvage and HSCT happen after the start of second-line treatment, so a patient must "
+            "survive long enough to receive them. Counting them from the start (as Table 3 and Table 4 do) credits "
+            "that waiting time to the treated group and makes them look better than they are (immortal-time bias). "
+            "The time-dependent Cox model counts a patient as untreated until the day of HSCT or remission; the "
+            f"landmark analysis compares only patients alive {LANDMARK_DAYS} days after the start of salvage, by "
+            "their status on that day."
+        ),
+    )
+    if not results:
+        return missing(section, NAME)
+    td = results["time_dependent_cox"]
+    labels = {
+        "hsct": "HSCT (time-dependent)",
+        "salvage_remission": "Remission after salvage (time-dependent)",
+        **COX_COVARIATES,
+    }
+    section.tables.append(
+        cox_table(
+            "time_dependent_cox",
+            "Cox model with HSCT and remission as time-dependent covariates",
+            NAME,
+            td["model"],
+            labels,
+            notes=[td.get("explanation", "")],
+        )
+    )
+    landmark = results["landmark"]
+    if "error" in landmark:
+        section.error = f"Landmark analysis: {landmark['error']}"
+        return section
+    lm_labels = {"hsct_by_landmark": "HSCT by the landmark", "remission_by_landmark": "Remission by the landmark"}
+    table = factor_table(
+        "landmark",
+        f"Landmark analysis at {landmark['landmark_days']} days after the start of salvage",
+        NAME,
+        [landmark["by_hsct"], landmark["by_remission"]],
+        notes=[
+            landmark.get("explanation", ""),
+            f"{landmark['n']} patients at the landmark; {landmark['n_excluded']} died or were censored before it.",
+        ],
+    )
+    section.tables.append(table)
+    section.tables.append(
+        cox_table(
+            "landmark_cox",
+            "Cox model from the landmark",
+            NAME,
+            landmark["cox"],
+            lm_labels,
+        )
+    )
+    days = landmark["landmark_days"]
+    section.figures.append(
+        factor_figure(
+            "landmark_by_hsct",
+            f"OS from {days} days after the start of salvage, by HSCT by then",
+            NAME,
+            landmark["by_hsct"],
+        )
+    )
+    section.figures.append(
+        factor_figure(
+            "landmark_by_remission",
+            f"OS from {days} days after the start of salvage, by remission by then",
+            NAME,
+            landmark["by_remission"],
+        )
+    )
+    return section
+
+
+def report_sections(results):
+    return [_corrections_section(results.get(NAME))]
+
+
+def _inputs(course):
+    frame = datasets.os_after_second_line(course)
+    return {"frame": frame, "counting_process": datasets.counting_process(frame)}
+
+
+ANALYSIS = register(
+    Analysis(
+        name=NAME,
+        title="HSCT and remission as time-dependent covariates; landmark analysis",
+        order=50,
+        inputs=_inputs,
+        compute=lambda frames: time_dependent(frames["frame"], frames["counting_process"]),
+        figure_specs=figure_specs,
+        report_sections=report_sections,
+    )
+)

@@ -1,0 +1,132 @@
+"""One cell of an import file: its Python value for its column, or the problem with it.
+
+Also the located ``Problem`` every part of the import reports (sheet, spreadsheet row, column).
+"""
+
+import functools
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from ..data_dictionary import BOOLEAN, CODE, DATE, DECIMAL, INTEGER, allowed_codes
+from ..spreadsheet import restore
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_TRUE = {"1", "true", "yes", "y"}
+_FALSE = {"0", "false", "no", "n", ""}
+
+
+@dataclass
+class Problem:
+    """Something wrong with the file, located by sheet, spreadsheet row (the header is row 1) and column."""
+
+    sheet: str
+    row: int | None
+    column: str
+    message: str
+    kind: str
+    value: str = ""
+
+    def as_dict(self):
+        return asdict(self)
+
+
+class CellError(Exception):
+    """A cell that cannot be read for its column; ``kind`` names the problem (type, unknown_code, ...)."""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+def normalise(name):
+    """A sheet, file or column name as the data dictionary spells it (lower case, underscores)."""
+    return re.sub(r"[\s\-]+", "_", str(name or "").strip().lower())
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return restore(str(value).strip())  # drop the apostrophe our exports put before formula-looking text
+
+
+@functools.cache
+def _codes_by_upper(column):
+    return {code.upper(): code for code in allowed_codes(column)}
+
+
+def parse_cell(column, value):
+    """The Python value of one cell for ``column`` (None or "" when blank); raises CellError."""
+    if column.kind == DATE:
+        return _date(value)
+    if column.kind == DECIMAL:
+        return _decimal(value)
+    if column.kind == INTEGER:
+        text = _text(value)
+        if not text:
+            return None
+        if not re.fullmatch(r"-?\d+", text):
+            raise CellError("A whole number is expected.", "type")
+        return int(text)
+    if column.kind == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        text = _text(value).lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise CellError("Write 1 or 0 (or TRUE / FALSE).", "type")
+    if column.kind == CODE:
+        text = _text(value)
+        if not text:
+            return ""
+        by_upper = _codes_by_upper(column)
+        if text.upper() not in by_upper:
+            raise CellError(f"Unknown code {text!r}; allowed: {', '.join(allowed_codes(column))}.", "unknown_code")
+        return by_upper[text.upper()]
+    return _text(value)
+
+
+def _date(value):
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        if value.time() != datetime.min.time():
+            raise CellError("A date without a time of day is expected.", "type")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _text(value)
+    match = _ISO_DATE.match(text)
+    if not match:
+        raise CellError("Not a date: write it as YYYY-MM-DD.", "type")
+    try:
+        return date(*(int(part) for part in match.groups()))
+    except ValueError:
+        raise CellError(f"Impossible date {text} (no such day).", "impossible_date") from None
+
+
+def _decimal(value):
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise CellError("A number is expected.", "type")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else _text(value).replace(" ", ""))
+    except InvalidOperation:
+        raise CellError("Not a number (use a point for decimals, e.g. 312.5).", "type") from None
+    if not number.is_finite():
+        raise CellError("Not a number.", "type")
+    return number
+
+
+def blank_value(column):
+    """The value of a column the file does not have: None for dates and numbers, False, or ""."""
+    if column.kind in (DATE, DECIMAL, INTEGER):
+        return None
+    return False if column.kind == BOOLEAN else ""

@@ -1,0 +1,128 @@
+"""Import jobs: the uploaded file kept between its dry run and its commit, and the run of either.
+
+The pages and the API call :func:`create_job` and :func:`start`; a large file runs as a Celery
+task (``registry.tasks.run_import_job`` calls :func:`run_job`) that reports progress on the job row.
+"""
+
+import hashlib
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from ...models import ImportJob
+from .. import uploads
+from ..uploads import ImportRejected
+from .cells import Problem
+from .courses import check_and_write
+from .readers import check_entity, file_kind, read_tables
+
+# Files larger than this are checked and committed by a Celery task with a progress bar.
+ASYNC_BYTES = getattr(settings, "IMPORT_ASYNC_BYTES", 256 * 1024)
+
+
+def create_job(*, user, file_name, content, entity="", reason=""):
+    """Store an uploaded file for checking; refuses unreadable files at once (ImportRejected)."""
+    name = PurePath(file_name or "upload").name[:200]
+    file_kind(name)
+    uploads.check_file_size(len(content))
+    check_entity(entity)
+    read_tables(name, content, entity)  # an unreadable file is refused now, not in a report later
+    return ImportJob.objects.create(
+        user=user,
+        file_name=name,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        entity=entity or "",
+        reason=(reason or "").strip()[:255],
+    )
+
+
+def is_large(job):
+    return len(job.content) > ASYNC_BYTES
+
+
+def start(job, *, action):
+    """Check (``action="check"``) or commit (``"commit"``) the job's file: in process for a small
+    file, as a Celery task for a large one (the job then reports its progress)."""
+    if action not in ("check", "commit"):
+        raise ValueError(action)
+    if action == "commit" and job.status != ImportJob.Status.CHECKED:
+        raise ImportRejected(
+            "Only a file whose dry run found no problems can be committed; check it again.", status=409
+        )
+    job.action = action
+    job.status = ImportJob.Status.QUEUED
+    job.rows_done = 0
+    job.save(update_fields=["action", "status", "rows_done"])
+    if is_large(job):
+        from ...tasks import run_import_job
+
+        transaction.on_commit(lambda: run_import_job.delay(job.pk))
+        return job
+    return run_job(job.pk)
+
+
+def run_job(job_id):
+    """Run a queued job (the Celery task's body): dry run or commit, then store the report."""
+    job = ImportJob.objects.select_related("user").get(pk=job_id)
+    if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        return job  # already finished (a redelivered task)
+    job.status = ImportJob.Status.RUNNING
+    job.save(update_fields=["status"])
+    progress, close = _progress_writer(job)
+    try:
+        report = check_and_write(
+            user=job.user,
+            file_name=job.file_name,
+            content=bytes(job.content),
+            entity=job.entity,
+            reason=job.reason,
+            commit=job.action == "commit",
+            progress=progress,
+        )
+    except ImportRejected as error:
+        report = {
+            "file_name": job.file_name,
+            "committed": False,
+            "rows": 0,
+            "sheets": {},
+            "problem_count": 1,
+            "problems": [Problem("", None, "", error.message, "file").as_dict()],
+            "problems_truncated": False,
+        }
+    finally:
+        close()
+    job.report = report
+    job.rows_total = report["rows"]
+    job.rows_done = report["rows"]
+    job.finished_at = timezone.now()
+    if report["committed"]:
+        job.status, job.committed_at = ImportJob.Status.COMMITTED, job.finished_at
+    elif report["problem_count"]:
+        job.status = ImportJob.Status.REJECTED
+    else:
+        job.status = ImportJob.Status.CHECKED
+    job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
+    return job
+
+
+def _progress_writer(job):
+    """Progress written from outside the import's transaction (PostgreSQL), so others can see it."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None, lambda: None
+    private = connections.create_connection("default")
+
+    def write(done, total):
+        with private.cursor() as cursor:
+            cursor.execute(
+                "UPDATE registry_importjob SET rows_done = %s, rows_total = %s WHERE id = %s", [done, total, job.pk]
+            )
+
+    return write, private.close
+
+
+def jobs_for(user):
+    """A user's own import jobs (nobody sees another user's uploads)."""
+    return ImportJob.objects.filter(user=user).defer("content")

@@ -1,0 +1,76 @@
+"""analysis.models: which stored runs each user reads (``AnalysisRun.objects.for_user``)."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from analysis.models import AnalysisRun
+from tests.factories import CenterFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(**parameters):
+    return AnalysisRun.objects.create(name="cohort_summary", trigger="command", parameters=parameters)
+
+
+@pytest.fixture
+def runs(center, other_center):
+    """Runs by selection: the whole study, one trial, each center, one center and trial."""
+    return {
+        "study": _run(),
+        "trial": _run(trial="MLL98"),
+        "own": _run(center="TKY01"),
+        "own_trial": _run(center="TKY01", trial="MLL96"),
+        "other": _run(center="OSK02"),
+    }
+
+
+def readable(user, runs):
+    ids = set(AnalysisRun.objects.for_user(user).values_list("pk", flat=True))
+    return {key for key, run in runs.items() if run.pk in ids}
+
+
+@pytest.mark.parametrize("persona", ["investigator", "data_manager", "admin_user"])
+def test_study_wide_readers_read_every_run(request, persona, runs):
+    assert readable(request.getfixturevalue(persona), runs) == set(runs)
+
+
+def test_a_center_investigator_reads_only_runs_filtered_to_their_center(center_investigator, runs):
+    assert readable(center_investigator, runs) == {"own", "own_trial"}
+
+
+def test_a_center_investigator_of_another_center_reads_that_centers_runs(other_center, runs):
+    other = UserFactory(username="osaka-investigator", role="INVESTIGATOR", center=other_center)
+    assert readable(other, runs) == {"other"}
+
+
+def test_a_run_naming_an_unknown_center_is_nobodys_but_the_study_readers(center_investigator, investigator):
+    lost = {"lost": _run(center="NOPE1")}
+    assert readable(center_investigator, lost) == set()
+    assert readable(investigator, lost) == {"lost"}
+
+
+def test_a_center_code_is_matched_exactly(center_investigator, runs):
+    CenterFactory(code="TKY011")
+    near = {"near": _run(center="TKY011"), "lower": _run(center="tky01")}
+    assert readable(center_investigator, near) == set()
+
+
+@pytest.mark.parametrize("persona", ["coordinator", "outsider"])
+def test_no_outcome_reader_reads_no_run(request, persona, runs):
+    assert readable(request.getfixturevalue(persona), runs) == set()
+
+
+def test_anonymous_and_inactive_users_read_no_run(investigator, runs):
+    assert readable(AnonymousUser(), runs) == set()
+    assert readable(None, runs) == set()
+    investigator.is_active = False
+    investigator.save()
+    assert readable(investigator, runs) == set()
+
+
+def test_for_user_chains_with_other_filters(center_investigator, runs):
+    runs["own"].status = AnalysisRun.Status.SUCCEEDED
+    runs["own"].save()
+    succeeded = AnalysisRun.objects.filter(status=AnalysisRun.Status.SUCCEEDED).for_user(center_investigator)
+    assert list(succeeded) == [runs["own"]]
