@@ -21,7 +21,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import ExtractYear
 from django.http import Http404, HttpResponse, JsonResponse
@@ -87,7 +86,7 @@ def _selection(request, data=None):
     if not form.is_valid():
         raise Http404("No such trial.")
     if not all_centers and not codes:
-        raise PermissionDenied("Your membership names no center.")
+        raise access.NotYourRole(access.NO_CENTER)
     return form, runs.normalize_parameters(form.cleaned_data)
 
 
@@ -236,7 +235,8 @@ def dashboard(request):
     latest = []
     for name in analyses.REPORT_ANALYSES:
         run = (
-            AnalysisRun.objects.filter(name=name, parameters=parameters)
+            AnalysisRun.objects.for_user(request.user)
+            .filter(name=name, parameters=parameters)
             .only(*RUN_FIELDS)
             .order_by("-created_at")
             .first()

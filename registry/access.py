@@ -41,6 +41,7 @@ AUDIT_REFUSED = _("Only administrators may read the audit trail.")
 QUERY_RAISE_REFUSED = _("Only a data manager may raise or close a data query.")
 QUERY_ANSWER_REFUSED = _("Only the study coordinator of this patient's center may answer its data queries.")
 NOT_IN_SCOPE = _("No such record among the centers you may see.")
+NO_CENTER = _("Your membership names no center; ask an administrator to set one.")
 
 
 class NotYourRole(PermissionDenied):

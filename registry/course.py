@@ -12,6 +12,7 @@ Dates stay dates in this frame; intervals are in days unless a column says month
 
 import numpy as np
 import pandas as pd
+from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from .choices import FirstLineOutcome
@@ -35,45 +36,30 @@ def days_between(later, earlier):
     return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
 
 
-# The registry rows the course facts are derived from: {table: (model, columns, date columns)}.
-PATIENT_COLUMNS = (
-    "pk",
-    "study_id",
-    "center__code",
-    "trial__code",
-    "sex",
-    "date_of_birth",
-    "diagnosis_date",
-    "registration_date",
-    "wbc",
-    "cns_status",
-    "immunophenotype",
-    "prednisone_response",
-    "mll_partner",
-    "mll_detection_method",
-)
+# The registry rows the course facts are derived from: each record's case-report fields
+# (Model.entry_fields) without free text, which stays out of the facts and the de-identified set.
+FREE_TEXT = ("regimen", "agents")
+
+
+def _columns(model):
+    return tuple(name for name in model.entry_fields if name not in FREE_TEXT)
+
+
+def _dates(model, columns):
+    return tuple(name for name in columns if isinstance(model._meta.get_field(name), models.DateField))
+
+
+PATIENT_COLUMNS = ("pk", "center__code", *("trial__code" if name == "trial" else name for name in _columns(Patient)))
+# {table: (model, columns, date columns)}
 EVENT_SOURCES = {
-    "first_line_responses": (FirstLineResponse, ("outcome", "assessment_date"), ("assessment_date",)),
-    "relapses": (Relapse, ("relapse_date", "site"), ("relapse_date",)),
-    "salvage_lines": (SalvageLine, ("start_date", "response", "response_date"), ("start_date", "response_date")),
-    "transplants": (
-        Transplant,
-        (
-            "transplant_date",
-            "transplant_type",
-            "donor",
-            "stem_cell_source",
-            "conditioning",
-            "conditioning_intensity",
-            "disease_status",
-        ),
-        ("transplant_date",),
-    ),
-    "follow_ups": (
-        FollowUp,
-        ("contact_date", "vital_status", "death_date", "cause_of_death", "lost_to_follow_up", "second_malignancy_date"),
-        ("contact_date", "death_date", "second_malignancy_date"),
-    ),
+    table: (model, _columns(model), _dates(model, _columns(model)))
+    for table, model in (
+        ("first_line_responses", FirstLineResponse),
+        ("relapses", Relapse),
+        ("salvage_lines", SalvageLine),
+        ("transplants", Transplant),
+        ("follow_ups", FollowUp),
+    )
 }
 # The date each event table is numbered by (1 = earliest; ties in the order of entry).
 EVENT_ORDER = {
@@ -247,6 +233,33 @@ def factors(df):
     out["trial"] = df["trial"]
     out["center"] = df["center"]
     return out
+
+
+# Disease status at a transplant after recurrence, as the paper groups it.
+HSCT_STATUS_GROUPS = {"CR1": "in_remission", "CR2+": "in_remission", "NOT_CR": "not_in_remission", "UNKNOWN": "unknown"}
+
+
+def counts(df):
+    """The paper's counts from a course frame: who relapsed or failed induction, who was
+    evaluable for and reached remission after salvage, who was transplanted after recurrence
+    (by disease status), who died. Plain integers; the analyses add the statistics."""
+    rr = df[df["recurrent_or_refractory"].eq(1)]
+    evaluable = rr[rr["salvage_evaluable"].eq(True)]
+    status = rr.loc[rr["hsct_after_recurrence_date"].notna(), "hsct_after_recurrence_status"].map(HSCT_STATUS_GROUPS)
+    return {
+        "n_registered": int(len(df)),
+        "n_relapsed": int(df["relapse1_date"].notna().sum()),
+        "n_induction_failure": int(df["induction_failure_date"].notna().sum()),
+        "n_recurrent_or_refractory": int(len(rr)),
+        "n_with_second_line": int(rr["second_line_date"].notna().sum()),
+        "n_salvage_evaluable": int(len(evaluable)),
+        "n_salvage_remission": int(evaluable["salvage_remission"].sum()),
+        "n_hsct_after_recurrence": int(len(status)),
+        "n_hsct_in_remission": int((status == "in_remission").sum()),
+        "n_hsct_not_in_remission": int((status == "not_in_remission").sum()),
+        "n_hsct_unknown": int((status == "unknown").sum()),
+        "n_dead": int(df["dead"].sum()),
+    }
 
 
 # --- The same facts as SQL predicates on Patient, for list filters and dashboard counts ------

@@ -6,42 +6,39 @@ exact confidence interval, transplants after recurrence by disease status, death
 shows it with the OS estimates of ``os_after_second_line``, in the outcome table.
 """
 
+from registry import course as facts
+
 from .. import stats
 from ..reports import Row, Section, Table, at_year, ci, curve_figure, is_error, median_text, missing, pct, years
 from .base import SCHEMA_VERSION, Analysis, course_only, guard, median_range, register
 
 NAME = "cohort_summary"
-HSCT_STATUS = {"CR1": "in_remission", "CR2+": "in_remission", "NOT_CR": "not_in_remission", "UNKNOWN": "unknown"}
 
 
 def cohort_summary(course):
     """The counts of the paper's 'Results' paragraph, from the course frame."""
+    n = facts.counts(course)
     relapsed = course["relapse1_date"].notna()
-    refractory = course["induction_failure_date"].notna()
-    rr = course[course["recurrent_or_refractory"].eq(1)]
-    evaluable = rr[rr["salvage_evaluable"].eq(True)]
-    transplanted = rr[rr["hsct_after_recurrence_date"].notna()]
-    status = transplanted["hsct_after_recurrence_status"].map(HSCT_STATUS)
     return {
         "schema": f"{NAME}/{SCHEMA_VERSION}",
-        "n_registered": int(len(course)),
+        "n_registered": n["n_registered"],
         "by_trial": {str(k): int(v) for k, v in course["trial"].value_counts().sort_index().items()},
         "by_center": {str(k): int(v) for k, v in course["center"].value_counts().sort_index().items()},
-        "n_relapsed": int(relapsed.sum()),
-        "n_induction_failure": int(refractory.sum()),
-        "n_recurrent_or_refractory": int(len(rr)),
-        "n_with_second_line": int(rr["second_line_date"].notna().sum()),
+        "n_relapsed": n["n_relapsed"],
+        "n_induction_failure": n["n_induction_failure"],
+        "n_recurrent_or_refractory": n["n_recurrent_or_refractory"],
+        "n_with_second_line": n["n_with_second_line"],
         "first_remission_months": median_range(course.loc[relapsed, "first_remission_months"]),
-        "salvage_remission": guard(stats.binomial_proportion, int(evaluable["salvage_remission"].sum()), len(evaluable))
-        if len(evaluable)
+        "salvage_remission": guard(stats.binomial_proportion, n["n_salvage_remission"], n["n_salvage_evaluable"])
+        if n["n_salvage_evaluable"]
         else {"error": "no patient with an evaluable salvage response"},
         "transplants_after_recurrence": {
-            "n": int(len(transplanted)),
-            "in_remission": int((status == "in_remission").sum()),
-            "not_in_remission": int((status == "not_in_remission").sum()),
-            "unknown": int((status == "unknown").sum()),
+            "n": n["n_hsct_after_recurrence"],
+            "in_remission": n["n_hsct_in_remission"],
+            "not_in_remission": n["n_hsct_not_in_remission"],
+            "unknown": n["n_hsct_unknown"],
         },
-        "n_dead": int(course["dead"].sum()),
+        "n_dead": n["n_dead"],
     }
 
 

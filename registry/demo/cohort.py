@@ -508,33 +508,3 @@ def _follow_ups(draw, course, last_event, death, cause, salvage_start):
         )
     contacts.append(final)
     course["follow_ups"] = contacts
-
-
-def summarize(courses):
-    """The paper's counts for a generated cohort (also used by the command's report)."""
-    recurrent = [
-        c for c in courses if c["relapses"] or c["first_line"]["outcome"] == FirstLineOutcome.INDUCTION_FAILURE
-    ]
-    evaluable = [
-        c for c in recurrent if any(s["response"] != SalvageResponse.NOT_EVALUABLE for s in c["salvage_lines"])
-    ]
-    after = []
-    for c in recurrent:
-        start = c["salvage_lines"][0]["start_date"]
-        after += [t["disease_status"] for t in c["transplants"] if t["transplant_date"] >= start]
-    return {
-        "patients": len(courses),
-        "relapses": sum(1 for c in courses if c["relapses"]),
-        "induction_failures": sum(
-            1 for c in courses if c["first_line"]["outcome"] == FirstLineOutcome.INDUCTION_FAILURE
-        ),
-        "salvage_evaluable": len(evaluable),
-        "salvage_remissions": sum(
-            1 for c in evaluable if any(s["response"] == SalvageResponse.COMPLETE_REMISSION for s in c["salvage_lines"])
-        ),
-        "hsct_after_recurrence": len(after),
-        "hsct_in_remission": after.count(DiseaseStatusAtTransplant.CR2_OR_LATER),
-        "hsct_not_in_remission": after.count(DiseaseStatusAtTransplant.NOT_IN_CR),
-        "hsct_unknown": after.count(DiseaseStatusAtTransplant.UNKNOWN),
-        "deaths": sum(1 for c in courses if c["follow_ups"][-1]["vital_status"] == VitalStatus.DEAD),
-    }

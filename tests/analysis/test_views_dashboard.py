@@ -80,6 +80,19 @@ def test_the_latest_runs_with_status_time_and_fingerprint(client, investigator, 
     assert "never run" not in page
 
 
+def test_runs_are_listed_only_for_those_who_read_outcomes_and_only_in_their_scope(
+    client, coordinator, center_investigator, cohort
+):
+    runs_ = compute_report()  # study-wide runs
+    fingerprint = runs_["os_after_second_line"].fingerprint[:12]
+    client.force_login(coordinator)
+    page = client.get(DASHBOARD).content.decode()
+    assert fingerprint not in page and "Latest analysis runs" not in page
+    client.force_login(center_investigator)
+    page = client.get(DASHBOARD).content.decode()
+    assert "Latest analysis runs" in page and fingerprint not in page  # study-wide runs are not theirs
+
+
 def test_the_dashboard_costs_the_same_queries_whatever_the_number_of_patients(client, investigator, center):
     client.force_login(investigator)
     registry_cohort(2, center=center)

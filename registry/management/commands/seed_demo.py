@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from registry import course
 from registry.demo import cohort, seeding
 from registry.models import Patient
 
@@ -59,20 +60,21 @@ class Command(BaseCommand):
             users = seeding.create_demo_users(courses, centers)
         finished = time.monotonic()
 
-        counts = cohort.summarize(courses)
+        # The counts as the registry derives them from what was stored (registry.course).
+        counts = course.counts(course.course_frame())
         self.stdout.write(
             self.style.SUCCESS(
-                f"Created {counts['patients']} synthetic patients (seed {seed}, "
-                f"{'bulk insert, light validation' if bulk else 'full validation'}) in {finished - started:.1f} s "
+                f"Created {counts['n_registered']} synthetic patients (seed {seed}, "
+                f"{'bulk path' if bulk else 'record by record'}, full validation) in {finished - started:.1f} s "
                 f"(generation {generated - started:.1f} s)."
             )
         )
         self.stdout.write(
-            f"  {counts['relapses']} relapses after CR1, {counts['induction_failures']} induction failures; "
-            f"salvage remission {counts['salvage_remissions']}/{counts['salvage_evaluable']} evaluable; "
-            f"{counts['hsct_after_recurrence']} HSCT after recurrence ({counts['hsct_in_remission']} in remission, "
-            f"{counts['hsct_not_in_remission']} not in remission, {counts['hsct_unknown']} unknown); "
-            f"{counts['deaths']} deaths."
+            f"  {counts['n_relapsed']} relapses after CR1, {counts['n_induction_failure']} induction failures; "
+            f"salvage remission {counts['n_salvage_remission']}/{counts['n_salvage_evaluable']} evaluable; "
+            f"{counts['n_hsct_after_recurrence']} HSCT after recurrence ({counts['n_hsct_in_remission']} in "
+            f"remission, {counts['n_hsct_not_in_remission']} not in remission, {counts['n_hsct_unknown']} unknown); "
+            f"{counts['n_dead']} deaths."
         )
         self.stdout.write(f"Demo users (password: {cohort.DEMO_PASSWORD}):")
         for user, role, center in users:
