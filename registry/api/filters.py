@@ -35,14 +35,10 @@ class PatientFilter(filters.FilterSet):
 
     class Meta:
         model = Patient
+        # The study ID and every coded presenting feature, exactly; the rest by the filters above.
         fields = [
             "study_id",
-            "sex",
-            "cns_status",
-            "immunophenotype",
-            "prednisone_response",
-            "mll_partner",
-            "mll_detection_method",
+            *(name for name in Patient.entry_fields if Patient._meta.get_field(name).choices),
             "locked",
         ]
 
