@@ -123,6 +123,16 @@ def median_text(km):
     return f"{years(m.get('time'))}{ci if m.get('lower') is not None else ''}"
 
 
+def survival_text(at):
+    """A KM estimate as journals print it: "25.6% (SE 6.9%)"; "0.0%" once the curve reached 0
+    (known, no standard error); "beyond follow-up" where follow-up ended with patients at risk."""
+    if not at or at.get("survival") is None:
+        return "beyond follow-up"
+    if at.get("std_err") is None:
+        return pct(at["survival"])
+    return f"{pct(at['survival'])} (SE {pct(at['std_err'])})"
+
+
 def at_year(km, year):
     for entry in (km or {}).get("at_times") or []:
         if round(entry.get("time_years") or 0) == year:
@@ -137,7 +147,7 @@ def km_row(label, km):
     if is_error(km):
         return [label, "-", "-", "-", "-", km["error"]]
     at5 = at_year(km, 5)
-    five = f"{pct(at5['survival'])} ± {pct(at5['std_err'])}" if at5.get("survival") is not None else "beyond follow-up"
+    five = survival_text(at5)
     return [label, str(km["n"]), str(km["n_events"]), five, ci(at5.get("lower"), at5.get("upper")), median_text(km)]
 
 
@@ -147,7 +157,7 @@ def factor_table(name, title, analysis, factors, *, endpoint="OS", notes=()):
         "Factor / group",
         "n",
         "Events",
-        f"5-year {endpoint} ± SE",
+        f"5-year {endpoint} (SE)",
         "95% CI",
         "Median, years (95% CI)",
         "Log-rank P",

@@ -9,7 +9,19 @@ shows it with the OS estimates of ``os_after_second_line``, in the outcome table
 from registry import course as facts
 
 from .. import stats
-from ..reports import Row, Section, Table, at_year, ci, curve_figure, is_error, median_text, missing, pct, years
+from ..reports import (
+    Row,
+    Section,
+    Table,
+    at_year,
+    ci,
+    curve_figure,
+    is_error,
+    median_text,
+    missing,
+    survival_text,
+    years,
+)
 from .base import SCHEMA_VERSION, Analysis, course_only, guard, median_range, register
 
 NAME = "cohort_summary"
@@ -86,13 +98,13 @@ def outcome_table(summary, os2):
         for year in (1, 3, 5):
             at = at_year(overall, year)
             if not at or at.get("survival") is None:
-                rows.append(Row([f"{year}-year OS after second-line treatment", "beyond follow-up", ""]))
+                rows.append(Row([f"{year}-year OS after second-line treatment", survival_text(at), ""]))
                 continue
             rows.append(
                 Row(
                     [
                         f"{year}-year OS after second-line treatment",
-                        f"{pct(at['survival'])} ± {pct(at['std_err'])} (SE)",
+                        survival_text(at),
                         f"95% CI {ci(at['lower'], at['upper'])}; {at['n_at_risk']} at risk",
                     ]
                 )
@@ -118,7 +130,7 @@ def outcome_table(summary, os2):
         text_columns=(2,),
         notes=[
             "OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
-            "± Greenwood standard error; 95% confidence intervals on the log scale."
+            "SE: Greenwood standard error; 95% confidence intervals on the log scale."
         ],
     )
 

@@ -114,10 +114,22 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _QUANTILE_TOL):
 def _estimate_at(steps: dict, std_err, lower, upper, t: float) -> dict:
     """Survival at time t: the step value at the last distinct time <= t.
 
-    Like R's summary(survfit, times=), a time after the last follow-up gives no estimate.
+    Like R's summary(survfit, times=), a time after the last follow-up gives no estimate
+    ("beyond follow-up"), unless the curve has reached 0: then every later estimate is 0, known,
+    as R's summary(..., extend=TRUE) reports it (standard error and limits undefined).
     """
     times = steps["time"]
     out = {"time": t, "time_years": to_years(t)}
+    if len(times) and t > times[-1] and steps["surv"][-1] == 0:
+        return {
+            **out,
+            "survival": 0.0,
+            "std_err": None,
+            "lower": None,
+            "upper": None,
+            "n_at_risk": 0,
+            "beyond_follow_up": False,
+        }
     if len(times) == 0 or t > times[-1]:
         return {
             **out,

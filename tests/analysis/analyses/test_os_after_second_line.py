@@ -57,3 +57,28 @@ def test_figures_and_report_sections(results):
     assert [s.error for s in analysis.report_sections({})] == [
         "No stored result of the analysis 'os_after_second_line' for this selection yet."
     ] * 2
+
+
+@pytest.mark.django_db
+def test_the_demo_report_shows_zero_not_beyond_follow_up_where_everyone_died():
+    from django.core.management import call_command
+
+    from analysis import analyses as registry_of_analyses
+    from registry.course import course_frame
+
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    frame = registry_of_analyses.ANALYSES["os_after_second_line"].inputs(course_frame())["frame"]
+    results = ANALYSES["os_after_second_line"].compute({"frame": frame})
+    cns = next(f for f in results["univariate"] if f["factor"] == "cns_involvement")["curves"]["groups"]
+    everyone_died = [g for g, sub in frame.groupby(frame["cns_involvement"].astype(str)) if sub["event"].all()]
+    assert everyone_died, "the demo cohort has a factor level in which every patient died"
+    checked = 0
+    for level in everyone_died:
+        for at in cns[level]["at_times"]:
+            if at["time"] > frame.loc[frame["cns_involvement"].astype(str) == level, "time"].max():
+                assert at["survival"] == 0.0 and not at["beyond_follow_up"]
+                checked += 1
+    assert checked  # 3 and 5 years lie after the last death of that group
+    report = registry_of_analyses.build_report({"os_after_second_line": results})
+    text = repr(report)
+    assert "0.0%" in text

@@ -26,7 +26,7 @@ def _check_against_r(ours, r, close, label):
     close(table["lower"], r["lower"], TOL, f"{label} lower")
     close(table["upper"], r["upper"], TOL, f"{label} upper")
     # fixed times: R's summary(times=) drops times after the last follow-up
-    at = [x for x in ours["at_times"] if not x["beyond_follow_up"]]
+    at = [x for x in ours["at_times"] if x["time"] <= table["time"][-1]]
     close([x["time"] for x in at], r["at_times"]["time"], 0, f"{label} summary times")
     for ours_key, r_key in (
         ("survival", "surv"),
@@ -170,3 +170,16 @@ def test_error_names_the_column():
         kaplan_meier([1, -1], [1, 1])
     with pytest.raises(StatsInputError, match="'event'"):
         kaplan_meier([1, 1], [1, np.nan])
+
+
+def test_a_curve_that_reached_zero_stays_at_zero_not_beyond_follow_up():
+    # R: summary(survfit(Surv(c(1, 2, 3), c(1, 1, 1)) ~ 1), times = c(2, 3, 5), extend = TRUE)
+    #    surv 0.3333333 (se 0.2721655), 0 (se NaN), 0 (se NaN); n.risk 2, 1, 0
+    fit = kaplan_meier([1, 2, 3], [1, 1, 1], times=[2, 3, 5])
+    two, three, five = fit["at_times"]
+    assert two["survival"] == pytest.approx(1 / 3) and two["std_err"] == pytest.approx(0.2721655, abs=1e-7)
+    assert (three["survival"], three["n_at_risk"], three["beyond_follow_up"]) == (0.0, 1, False)
+    assert (five["survival"], five["n_at_risk"], five["beyond_follow_up"]) == (0.0, 0, False)
+    assert five["lower"] is None and five["upper"] is None
+    # Censored last: after the last follow-up the estimate is unknown.
+    assert kaplan_meier([1, 2, 3], [1, 1, 0], times=[5])["at_times"][0]["beyond_follow_up"] is True
