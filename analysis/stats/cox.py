@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning, StatisticalWarning
+from lifelines.utils import concordance_index
 from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
@@ -197,7 +198,7 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
     """Fit with lifelines (Efron ties): CoxPHFitter, or CoxTimeVaryingFitter for (start, stop].
 
     Covariates are passed under neutral names (lifelines reserves e.g. 'event', 'start').
-    Returns beta, variance matrix, log-likelihood, concordance (CoxPHFitter only),
+    Returns beta, variance matrix, log-likelihood,
     ``failed`` (lifelines did not converge), lifelines' warnings, and ``error`` (a
     ConvergenceError / singular matrix: no estimates at all).
     """
@@ -205,7 +206,7 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
     df = pd.DataFrame(data.x, columns=cols)
     df["__stop"] = data.stop
     df["__event"] = data.event
-    out = {"beta": None, "var": None, "loglik": np.nan, "concordance": None, "failed": False, "error": None}
+    out = {"beta": None, "var": None, "loglik": np.nan, "failed": False, "error": None}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -222,11 +223,6 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
             var = pd.DataFrame(var.to_numpy(dtype=float), index=var.index, columns=var.index)
             out["var"] = var.loc[cols, cols].to_numpy()
             out["loglik"] = float(model.log_likelihood_)
-            if not counting_process:
-                try:
-                    out["concordance"] = float(model.concordance_index_)
-                except ZeroDivisionError:  # no comparable pairs
-                    out["concordance"] = None
         except (ConvergenceError, np.linalg.LinAlgError) as exc:
             out["error"] = _rename_back(_lifelines_message(exc), data.names)
     messages = [
@@ -318,6 +314,21 @@ def _concordance(data: _CoxData, eta: np.ndarray) -> float | None:
         tied += (diff == 0).sum()
     total = concordant + discordant + tied
     return None if total == 0 else float((concordant + tied / 2) / total)
+
+
+def _harrell_c(durations: np.ndarray, events: np.ndarray, eta: np.ndarray) -> float | None:
+    """Harrell's C of right-censored data as R's coxph reports it, in O(n log n).
+
+    Equal linear predictors count as ties (1/2) exactly: ``eta`` is replaced by its ranks
+    before lifelines counts the pairs, so two patients with identical covariates can never
+    differ in the last digit (lifelines' own partial hazards can, which miscounts ties)."""
+    if not len(eta) or not np.all(np.isfinite(eta)):
+        return None
+    _, ranks = np.unique(eta, return_inverse=True)
+    try:
+        return float(concordance_index(durations, -ranks, events))
+    except ZeroDivisionError:  # no comparable pairs
+        return None
 
 
 def _km_transform(data: _CoxData) -> np.ndarray:
@@ -444,7 +455,7 @@ def _fit_and_summarise(
         if concordance is None and len(data.event_times):
             warnings_.append("concordance not computed: too many (event time x interval) pairs for this data size")
     else:
-        concordance = fit["concordance"]
+        concordance = _harrell_c(data.stop, data.event, data.x @ beta)
     return clean(
         {
             "method": "Cox proportional hazards, Efron ties",
