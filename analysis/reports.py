@@ -196,7 +196,7 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
             )
         )
     n_subjects = model.get("n_subjects", model.get("n"))
-    details = [f"{n_subjects} patients, {model.get('n_events')} deaths; Efron ties."]
+    details = [f"{n_subjects} patients, {model.get('n_events')} deaths; {(model.get('ties') or 'efron').title()} ties."]
     glob = (model.get("ph_test") or {}).get("global")
     if glob:
         details.append(f"Global proportional-hazards test (cox.zph) P = {p_value(glob.get('p'))}.")

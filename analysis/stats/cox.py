@@ -1,4 +1,4 @@
-"""Cox proportional-hazards models (Efron ties), matching R ``survival::coxph``.
+"""Cox proportional-hazards models (Efron or Breslow ties), matching R ``survival::coxph``.
 
 Fitting is done by lifelines: ``CoxPHFitter`` for right-censored data and
 ``CoxTimeVaryingFitter`` for counting-process data (start, stop]; both use Efron's ties. They
@@ -65,6 +65,7 @@ class _CoxData:
     start_cut: np.ndarray  # (m,) first position in start order with start >= t
     dead_rows: np.ndarray  # rows with an event
     dead_at: np.ndarray  # index of each dead row's event time
+    ties: str = "efron"  # how tied event times share the risk set: "efron" or "breslow"
 
 
 def _suffix_sums(values, order, cut):
@@ -120,7 +121,16 @@ def _covariate_matrix(frame: pd.DataFrame, covariates, warnings: list[str]):
     return np.column_stack(cols), kept
 
 
-def _make_data(start, stop, event, x, names) -> _CoxData:
+TIES = ("efron", "breslow")
+
+
+def _check_ties(ties):
+    if ties not in TIES:
+        raise StatsInputError(f"ties must be one of {', '.join(TIES)}; got {ties!r}")
+    return ties
+
+
+def _make_data(start, stop, event, x, names, ties="efron") -> _CoxData:
     event_times = np.unique(stop[event == 1])
     stop_order = np.argsort(stop, kind="stable")
     start_order = np.argsort(start, kind="stable")
@@ -138,6 +148,7 @@ def _make_data(start, stop, event, x, names) -> _CoxData:
         start_cut=np.searchsorted(start[start_order], event_times, side="left"),
         dead_rows=dead_rows,
         dead_at=np.searchsorted(event_times, stop[dead_rows]),
+        ties=ties,
     )
 
 
@@ -145,11 +156,12 @@ def _make_data(start, stop, event, x, names) -> _CoxData:
 
 
 def _efron(beta: np.ndarray, data: _CoxData):
-    """Efron log partial likelihood, and score / information contributions per event time.
+    """Log partial likelihood, and score / information contributions per event time.
 
     Returns (loglik, u_t (m, p), v_t (m, p, p)); the score is u_t.sum(0) and the observed
-    information v_t.sum(0). For d tied deaths at t the risk-set sums are reduced by
-    r/d of the deaths' sums, r = 0..d-1 (Efron's approximation).
+    information v_t.sum(0). For d tied deaths at t, Efron's approximation reduces the
+    risk-set sums by r/d of the deaths' sums, r = 0..d-1; Breslow's (``data.ties ==
+    "breslow"``, Stata's default) uses the whole risk set d times.
     """
     x = data.x
     eta = x @ beta
@@ -165,7 +177,7 @@ def _efron(beta: np.ndarray, data: _CoxData):
     v_t = np.zeros_like(s2)
     for r in range(int(n_dead.max()) if len(n_dead) else 0):
         active = n_dead > r
-        frac = np.where(active, r / np.maximum(n_dead, 1), 0.0)
+        frac = np.where(active & (data.ties == "efron"), r / np.maximum(n_dead, 1), 0.0)
         den = s0 - frac * d0
         a = (s1 - frac[:, None] * d1) / den[:, None]
         b = (s2 - frac[:, None, None] * d2) / den[:, None, None]
@@ -388,7 +400,9 @@ def _fit_and_summarise(
 ) -> dict:
     p = len(data.names)
     z_crit = float(norm.ppf(1 - (1 - conf_level) / 2))
-    fit = _newton_raphson_fit(data) if counting_process else _lifelines_fit(data, counting_process)
+    # lifelines fits right-censored Efron models; our Newton-Raphson the rest (same likelihood code).
+    own = counting_process or data.ties != "efron"
+    fit = _newton_raphson_fit(data) if own else _lifelines_fit(data, counting_process)
     warnings_.extend(f"lifelines: {m}" for m in fit["messages"])
 
     # null model (beta = 0): log-likelihood and score test need no fitting
@@ -458,7 +472,8 @@ def _fit_and_summarise(
         concordance = _harrell_c(data.stop, data.event, data.x @ beta)
     return clean(
         {
-            "method": "Cox proportional hazards, Efron ties",
+            "method": f"Cox proportional hazards, {data.ties.title()} ties",
+            "ties": data.ties,
             **extra,
             "n_events": int(data.event.sum()),
             "covariates": data.names,
@@ -499,9 +514,10 @@ def _check_has_events(event, name):
 # ---------------------------------------------------------------- public functions
 
 
-def cox_model(frame: pd.DataFrame, duration_col: str, event_col: str, covariates, *, conf_level: float = 0.95) -> dict:
-    """Cox proportional-hazards model with Efron ties, as R
-    ``coxph(Surv(duration, event) ~ covariates, ties = "efron")``.
+def cox_model(
+    frame: pd.DataFrame, duration_col: str, event_col: str, covariates, *, conf_level: float = 0.95, ties="efron"
+) -> dict:
+    """Cox proportional-hazards model, as R ``coxph(Surv(duration, event) ~ covariates, ties = ties)``.
 
     Parameters
     ----------
@@ -517,6 +533,8 @@ def cox_model(frame: pd.DataFrame, duration_col: str, event_col: str, covariates
         are dropped and reported in ``warnings``.
     conf_level : float
         Level of the hazard-ratio confidence intervals (default 95%).
+    ties : {"efron", "breslow"}
+        Handling of tied event times: Efron (R's default) or Breslow (Stata's default).
 
     Returns
     -------
@@ -541,5 +559,5 @@ def cox_model(frame: pd.DataFrame, duration_col: str, event_col: str, covariates
     _check_has_events(event, event_col)
     warnings: list[str] = []
     x, names = _covariate_matrix(frame, covariates, warnings)
-    data = _make_data(np.full(len(duration), -np.inf), duration, event, x, names)
+    data = _make_data(np.full(len(duration), -np.inf), duration, event, x, names, _check_ties(ties))
     return _fit_and_summarise(data, conf_level, warnings, {"n": len(duration)}, counting_process=False)

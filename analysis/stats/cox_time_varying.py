@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import StatsInputError, check_durations, check_events
-from .cox import _check_frame, _check_has_events, _covariate_matrix, _fit_and_summarise, _make_data
+from .cox import _check_frame, _check_has_events, _check_ties, _covariate_matrix, _fit_and_summarise, _make_data
 
 
 def cox_time_varying(
@@ -23,9 +23,10 @@ def cox_time_varying(
     covariates,
     *,
     conf_level: float = 0.95,
+    ties="efron",
 ) -> dict:
     """Cox model for counting-process data, as R
-    ``coxph(Surv(start, stop, event) ~ covariates, ties = "efron")``.
+    ``coxph(Surv(start, stop, event) ~ covariates, ties = ties)`` ("efron" or "breslow").
 
     Each row is an interval (start, stop] in days during which the covariates are constant,
     e.g. ``transplanted`` switching from 0 to 1 at the transplant date. The patient is at
@@ -62,7 +63,7 @@ def cox_time_varying(
     _check_has_events(event, event_col)
     warnings: list[str] = []
     x, names = _covariate_matrix(frame, covariates, warnings)
-    data = _make_data(start, stop, event, x, names)
+    data = _make_data(start, stop, event, x, names, _check_ties(ties))
     return _fit_and_summarise(
         data,
         conf_level,

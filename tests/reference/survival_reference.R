@@ -149,6 +149,8 @@ patient_frame <- function(d) {
   })
   res$cox <- safely("cox", cox_summary(
     coxph(Surv(duration, event) ~ bin1 + bin2 + cont, data = d, ties = "efron")))
+  res$cox_breslow <- safely("cox_breslow", cox_summary(
+    coxph(Surv(duration, event) ~ bin1 + bin2 + cont, data = d, ties = "breslow")))
   res$cuminc <- safely("cuminc", cuminc_summary(d$duration, d$event_type))
   res$cuminc_by_group <- safely("cuminc_by_group",
                                 cuminc_summary(d$duration, d$event_type, as.character(d$group)))
@@ -159,7 +161,8 @@ patient_frame <- function(d) {
 cp_frame <- function(d) {
   covs <- intersect(c("transplanted", "bin1", "cont"), names(d))
   f <- as.formula(paste("Surv(start, stop, event) ~", paste(covs, collapse = " + ")))
-  list(cox_tv = safely("cox_tv", cox_summary(coxph(f, data = d, ties = "efron"))))
+  list(cox_tv = safely("cox_tv", cox_summary(coxph(f, data = d, ties = "efron"))),
+       cox_tv_breslow = safely("cox_tv_breslow", cox_summary(coxph(f, data = d, ties = "breslow"))))
 }
 
 # ---------------------------------------------------------------- main

@@ -51,6 +51,28 @@ def test_time_varying_cox_matches_r(cp_case, close, json_clean, part):
     assert ours["n_subjects"] == frame["id"].nunique()
 
 
+def test_breslow_ties_match_r(patient_case, close, json_clean, part):
+    name, frame, r = patient_case
+    ours = cox_model(frame, "duration", "event", ["bin1", "bin2", "cont"], ties="breslow")
+    json_clean(ours)
+    assert ours["ties"] == "breslow"
+    _check_against_r(ours, part(r, "cox_breslow"), close, f"{name} breslow")
+
+
+def test_breslow_ties_match_r_on_counting_process_data(cp_case, close, json_clean, part):
+    name, frame, r = cp_case
+    covs = [c for c in ("transplanted", "bin1", "cont") if c in frame.columns]
+    ours = cox_time_varying(frame, "id", "start", "stop", "event", covs, ties="breslow")
+    json_clean(ours)
+    _check_against_r(ours, part(r, "cox_tv_breslow"), close, f"{name} breslow")
+
+
+def test_unknown_ties_method_is_refused():
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "heavy_censoring.csv")
+    with pytest.raises(StatsInputError, match="ties must be one of efron, breslow"):
+        cox_model(frame, "duration", "event", ["bin1"], ties="exact")
+
+
 def test_time_varying_equals_plain_cox_when_nothing_varies(patient_case):
     _, frame, _ = patient_case
     frame = frame[frame["duration"] > 0].assign(start=0.0, row=lambda f: range(len(f)))
