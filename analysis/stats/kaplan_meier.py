@@ -31,6 +31,7 @@ from ._common import (
 )
 
 DEFAULT_RISK_TIMES = (0.0, 365.25, 730.5, 1095.75, 1461.0, 1826.25)  # 0-5 years, yearly
+DEFAULT_RMST_TAU = 1826.25  # restricted mean survival up to 5 years
 # R's quantile.survfit tolerance for "the curve is exactly at 0.5"
 _QUANTILE_TOL = float(np.sqrt(np.finfo(float).eps))
 
@@ -182,8 +183,63 @@ def number_at_risk(durations, times=DEFAULT_RISK_TIMES) -> list[dict]:
     return [{"time": float(t), "time_years": to_years(float(t)), "n_at_risk": int((d >= t).sum())} for t in times]
 
 
+def _quantile(x: np.ndarray, surv: np.ndarray, lower: np.ndarray, upper: np.ndarray, p: float) -> dict:
+    """The p-quantile of the survival time (the time the cumulative failure 1 - S reaches p)
+    with R's CI rule: the times at which the limits' curves reach p (quantile.survfit)."""
+    if not 0 < p < 1:
+        raise StatsInputError(f"quantile probabilities must be between 0 and 1, got {p}")
+    at = _findq(x, np.concatenate([[0.0], 1 - surv]), p)
+    lo = _findq(x, np.concatenate([[0.0], 1 - lower]), p)
+    hi = _findq(x, np.concatenate([[0.0], 1 - upper]), p)
+    return {
+        "p": p,
+        "time": at,
+        "lower": lo,
+        "upper": hi,
+        "time_years": to_years(at),
+        "lower_years": to_years(lo),
+        "upper_years": to_years(hi),
+        "reached": at is not None,
+    }
+
+
+def _restricted_mean(steps: dict, tau: float, z: float) -> dict:
+    """Restricted mean survival time up to ``tau`` days (the area under S on [0, tau]) and its
+    standard error, as R's ``print(survfit, rmean = tau)``: var = sum over event times t_j <= tau
+    of A_j^2 d_j / (n_j (n_j - d_j)), A_j the area under S from t_j to tau."""
+    if not tau > 0:
+        raise StatsInputError(f"rmst_tau must be a positive number of days, got {tau}")
+    keep = steps["time"] <= tau
+    times, surv = steps["time"][keep], steps["surv"][keep]
+    widths = np.diff(np.concatenate([[0.0], times, [tau]]))
+    heights = np.concatenate([[1.0], surv])
+    rectangles = widths * heights
+    rmst = float(rectangles.sum())
+    area_after = np.cumsum(rectangles[::-1])[::-1][1:]  # A_j: from each time to tau
+    d, n = steps["n_event"][keep], steps["n_risk"][keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where((d > 0) & (n > d), area_after**2 * d / (n * (n - d)), 0.0)
+    se = float(np.sqrt(terms.sum()))
+    return {
+        "tau": tau,
+        "tau_years": to_years(tau),
+        "rmst": rmst,
+        "rmst_years": to_years(rmst),
+        "std_err": se,
+        "lower": rmst - z * se,
+        "upper": rmst + z * se,
+    }
+
+
 def kaplan_meier(
-    durations, events, *, times=DEFAULT_TIMES, conf_level: float = 0.95, risk_times=DEFAULT_RISK_TIMES
+    durations,
+    events,
+    *,
+    times=DEFAULT_TIMES,
+    conf_level: float = 0.95,
+    risk_times=DEFAULT_RISK_TIMES,
+    quantiles=(0.25, 0.5, 0.75),
+    rmst_tau: float | None = DEFAULT_RMST_TAU,
 ) -> dict:
     """Kaplan-Meier estimate with Greenwood standard errors, as R ``survfit(Surv(t, e) ~ 1)``.
 
@@ -199,13 +255,20 @@ def kaplan_meier(
         Level of the pointwise confidence intervals (R's default ``conf.type="log"``).
     risk_times : sequence of float
         Display times (days) for the numbers-at-risk table.
+    quantiles : sequence of float in (0, 1)
+        Probabilities p at which to report the time by which a fraction p had the event
+        (0.5 = the median), with R's confidence limits.
+    rmst_tau : float or None
+        Horizon (days) of the restricted mean survival time; None leaves it out.
 
     Returns
     -------
     dict
         ``table`` (columns: time, n_at_risk, n_event, n_censor, survival, std_err, lower,
         upper, one entry per distinct time), ``at_times`` (estimates at ``times``; None beyond
-        the last follow-up), ``median`` (days/years with CI; None = not reached),
+        the last follow-up, 0 once the curve reached 0), ``median`` (days/years with CI; None =
+        not reached), ``quantiles`` (the same for each p), ``rmst`` (restricted mean, its
+        standard error and normal CI, in days),
         ``risk_table``, ``censor_times``, ``n``, ``n_events``, ``warnings``.
         ``std_err`` is on the survival scale (R ``summary(survfit)$std.err``); it and the CI
         are None where the estimate has dropped to 0.
@@ -258,6 +321,8 @@ def kaplan_meier(
         if len(d)
         else [{"time": float(t), "time_years": to_years(float(t)), "n_at_risk": 0} for t in risk_times],
         "censor_times": np.unique(d[e == 0]),
+        "quantiles": [_quantile(x, steps["surv"], lower, upper, float(p)) for p in quantiles],
+        "rmst": _restricted_mean(steps, float(rmst_tau), z) if rmst_tau is not None and len(d) else None,
         "warnings": warnings,
     }
     return clean(result)

@@ -35,6 +35,8 @@ data_dir <- file.path(here, "data")
 out_file <- file.path(here, "r_results.json")
 
 FIXED_TIMES <- c(365.25, 1095.75, 1826.25)
+QUANTILE_PROBS <- c(0.25, 0.5, 0.75)
+RMST_TAU <- 1826.25   # restricted mean survival time up to 5 years
 
 # ---------------------------------------------------------------- minimal JSON writer
 json_num <- function(x) {
@@ -71,6 +73,8 @@ km_summary <- function(time, status) {
   keep <- FIXED_TIMES[FIXED_TIMES <= max(time)]
   at <- if (length(keep)) summary(fit, times = keep) else list()
   med <- quantile(fit, probs = 0.5)
+  q <- quantile(fit, probs = QUANTILE_PROBS)
+  rm <- summary(fit, rmean = RMST_TAU)$table
   list(
     n = length(time), n_events = sum(status),
     time = arr(s$time), n_risk = arr(s$n.risk), n_event = arr(s$n.event),
@@ -79,7 +83,10 @@ km_summary <- function(time, status) {
     at_times = list(time = arr(at$time), surv = arr(at$surv), std_err = arr(at$std.err),
                     lower = arr(at$lower), upper = arr(at$upper), n_risk = arr(at$n.risk)),
     median = unname(med$quantile), median_lower = unname(med$lower),
-    median_upper = unname(med$upper)
+    median_upper = unname(med$upper),
+    quantile_probs = arr(QUANTILE_PROBS), quantile = arr(unname(q$quantile)),
+    quantile_lower = arr(unname(q$lower)), quantile_upper = arr(unname(q$upper)),
+    rmst_tau = RMST_TAU, rmst = unname(rm["rmean"]), rmst_se = unname(rm["se(rmean)"])
   )
 }
 
@@ -149,6 +156,15 @@ patient_frame <- function(d) {
   })
   res$cox <- safely("cox", cox_summary(
     coxph(Surv(duration, event) ~ bin1 + bin2 + cont, data = d, ties = "efron")))
+  # Stratified by bin1: the log-rank test of group, and a Cox model of bin2 + cont.
+  res$logrank_strata <- safely("logrank_strata", {
+    sd <- survdiff(Surv(duration, event) ~ group + strata(bin1), data = d)
+    list(groups = arr(sub("^group=", "", names(sd$n))), chisq = sd$chisq,
+         df = length(sd$n) - 1, p = pchisq(sd$chisq, length(sd$n) - 1, lower.tail = FALSE),
+         observed = arr(rowSums(as.matrix(sd$obs))), expected = arr(rowSums(as.matrix(sd$exp))))
+  })
+  res$cox_strata <- safely("cox_strata", cox_summary(
+    coxph(Surv(duration, event) ~ bin2 + cont + strata(bin1), data = d, ties = "efron")))
   res$cox_breslow <- safely("cox_breslow", cox_summary(
     coxph(Surv(duration, event) ~ bin1 + bin2 + cont, data = d, ties = "breslow")))
   res$cuminc <- safely("cuminc", cuminc_summary(d$duration, d$event_type))

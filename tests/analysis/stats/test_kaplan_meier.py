@@ -50,6 +50,24 @@ def test_overall_curve_matches_r(patient_case, close, json_clean, part):
     _check_against_r(ours, r_km, close, name)
 
 
+def test_quantiles_and_restricted_mean_match_r(patient_case, close, part):
+    # R: quantile(survfit, probs = c(.25, .5, .75)) and summary(survfit, rmean = 1826.25)$table
+    name, frame, r = patient_case
+    r_km = part(r, "km")
+    ours = kaplan_meier(frame["duration"], frame["event"], quantiles=r_km["quantile_probs"], rmst_tau=r_km["rmst_tau"])
+    for key, r_key in (("time", "quantile"), ("lower", "quantile_lower"), ("upper", "quantile_upper")):
+        close([q[key] for q in ours["quantiles"]], r_km[r_key], TOL, f"{name} quantile {key}")
+    close(ours["rmst"]["rmst"], r_km["rmst"], TOL, f"{name} rmst")
+    close(ours["rmst"]["std_err"], r_km["rmst_se"], TOL, f"{name} rmst se")
+
+
+def test_quantile_and_horizon_are_checked():
+    with pytest.raises(StatsInputError, match="between 0 and 1"):
+        kaplan_meier([1, 2], [1, 1], quantiles=[1.5])
+    with pytest.raises(StatsInputError, match="positive number of days"):
+        kaplan_meier([1, 2], [1, 1], rmst_tau=0)
+
+
 def test_curves_by_group_match_r(patient_case, close, json_clean, part):
     name, frame, r = patient_case
     r_groups = part(r, "km_by_group")
