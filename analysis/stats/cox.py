@@ -66,6 +66,8 @@ class _CoxData:
     dead_rows: np.ndarray  # rows with an event
     dead_at: np.ndarray  # index of each dead row's event time
     ties: str = "efron"  # how tied event times share the risk set: "efron" or "breslow"
+    strata: list | None = None  # stratum labels of a stratified model (see _stratify)
+    km: np.ndarray | None = None  # cox.zph's km transform at each event time, if not from these rows
 
 
 def _suffix_sums(values, order, cut):
@@ -150,6 +152,26 @@ def _make_data(start, stop, event, x, names, ties="efron") -> _CoxData:
         dead_at=np.searchsorted(event_times, stop[dead_rows]),
         ties=ties,
     )
+
+
+def _stratify(data: _CoxData, strata_values) -> _CoxData:
+    """The same rows with risk sets formed within each stratum, as R's ``strata()``.
+
+    Each stratum's follow-up is moved to its own stretch of the time axis (offset k x span,
+    span beyond every stop time), so the O(n log n) risk-set sums never mix strata. cox.zph's
+    transform stays the Kaplan-Meier of all rows on the original time scale, as in R.
+    """
+    codes, labels = pd.factorize(pd.Series(strata_values, dtype=object), sort=True)
+    if codes.min() < 0:
+        raise StatsInputError("column 'strata' has missing values")
+    span = float(np.max(data.stop)) + 1.0
+    offset = codes * span
+    start = np.where(np.isfinite(data.start), data.start + offset, offset - 0.5)
+    shifted = _make_data(start, data.stop + offset, data.event, data.x, data.names, data.ties)
+    original = shifted.event_times - np.floor(shifted.event_times / span) * span
+    km = _km_transform(data)[np.searchsorted(data.event_times, original)]
+    shifted.strata, shifted.km = [str(label) for label in labels], km
+    return shifted
 
 
 # ---------------------------------------------------------------- Efron partial likelihood
@@ -361,7 +383,7 @@ def _zph(data: _CoxData, beta: np.ndarray) -> dict:
     """
     _, u_t, v_t = _efron(beta, data)
     n_dead = _dead_sum(data, np.ones(len(data.stop)))
-    km = _km_transform(data)
+    km = _km_transform(data) if data.km is None else data.km
     g = km - (km * n_dead).sum() / n_dead.sum()  # centre over event rows (ties counted each)
     p = len(beta)
     u2 = (g[:, None] * u_t).sum(0)
@@ -401,7 +423,7 @@ def _fit_and_summarise(
     p = len(data.names)
     z_crit = float(norm.ppf(1 - (1 - conf_level) / 2))
     # lifelines fits right-censored Efron models; our Newton-Raphson the rest (same likelihood code).
-    own = counting_process or data.ties != "efron"
+    own = counting_process or data.ties != "efron" or data.strata is not None
     fit = _newton_raphson_fit(data) if own else _lifelines_fit(data, counting_process)
     warnings_.extend(f"lifelines: {m}" for m in fit["messages"])
 
@@ -464,7 +486,7 @@ def _fit_and_summarise(
     zph = _zph(data, beta) if reliable and np.all(np.isfinite(var)) else None
     if fit["error"] is not None:
         concordance = None
-    elif counting_process:  # CoxTimeVaryingFitter has no concordance
+    elif counting_process or data.strata is not None:  # pairs within the risk sets (and strata)
         concordance = _concordance(data, data.x @ beta)
         if concordance is None and len(data.event_times):
             warnings_.append("concordance not computed: too many (event time x interval) pairs for this data size")
@@ -474,6 +496,7 @@ def _fit_and_summarise(
         {
             "method": f"Cox proportional hazards, {data.ties.title()} ties",
             "ties": data.ties,
+            "strata": data.strata,
             **extra,
             "n_events": int(data.event.sum()),
             "covariates": data.names,
@@ -515,9 +538,17 @@ def _check_has_events(event, name):
 
 
 def cox_model(
-    frame: pd.DataFrame, duration_col: str, event_col: str, covariates, *, conf_level: float = 0.95, ties="efron"
+    frame: pd.DataFrame,
+    duration_col: str,
+    event_col: str,
+    covariates,
+    *,
+    conf_level: float = 0.95,
+    ties="efron",
+    strata: str | None = None,
 ) -> dict:
-    """Cox proportional-hazards model, as R ``coxph(Surv(duration, event) ~ covariates, ties = ties)``.
+    """Cox proportional-hazards model, as R ``coxph(Surv(duration, event) ~ covariates
+    [+ strata(s)], ties = ties)``.
 
     Parameters
     ----------
@@ -535,6 +566,8 @@ def cox_model(
         Level of the hazard-ratio confidence intervals (default 95%).
     ties : {"efron", "breslow"}
         Handling of tied event times: Efron (R's default) or Breslow (Stata's default).
+    strata : str, optional
+        Column whose levels get their own baseline hazard (risk sets within each level).
 
     Returns
     -------
@@ -553,11 +586,13 @@ def cox_model(
         with variation.
     """
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    _check_frame(frame, [duration_col, event_col, *covariates])
+    _check_frame(frame, [duration_col, event_col, *covariates, *([strata] if strata else [])])
     duration = check_durations(frame[duration_col], duration_col)
     event = check_events(frame[event_col], event_col)
     _check_has_events(event, event_col)
     warnings: list[str] = []
     x, names = _covariate_matrix(frame, covariates, warnings)
     data = _make_data(np.full(len(duration), -np.inf), duration, event, x, names, _check_ties(ties))
+    if strata:
+        data = _stratify(data, frame[strata].to_numpy())
     return _fit_and_summarise(data, conf_level, warnings, {"n": len(duration)}, counting_process=False)

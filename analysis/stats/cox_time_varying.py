@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ._common import StatsInputError, check_durations, check_events
-from .cox import _check_frame, _check_has_events, _check_ties, _covariate_matrix, _fit_and_summarise, _make_data
+from .cox import (
+    _check_frame,
+    _check_has_events,
+    _check_ties,
+    _covariate_matrix,
+    _fit_and_summarise,
+    _make_data,
+    _stratify,
+)
 
 
 def cox_time_varying(
@@ -24,6 +32,7 @@ def cox_time_varying(
     *,
     conf_level: float = 0.95,
     ties="efron",
+    strata: str | None = None,
 ) -> dict:
     """Cox model for counting-process data, as R
     ``coxph(Surv(start, stop, event) ~ covariates, ties = ties)`` ("efron" or "breslow").
@@ -47,7 +56,7 @@ def cox_time_varying(
         As :func:`cox_model`, with ``n`` = number of rows and ``n_subjects``.
     """
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    _check_frame(frame, [id_col, start_col, stop_col, event_col, *covariates])
+    _check_frame(frame, [id_col, start_col, stop_col, event_col, *covariates, *([strata] if strata else [])])
     start = check_durations(frame[start_col], start_col)
     stop = check_durations(frame[stop_col], stop_col)
     event = check_events(frame[event_col], event_col)
@@ -64,6 +73,8 @@ def cox_time_varying(
     warnings: list[str] = []
     x, names = _covariate_matrix(frame, covariates, warnings)
     data = _make_data(start, stop, event, x, names, _check_ties(ties))
+    if strata:
+        data = _stratify(data, frame[strata].to_numpy())
     return _fit_and_summarise(
         data,
         conf_level,

@@ -1,14 +1,17 @@
-"""Log-rank test for two or more groups, matching R ``survival::survdiff`` (rho = 0).
+"""Log-rank test for two or more groups, optionally stratified, matching R ``survival::survdiff``
+(rho = 0).
 
-The chi-square comes from lifelines' ``multivariate_logrank_test`` (which agrees with survdiff
-to rounding); observed and expected counts per group, and survdiff's rule for groups with no
-expected events, are computed here.
+Observed and expected events per group and their hypergeometric variance are summed over event
+times (and over strata), then chi2 = U' V^-1 U on all groups but one, as survdiff does;
+groups with no expected events are left out of the statistic and df, as in survdiff. Vectorised
+with numpy (sorted searches, no loop over times). lifelines' ``multivariate_logrank_test``
+gives the same unstratified chi-square and is kept as a cross-check in the tests.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from lifelines.statistics import multivariate_logrank_test
+import pandas as pd
 from scipy.stats import chi2 as chi2_dist
 
 from ._common import (
@@ -22,7 +25,28 @@ from ._common import (
 )
 
 
-def logrank_test(durations, events, groups) -> dict:
+def _observed_expected(d, e, codes, k):
+    """Observed and expected events per group and the variance matrix of O - E (one stratum)."""
+    times = np.unique(d[e == 1])
+    if not len(times):
+        return np.zeros(k), np.zeros(k), np.zeros((k, k))
+    at_risk = np.zeros((len(times), k))
+    deaths = np.zeros((len(times), k))
+    for j in range(k):
+        in_group = codes == j
+        sorted_d = np.sort(d[in_group])
+        at_risk[:, j] = len(sorted_d) - np.searchsorted(sorted_d, times, side="left")  # time >= t
+        np.add.at(deaths[:, j], np.searchsorted(times, d[in_group & (e == 1)]), 1)
+    n_t = at_risk.sum(axis=1)
+    d_t = deaths.sum(axis=1)
+    share = at_risk / n_t[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0)
+    variance = np.diag(weight @ share) - share.T @ (weight[:, None] * share)
+    return deaths.sum(axis=0), d_t @ share, variance
+
+
+def logrank_test(durations, events, groups, *, strata=None) -> dict:
     """Log-rank (Mantel-Haenszel) test of equal survival across groups.
 
     Parameters
@@ -34,14 +58,18 @@ def logrank_test(durations, events, groups) -> dict:
     groups : array-like
         Group label per patient (two or more distinct labels). With a pandas Categorical,
         unused categories are reported in ``warnings`` and left out.
+    strata : array-like, optional
+        Stratum label per patient: risk sets are formed within each stratum and the
+        statistics summed, as R ``survdiff(Surv(t, e) ~ group + strata(s))``.
 
     Returns
     -------
     dict
         ``chi2``, ``df``, ``p``; per group ``groups`` (label as text), ``n``, ``observed``,
-        ``expected`` (events expected under equal hazards); ``warnings``. As in ``survdiff``,
-        groups with no expected events are left out of the statistic and ``df``; with no
-        events at all, ``chi2`` is 0 and ``p`` is None.
+        ``expected`` (events expected under equal hazards, summed over strata);
+        ``strata`` (the labels, or None); ``warnings``. As in ``survdiff``, groups with no
+        expected events are left out of the statistic and ``df``; with no events at all,
+        ``chi2`` is 0 and ``p`` is None.
 
     Raises
     ------
@@ -58,43 +86,37 @@ def logrank_test(durations, events, groups) -> dict:
         raise StatsInputError(
             f"column 'group' needs at least two groups with patients for a log-rank test, got {len(levels)}"
         )
-
-    times = np.unique(d[e == 1])
     k = len(levels)
-    # at-risk and event counts: rows = distinct event times, columns = groups
-    at_risk = np.zeros((len(times), k))
-    deaths = np.zeros((len(times), k))
+    codes = np.full(len(g), -1)
     for j, lv in enumerate(levels):
-        in_group = g == lv
-        sorted_d = np.sort(d[in_group])
-        at_risk[:, j] = len(sorted_d) - np.searchsorted(sorted_d, times, side="left")  # time >= t
-        event_times = d[in_group & (e == 1)]
-        np.add.at(deaths[:, j], np.searchsorted(times, event_times), 1)
-    n_t = at_risk.sum(axis=1)
-    d_t = deaths.sum(axis=1)
-    observed = deaths.sum(axis=0)
-    expected = (d_t / n_t) @ at_risk if len(times) else np.zeros(k)
+        codes[g == lv] = j
+    if strata is None:
+        s, stratum_levels = np.zeros(len(g), dtype=int), None
+    else:
+        s_values = check_groups(strata, "strata")
+        check_same_length(duration=d, strata=s_values)
+        s, stratum_levels = pd.factorize(s_values, sort=True)
+    observed, expected, variance = np.zeros(k), np.zeros(k), np.zeros((k, k))
+    for stratum in np.unique(s):
+        rows = s == stratum
+        o, ex, v = _observed_expected(d[rows], e[rows], codes[rows], k)
+        observed, expected, variance = observed + o, expected + ex, variance + v
 
-    # As survdiff: groups with no expected events (never at risk at an event time) are left
-    # out of the statistic and of df. Leaving out their patients changes no risk set at an
-    # event time, so lifelines can be run on the remaining groups only.
-    use = expected > 0
-    df = int(use.sum()) - 1
+    use = np.flatnonzero(expected > 0)
+    df = len(use) - 1
     if df < 1:
         warnings.append("fewer than two groups with expected events (no events?): no test possible")
         chi2, p = 0.0, None
     else:
-        used_levels = [lv for lv, u in zip(levels, use, strict=True) if u]
-        rows = np.isin(g, np.array(used_levels, dtype=object))
-        codes = np.array([used_levels.index(lv) for lv in g[rows]])  # lifelines sorts labels; codes are safe
-        result = multivariate_logrank_test(d[rows], codes, e[rows])
-        chi2 = float(result.test_statistic)
+        keep = use[:-1]  # all used groups but one: V is singular on all of them
+        u = (observed - expected)[keep]
+        chi2 = float(u @ np.linalg.solve(variance[np.ix_(keep, keep)], u))
         p = float(chi2_dist.sf(chi2, df))
 
     n_per_group = [int((g == lv).sum()) for lv in levels]
     return clean(
         {
-            "test": "log-rank",
+            "test": "log-rank" if strata is None else "stratified log-rank",
             "chi2": chi2,
             "df": df,
             "p": p,
@@ -102,6 +124,7 @@ def logrank_test(durations, events, groups) -> dict:
             "n": n_per_group,
             "observed": observed,
             "expected": expected,
+            "strata": None if stratum_levels is None else [str(x) for x in stratum_levels],
             "warnings": warnings,
         }
     )

@@ -178,7 +178,11 @@ cp_frame <- function(d) {
   covs <- intersect(c("transplanted", "bin1", "cont"), names(d))
   f <- as.formula(paste("Surv(start, stop, event) ~", paste(covs, collapse = " + ")))
   list(cox_tv = safely("cox_tv", cox_summary(coxph(f, data = d, ties = "efron"))),
-       cox_tv_breslow = safely("cox_tv_breslow", cox_summary(coxph(f, data = d, ties = "breslow"))))
+       cox_tv_breslow = safely("cox_tv_breslow", cox_summary(coxph(f, data = d, ties = "breslow"))),
+       cox_tv_strata = if ("bin1" %in% covs) safely("cox_tv_strata", cox_summary(coxph(
+         as.formula(paste("Surv(start, stop, event) ~",
+                          paste(c(setdiff(covs, "bin1"), "strata(bin1)"), collapse = " + "))),
+         data = d, ties = "efron"))) else NULL)
 }
 
 # ---------------------------------------------------------------- main

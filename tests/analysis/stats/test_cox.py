@@ -67,6 +67,23 @@ def test_breslow_ties_match_r_on_counting_process_data(cp_case, close, json_clea
     _check_against_r(ours, part(r, "cox_tv_breslow"), close, f"{name} breslow")
 
 
+def test_stratified_cox_matches_r(patient_case, close, json_clean, part):
+    # R: coxph(Surv(duration, event) ~ bin2 + cont + strata(bin1), ties = "efron"), with cox.zph
+    name, frame, r = patient_case
+    ours = cox_model(frame, "duration", "event", ["bin2", "cont"], strata="bin1")
+    json_clean(ours)
+    assert ours["strata"] == ["0", "1"]
+    _check_against_r(ours, part(r, "cox_strata"), close, f"{name} strata")
+
+
+def test_stratified_time_varying_cox_matches_r(cp_case, close, json_clean, part):
+    name, frame, r = cp_case
+    r_cox = part(r, "cox_tv_strata")
+    ours = cox_time_varying(frame, "id", "start", "stop", "event", r_cox["terms"], strata="bin1")
+    json_clean(ours)
+    _check_against_r(ours, r_cox, close, f"{name} strata")
+
+
 def test_unknown_ties_method_is_refused():
     frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "heavy_censoring.csv")
     with pytest.raises(StatsInputError, match="ties must be one of efron, breslow"):

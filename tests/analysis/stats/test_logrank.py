@@ -20,6 +20,29 @@ def test_matches_r_survdiff(patient_case, close, json_clean, part):
     close(ours["expected"], lr["expected"], 1e-6, f"{name} expected")
 
 
+def test_stratified_matches_r_survdiff(patient_case, close, json_clean, part):
+    # R: survdiff(Surv(duration, event) ~ group + strata(bin1))
+    name, frame, r = patient_case
+    lr = part(r, "logrank_strata")
+    ours = logrank_test(frame["duration"], frame["event"], frame["group"], strata=frame["bin1"])
+    json_clean(ours)
+    assert ours["groups"] == lr["groups"] and ours["strata"] == ["0", "1"]
+    close(ours["chi2"], lr["chisq"], 1e-6, f"{name} stratified chi-square")
+    close(ours["p"], lr["p"], 1e-6, f"{name} stratified p")
+    assert ours["df"] == lr["df"]
+    close(ours["observed"], lr["observed"], 0, f"{name} stratified observed")
+    close(ours["expected"], lr["expected"], 1e-6, f"{name} stratified expected")
+
+
+def test_unstratified_agrees_with_lifelines(patient_case):
+    from lifelines.statistics import multivariate_logrank_test
+
+    _, frame, _ = patient_case
+    ours = logrank_test(frame["duration"], frame["event"], frame["group"])
+    theirs = multivariate_logrank_test(frame["duration"], frame["group"], frame["event"])
+    assert ours["chi2"] == pytest.approx(theirs.test_statistic, rel=1e-9)
+
+
 def test_two_groups_textbook_value():
     # two groups, no ties: hand-computed O-E and variance
     t = [1, 2, 3, 4]
