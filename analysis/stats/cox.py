@@ -272,7 +272,10 @@ def _lifelines_fit(data: _CoxData, counting_process: bool) -> dict:
 _MAX_ITER = 30
 
 
-def _newton_raphson_fit(data: _CoxData) -> dict:
+_R_ITER_MAX = 20  # coxph.control()$iter.max
+
+
+def _newton_raphson_fit(data: _CoxData, *, r_rule: bool = False) -> dict:
     """Efron Cox fit for (start, stop] data by Newton-Raphson with step halving, as R coxph.fit.
 
     Used instead of lifelines' CoxTimeVaryingFitter, whose gradient loops over every event time
@@ -286,7 +289,7 @@ def _newton_raphson_fit(data: _CoxData) -> dict:
     out = {"beta": None, "var": None, "loglik": np.nan, "concordance": None, "failed": False, "error": None}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         loglik, u_t, v_t = _efron(beta, data)
-        for _ in range(_MAX_ITER):
+        for _ in range(_R_ITER_MAX if r_rule else _MAX_ITER):
             score, info = u_t.sum(0), v_t.sum(0)
             try:
                 step = np.linalg.solve(info, score)
@@ -305,7 +308,8 @@ def _newton_raphson_fit(data: _CoxData) -> dict:
             # R's rule on the log-likelihood, plus a small final step, so the estimate is as
             # precise as lifelines' on the same data (Newton converges quadratically).
             small_step = np.all(np.abs(step) <= 1e-10 * (1 + np.abs(new_beta)))
-            done = (abs(1 - loglik / new_loglik) <= _EPS if new_loglik else True) and small_step
+            loglik_rule = abs(1 - loglik / new_loglik) <= _EPS if new_loglik else True
+            done = loglik_rule and (small_step or r_rule)
             beta, loglik, u_t, v_t = new_beta, new_loglik, new_u, new_v
             if done:
                 break
@@ -425,6 +429,13 @@ def _fit_and_summarise(
     # lifelines fits right-censored Efron models; our Newton-Raphson the rest (same likelihood code).
     own = counting_process or data.ties != "efron" or data.strata is not None
     fit = _newton_raphson_fit(data) if own else _lifelines_fit(data, counting_process)
+    if fit["error"] is not None and not own:
+        # lifelines gives up on a monotone likelihood (a covariate that separates the events);
+        # R's coxph stops by its own rule and reports the others' finite estimates, flagging the
+        # diverging one: so do we, with R's iteration rule and limit.
+        fallback = _newton_raphson_fit(data, r_rule=True)
+        if fallback["error"] is None:
+            fit = {**fallback, "messages": [*fit["messages"], f"refitted by Newton-Raphson ({fit['error']})"]}
     warnings_.extend(f"lifelines: {m}" for m in fit["messages"])
 
     # null model (beta = 0): log-likelihood and score test need no fitting

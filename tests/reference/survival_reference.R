@@ -203,6 +203,15 @@ for (path in sort(list.files(data_dir, pattern = "\\.csv$", full.names = TRUE)))
   message("processed ", basename(path))
 }
 
+# Monotone likelihood: covariate x is 1 for exactly the patients with an event (data/separation.csv,
+# columns t, e, x, z, w, skipped above). coxph stops by its own rule, flags x and reports z, w.
+separation <- local({
+  d <- read.csv(file.path(data_dir, "separation.csv"))
+  fit <- suppressWarnings(coxph(Surv(t, e) ~ x + z + w, data = d, ties = "efron"))
+  list(terms = arr(names(coef(fit))), coef = arr(unname(coef(fit))),
+       se = arr(unname(sqrt(diag(vcov(fit))))), loglik = arr(fit$loglik), iter = fit$iter)
+})
+
 binom_fixed <- list(binom_summary(15, 37), binom_summary(0, 10), binom_summary(10, 10),
                     binom_summary(1, 1), binom_summary(34, 80))
 out <- list(
@@ -212,6 +221,7 @@ out <- list(
   cmprsk_version = as.character(packageVersion("cmprsk")),
   fixed_times = arr(FIXED_TIMES),
   datasets = results,
+  separation = separation,
   binom_fixed = binom_fixed
 )
 writeLines(to_json(out), out_file)

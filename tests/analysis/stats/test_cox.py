@@ -84,6 +84,24 @@ def test_stratified_time_varying_cox_matches_r(cp_case, close, json_clean, part)
     _check_against_r(ours, r_cox, close, f"{name} strata")
 
 
+def test_separation_gives_finite_estimates_for_the_others_as_r(r_results):
+    # lifelines cannot invert the information matrix here and gives up; R's coxph stops by its own
+    # rule (20 iterations), flags x ("coefficient may be infinite") and reports z and w.
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "separation.csv")
+    r = r_results["separation"]
+    result = cox_model(frame, "t", "e", r["terms"])
+    terms = {t["term"]: t for t in result["terms"]}
+    assert terms["x"]["possibly_infinite"] is True and result["converged"] is False
+    assert any("may be infinite" in w for w in result["warnings"])
+    for name, coef, se in zip(r["terms"], r["coef"], r["se"], strict=True):
+        if name == "x":
+            continue
+        assert terms[name]["coef"] == pytest.approx(coef, abs=1e-6), name
+        assert terms[name]["se"] == pytest.approx(se, abs=1e-6), name
+        assert terms[name]["possibly_infinite"] is False
+    assert result["loglik"] == pytest.approx(r["loglik"], abs=1e-6)
+
+
 def test_unknown_ties_method_is_refused():
     frame = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "data" / "heavy_censoring.csv")
     with pytest.raises(StatsInputError, match="ties must be one of efron, breslow"):
@@ -191,7 +209,7 @@ def test_counting_process_checks_intervals():
         cox_time_varying(frame, "id", "start", "stop", "event", ["x"])
 
 
-def test_lifelines_convergence_error_gives_clean_result(monkeypatch, json_clean):
+def test_lifelines_convergence_error_falls_back_to_rs_rule(monkeypatch, json_clean):
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
@@ -202,10 +220,12 @@ def test_lifelines_convergence_error_gives_clean_result(monkeypatch, json_clean)
     result = cox_model(_separated(), "t", "e", ["x", "z"])
     json_clean(result)
     assert result["converged"] is False
-    assert [t["coef"] for t in result["terms"]] == [None, None]
-    assert result["ph_test"] is None and result["concordance"] is None
-    assert any("could not fit" in w and "collinearity" in w for w in result["warnings"])
-    # the null-model statistics need no fitting and are still given
+    assert any("refitted by Newton-Raphson" in w and "collinearity" in w for w in result["warnings"])
+    # Refitted by R's rule and iteration limit, the estimates are R's own (R 3.5 coxph, 20 iterations):
+    # x 22.2604493 (se 19915.66, flagged), z -0.1499003 (se 1.132542).
+    x, z = result["terms"]
+    assert x["possibly_infinite"] is True and x["coef"] == pytest.approx(22.2604493, abs=1e-6)
+    assert z["coef"] == pytest.approx(-0.1499003, abs=1e-6) and z["se"] == pytest.approx(1.132542, abs=1e-6)
     assert result["score_test"]["chi2"] is not None
 
 
