@@ -11,7 +11,7 @@ PDF (``analysis.report_files`` renders CSV, XLSX and PDF).
 
 from dataclasses import dataclass, field
 
-from .figures import factor_curves, group_label
+from .figures import factor_curves, format_p, group_label
 
 DAYS_PER_YEAR = 365.25
 RISK_YEARS = (0, 1, 2, 3, 4, 5)
@@ -199,7 +199,7 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
     details = [f"{n_subjects} patients, {model.get('n_events')} deaths; {(model.get('ties') or 'efron').title()} ties."]
     glob = (model.get("ph_test") or {}).get("global")
     if glob:
-        details.append(f"Global proportional-hazards test (cox.zph) P = {p_value(glob.get('p'))}.")
+        details.append(f"Global proportional-hazards test (cox.zph) {format_p(glob.get('p'))}.")
     if model.get("warnings"):
         details += model["warnings"]
     return Table(name, title, analysis, columns, rows, notes=list(notes) + details)
@@ -226,7 +226,7 @@ def curve_figure(name, title, analysis, curves, p=None, extra=""):
         parts.append(f"{label}: n = {km['n']}, {km['n_events']} events, {five}, median {median_text(km)} years")
     description = "Kaplan-Meier curves with 95% confidence bands and censoring ticks. " + "; ".join(parts) + "."
     if p is not None:
-        description += f" Log-rank P = {p_value(p)}."
+        description += f" Log-rank {format_p(p)}."
     return Figure(name, title, analysis, description + extra, risk_table(name, curves, analysis=analysis))
 
 

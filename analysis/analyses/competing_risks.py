@@ -149,8 +149,8 @@ def _competing_section(results):
                 "relapse_incidence_by_trial",
                 "Cumulative incidence of relapse by trial",
                 NAME,
-                "Cumulative incidence of relapse by trial; Gray's test P = "
-                f"{p_value(None if is_error(gray) else gray.get('p'))}.",
+                "Cumulative incidence of relapse by trial; Gray's test "
+                f"{format_p(None if is_error(gray) else gray.get('p'))}.",
             )
         )
     if not is_error(nrm["overall"]):

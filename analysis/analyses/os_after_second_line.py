@@ -10,8 +10,8 @@ multivariable Cox model, which counts remission after salvage from the origin (s
 from registry.course import WBC_HIGH, WBC_VERY_HIGH
 
 from .. import datasets, stats
-from ..figures import FigureSpec, factor_spec, forest_plot, km_plot, lower_first
-from ..reports import Figure, Section, cox_table, factor_figure, factor_table, is_error, missing, num, p_value
+from ..figures import FigureSpec, factor_spec, forest_plot, format_p, km_plot, lower_first
+from ..reports import Figure, Section, cox_table, factor_figure, factor_table, is_error, missing, num
 from .base import SCHEMA_VERSION, Analysis, by_factor, guard, km, register
 
 NAME = "os_after_second_line"
@@ -139,7 +139,7 @@ def _cox_section(os2):
         labels = cox.get("labels") or COX_COVARIATES
         terms = "; ".join(
             f"{labels.get(t['term'], t['term'])}: HR {num(t.get('hazard_ratio'))} "
-            f"({num(t.get('lower'))}-{num(t.get('upper'))}), P = {p_value(t.get('p'))}"
+            f"(95% CI {num(t.get('lower'))}-{num(t.get('upper'))}), {format_p(t.get('p'))}"
             for t in cox["model"]["terms"]
         )
         section.figures.append(

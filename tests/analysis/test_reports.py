@@ -102,3 +102,12 @@ def test_numbered_numbers_tables_and_figures_in_section_order():
 @pytest.mark.parametrize(("value", "text"), [(None, "-"), (0.0004, "< 0.001"), (0.0123, "0.012")])
 def test_p_values_read_as_journals_print_them(value, text):
     assert reports.p_value(value) == text
+
+
+def test_p_values_and_hazard_ratios_read_as_journals_print_them(report):
+    captions = [f.description for f in report.figures()] + [n for t in report.tables() for n in t.notes]
+    text = " ".join(captions)
+    assert "P = <" not in text and "P =" in text
+    assert reports.format_p(0.0004) == "P < 0.001" and reports.format_p(0.0123) == "P = 0.012"
+    cox = next(f for f in report.figures() if "forest" in f.name)
+    assert "95% CI" in cox.description
