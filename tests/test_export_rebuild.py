@@ -106,6 +106,9 @@ def demo_export(db, settings, tmp_path):
     assert content_type == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(content))
     archive.extractall(tmp_path)
+    # The SAS transport v5 files beside them: the R script reads patients.xpt with foreign::read.xport.
+    xpt5, _, _ = exports.export(user=statistician, kind="analysis", fmt="xpt5", source="test")
+    zipfile.ZipFile(io.BytesIO(xpt5)).extractall(tmp_path)
     return {name: archive.read(name) for name in archive.namelist()}, tmp_path
 
 
@@ -138,6 +141,7 @@ def test_r_script_on_a_fresh_export_gives_the_stored_numbers(demo_export):
     out = folder / "rebuild.json"
     done = subprocess.run([rscript, str(SCRIPT), str(folder), str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "with foreign::read.xport: 80 rows" in done.stderr, done.stderr
     fresh = json.loads(out.read_text())
     assert fresh["counts"] == COMMITTED["counts"]
     _check(_stored_numbers(), fresh, "stored run vs R on the fresh export")

@@ -167,6 +167,37 @@ def test_sas_transport_carries_labels_and_codes(investigator, cohort):
     assert list(df["relapse_days"]) == [200, 200]
 
 
+def test_sas_transport_v5_has_8_character_names_long_names_as_labels_and_a_formats_program(investigator, cohort):
+    archive = _zip(exports.export(user=investigator, kind="analysis", fmt="xpt5", source="test")[0])
+    assert archive.namelist() == [f"{t.name}.xpt" for t in ANALYSIS_TABLES] + ["formats.sas"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "patients.xpt")
+        Path(path).write_bytes(archive.read("patients.xpt"))
+        assert Path(path).read_bytes().startswith(b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!")
+        df, meta = pyreadstat.read_xport(path)
+    assert all(len(name) <= 8 for name in meta.column_names)
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["AGE_AT_D"] == "age_at_diagnosis_days"
+    assert set(labels.values()) == {v.name for v in ANALYSIS_VARIABLES}
+    assert len(set(meta.column_names)) == len(ANALYSIS_VARIABLES) and len(df) == 2
+    program = archive.read("formats.sas").decode()
+    assert "proc format;" in program and '"AF4" = "AF4/AFF1 t(4;11)(q21;q23)"' in program
+    assert 'libname xpt1 xport "patients.xpt";' in program
+
+
+def test_sas_name_shortening_is_unique():
+    from registry.transfer.exports.analysis_set import sas_names
+
+    names = sas_names(["hsct_after_recurrence_days", "hsct_after_recurrence_status", "hsct1_days", "3rd"])
+    assert all(len(n) <= 8 for n in names.values()) and len(set(names.values())) == 4
+    assert names["3rd"] == "_3RD"
+
+
+def test_stata_files_are_release_118(investigator, cohort):
+    archive = _zip(exports.export(user=investigator, kind="analysis", fmt="dta", source="test")[0])
+    assert archive.read("patients.dta").startswith(b"<stata_dta><header><release>118</release>")
+
+
 def test_xlsx_analysis_has_a_sheet_per_table_and_a_labels_sheet(investigator, cohort):
     from openpyxl import load_workbook
 

@@ -39,6 +39,20 @@ read_table <- function(name) {
            stringsAsFactors = FALSE, colClasses = c(pseudonym = "character"))
 }
 patients <- read_table("patients")
+
+# The SAS transport version 5 export (format xpt5), where it lies beside the CSVs, must say the
+# same: R's foreign::read.xport reads it (8-character names; the long names are its labels).
+if (file.exists(file.path(folder, "patients.xpt"))) {
+  suppressPackageStartupMessages(library(foreign))
+  xpt <- read.xport(file.path(folder, "patients.xpt"))
+  if (nrow(xpt) != nrow(patients)) stop("patients.xpt has ", nrow(xpt), " rows, patients.csv ", nrow(patients))
+  same <- function(a, b) all((is.na(a) & is.na(b)) | (!is.na(a) & !is.na(b) & a == b))
+  ord <- match(patients$pseudonym, trimws(as.character(xpt$PSEUDONY)))
+  if (anyNA(ord)) stop("patients.xpt and patients.csv do not hold the same pseudonyms")
+  if (!same(xpt$SECOND_L[ord], patients$second_line_days) || !same(xpt$END_DAYS[ord], patients$end_days))
+    stop("patients.xpt and patients.csv disagree on second_line_days or end_days")
+  message("read patients.xpt (SAS transport v5) with foreign::read.xport: ", nrow(xpt), " rows, as patients.csv")
+}
 first_line <- read_table("first_line_responses")
 relapses <- read_table("relapses")
 salvage <- read_table("salvage_lines")

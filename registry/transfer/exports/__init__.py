@@ -47,7 +47,7 @@ __all__ = [
     "validate_odm",
 ]
 
-ANALYSIS_FORMATS = ("zip", "xlsx", "csv", "xpt", "dta", "sav")
+ANALYSIS_FORMATS = ("zip", "xlsx", "csv", "xpt", "xpt5", "dta", "sav")
 KINDS = {
     "analysis": ANALYSIS_FORMATS,
     "identified": ("xlsx", "zip"),

@@ -20,7 +20,7 @@ from ..analysis_variables import ANALYSIS_TABLES, BOOLEAN, CODE, DECIMAL, INTEGE
 from . import writers
 
 TITLE = "MLL96/MLL98 de-identified analysis data set"
-ZIPPED_FORMATS = ("xpt", "dta", "sav")  # one file per table, in a ZIP archive
+ZIPPED_FORMATS = ("xpt", "xpt5", "dta", "sav")  # one file per table, in a ZIP archive
 XPT_NAMES = {
     "patients": "PATIENTS",
     "first_line_responses": "FIRSTLIN",
@@ -205,21 +205,72 @@ def statistical_file(table, frame, fmt):
         for v in table.variables
         if v.kind == CODE
     }
+    data = _statistical_frame(table, frame, fmt)
+    labels = {v.name: v.label for v in table.variables}
+    if fmt == "xpt5":  # 8-character names; the long name becomes the label
+        short = sas_names([v.name for v in table.variables])
+        data = data.rename(columns=short)
+        labels = {short[v.name]: v.name for v in table.variables}
     return writers.write_statistical(
         fmt,
-        _statistical_frame(table, frame, fmt),
+        data,
         title=f"{TITLE}: {table.name}",
         table_name=XPT_NAMES[table.name],
-        column_labels={v.name: v.label for v in table.variables},
-        value_labels=value_labels if fmt != "xpt" else None,
+        column_labels=labels,
+        value_labels=value_labels if fmt in ("dta", "sav") else None,
     )
+
+
+def sas_names(names):
+    """{long name: unique SAS version 5 name}: at most 8 characters, upper case, letters, digits, _."""
+    out, taken = {}, set()
+    for name in names:
+        base = "".join(c if c.isalnum() else "_" for c in name.upper())
+        base = base if base[:1].isalpha() or base[:1] == "_" else "_" + base
+        candidate, n = base[:8], 1
+        while candidate in taken:
+            suffix = str(n)
+            candidate, n = base[: 8 - len(suffix)] + suffix, n + 1
+        out[name] = candidate
+        taken.add(candidate)
+    return out
+
+
+def sas_formats_program():
+    """A SAS program beside the version 5 transport files: PROC FORMAT with the value labels of
+    every coded variable, and per table the labels and formats to apply after reading it."""
+    lines = [f"/* {TITLE}: value labels (formats) and variable labels for the version 5 XPT files. */"]
+    lines += ["/* Run it in the folder of the .xpt files (one SAS transport library per table). */", "proc format;"]
+    formats, n = {}, 0
+    for table in ANALYSIS_TABLES:
+        for v in table.variables:
+            if v.kind == CODE and v.name not in formats:
+                n += 1
+                formats[v.name] = f"$LBL{n}F"
+                lines.append(f"  value {formats[v.name]}")
+                lines += [f'    "{code}" = "{_sas_text(label)}"' for code, label in v.value_labels()]
+                lines.append("  ;")
+    lines.append("run;")
+    for number, table in enumerate(ANALYSIS_TABLES, start=1):
+        short = sas_names([v.name for v in table.variables])
+        member = XPT_NAMES[table.name].lower()
+        lines += [f'libname xpt{number} xport "{table.name}.xpt";', f"data {member};", f"  set xpt{number}.{member};"]
+        lines += [f'  label {short[v.name]} = "{_sas_text(v.label)}";' for v in table.variables]
+        lines += [f"  format {short[v.name]} {formats[v.name]}.;" for v in table.variables if v.name in formats]
+        lines.append("run;")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _sas_text(text):
+    return str(text).replace('"', "'")[:256]
 
 
 def analysis_export(patients, fmt):
     """(bytes, number of patients) of the data set in ``fmt``.
 
     ``zip``: one CSV per table; ``csv``: the patients table alone; ``xlsx``: one sheet per table
-    and a ``labels`` sheet; ``xpt``, ``dta``, ``sav``: a ZIP of one such file per table.
+    and a ``labels`` sheet; ``xpt`` (SAS transport v8), ``xpt5`` (v5, with ``formats.sas``),
+    ``dta``, ``sav``: a ZIP of one such file per table.
     """
     frames = analysis_tables(patients)
     n = len(frames["patients"])
@@ -233,5 +284,8 @@ def analysis_export(patients, fmt):
         labels = [[t.name, v.name, v.label] for t in ANALYSIS_TABLES for v in t.variables]
         sheets["labels"] = (["table", "variable", "label"], labels)
         return writers.write_xlsx(sheets), n
-    files = {f"{t.name}.{fmt}": statistical_file(t, frames[t.name], fmt) for t in ANALYSIS_TABLES}
+    extension = "xpt" if fmt == "xpt5" else fmt
+    files = {f"{t.name}.{extension}": statistical_file(t, frames[t.name], fmt) for t in ANALYSIS_TABLES}
+    if fmt == "xpt5":
+        files["formats.sas"] = sas_formats_program()
     return writers.write_zip(files), n

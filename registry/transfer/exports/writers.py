@@ -75,23 +75,30 @@ def write_zip(files):
 
 
 def write_statistical(fmt, frame, *, title, table_name, column_labels, value_labels=None):
-    """One data frame as SAS transport v8 (``xpt``), Stata (``dta``) or SPSS (``sav``), with labels."""
+    """One data frame as SAS transport (``xpt``: version 8; ``xpt5``: version 5, the one regulators
+    and R's foreign::read.xport read, 8-character names), Stata 14+ (``dta``, release 118, which
+    Stata 14+ and R's haven read) or SPSS (``sav``), with labels."""
     import pyreadstat
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, f"out.{fmt}")
-        if fmt == "xpt":
+        path = os.path.join(tmp, "out.bin")
+        if fmt in ("xpt", "xpt5"):
             pyreadstat.write_xport(
                 frame,
                 path,
                 file_label=title[:40],
                 column_labels=column_labels,
                 table_name=table_name,
-                file_format_version=8,
+                file_format_version=5 if fmt == "xpt5" else 8,
             )
         elif fmt == "dta":
             pyreadstat.write_dta(
-                frame, path, file_label=title[:80], column_labels=column_labels, variable_value_labels=value_labels
+                frame,
+                path,
+                file_label=title[:80],
+                column_labels=column_labels,
+                variable_value_labels=value_labels,
+                version=14,  # release 118
             )
         else:
             pyreadstat.write_sav(
