@@ -8,8 +8,8 @@ status on that day.
 """
 
 from .. import datasets, stats
-from ..figures import factor_spec
-from ..reports import Section, cox_table, factor_figure, factor_table, missing
+from ..figures import FigureSpec, factor_curves, factor_spec, km_plot
+from ..reports import Section, cox_table, curve_figure, factor_figure, factor_table, missing
 from .base import SCHEMA_VERSION, Analysis, by_factor, guard, register
 from .os_after_second_line import COX_COVARIATES
 
@@ -47,6 +47,13 @@ def time_dependent(frame, counting_process):
                 ["hsct", "salvage_remission", "age_under_3_months", "cns_involvement"],
             ),
         },
+        "simon_makuch": {
+            "explanation": (
+                "Kaplan-Meier curves in which a patient counts as untransplanted until the day of HSCT and as "
+                "transplanted from then on (Simon-Makuch)."
+            ),
+            "curves": guard(stats.simon_makuch, cp, "start", "stop", "event", "hsct", id_col="patient_id"),
+        },
         "landmark": {"landmark_days": LANDMARK_DAYS},
     }
     if isinstance(landmark, dict):
@@ -68,8 +75,27 @@ def time_dependent(frame, counting_process):
     return result
 
 
+SIMON_MAKUCH_TITLE = "OS after second-line treatment by HSCT as a time-dependent state (Simon-Makuch)"
+
+
+def _simon_makuch_factor(results):
+    """The Simon-Makuch curves in the shape of a factor comparison (no log-rank: the time-dependent
+    Cox model tests HSCT)."""
+    sm = results.get("simon_makuch") or {}
+    curves = sm.get("curves") or {"error": "not computed"}
+    return {"factor": "hsct", "label": "HSCT (time-dependent)", "curves": curves, "logrank": {"error": "none"}}
+
+
 def figure_specs(results):
     specs = {}
+    if "error" not in _simon_makuch_factor(results)["curves"]:
+        factor = _simon_makuch_factor(results)
+        specs["simon_makuch_by_hsct"] = FigureSpec(
+            SIMON_MAKUCH_TITLE,
+            "Simon-Makuch curves: a patient counts as untransplanted until the day of HSCT; 95% confidence "
+            "bands, censoring ticks and numbers at risk (in each state) under the time axis.",
+            lambda: km_plot(factor_curves(factor), title=SIMON_MAKUCH_TITLE),
+        )
     landmark = results["landmark"]
     if "error" not in landmark:
         days = landmark["landmark_days"]
@@ -114,6 +140,17 @@ def _corrections_section(results):
             notes=[td.get("explanation", "")],
         )
     )
+    factor = _simon_makuch_factor(results)
+    if "error" not in factor["curves"]:
+        section.figures.append(
+            curve_figure(
+                "simon_makuch_by_hsct",
+                SIMON_MAKUCH_TITLE,
+                NAME,
+                factor_curves(factor),
+                extra=" " + results["simon_makuch"]["explanation"],
+            )
+        )
     landmark = results["landmark"]
     if "error" in landmark:
         section.error = f"Landmark analysis: {landmark['error']}"

@@ -16,6 +16,7 @@ from .kaplan_meier import kaplan_meier, kaplan_meier_by_group, number_at_risk, r
 from .landmark import counting_process_frame, landmark_frame
 from .logrank import logrank_test
 from .proportions import binomial_proportion
+from .simon_makuch import simon_makuch
 
 __all__ = [
     "StatsInputError",
@@ -31,4 +32,5 @@ __all__ = [
     "logrank_test",
     "number_at_risk",
     "reverse_km_median_followup",
+    "simon_makuch",
 ]

@@ -58,7 +58,7 @@ def test_stored_svgs_carry_a_title_and_description():
 
 def test_every_stored_figure_can_be_redrawn_as_png_at_300_dpi():
     specs = analyses.figure_specs("time_dependent", time_dependent_results())
-    assert set(specs) == {"landmark_by_hsct", "landmark_by_remission"}
+    assert set(specs) == {"simon_makuch_by_hsct", "landmark_by_hsct", "landmark_by_remission"}
     png = figures.render(specs["landmark_by_hsct"], "png", dpi=300)
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG"

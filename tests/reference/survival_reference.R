@@ -174,10 +174,26 @@ patient_frame <- function(d) {
   res
 }
 
+# Simon-Makuch: product-limit curves on (start, stop] data by the time-dependent state.
+sm_summary <- function(d) {
+  fit <- survfit(Surv(start, stop, event) ~ transplanted, data = d)
+  out <- list()
+  for (k in seq_along(fit$strata)) {
+    s <- fit[k]
+    at <- summary(s, times = FIXED_TIMES[FIXED_TIMES <= max(s$time)])
+    out[[sub("^transplanted=", "", names(fit$strata)[k])]] <- list(
+      time = arr(s$time), n_risk = arr(s$n.risk), n_event = arr(s$n.event), surv = arr(s$surv),
+      std_err = arr(s$std.err * s$surv), lower = arr(s$lower), upper = arr(s$upper),
+      at_time = arr(at$time), at_surv = arr(at$surv))
+  }
+  out
+}
+
 cp_frame <- function(d) {
   covs <- intersect(c("transplanted", "bin1", "cont"), names(d))
   f <- as.formula(paste("Surv(start, stop, event) ~", paste(covs, collapse = " + ")))
-  list(cox_tv = safely("cox_tv", cox_summary(coxph(f, data = d, ties = "efron"))),
+  list(simon_makuch = safely("simon_makuch", sm_summary(d)),
+       cox_tv = safely("cox_tv", cox_summary(coxph(f, data = d, ties = "efron"))),
        cox_tv_breslow = safely("cox_tv_breslow", cox_summary(coxph(f, data = d, ties = "breslow"))),
        cox_tv_strata = if ("bin1" %in% covs) safely("cox_tv_strata", cox_summary(coxph(
          as.formula(paste("Surv(start, stop, event) ~",

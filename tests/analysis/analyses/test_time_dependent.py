@@ -50,7 +50,20 @@ def test_nobody_at_the_landmark_gives_errors_in_place_not_a_failure(frame):
 
 def test_figures_and_report_section(results):
     analysis = ANALYSES["time_dependent"]
-    assert set(analysis.figures(results)) == {"landmark_by_hsct", "landmark_by_remission"}
+    assert set(analysis.figures(results)) == {"simon_makuch_by_hsct", "landmark_by_hsct", "landmark_by_remission"}
     [section] = analysis.report_sections({"time_dependent": results})
     assert section.key == "corrections"
     assert [t.name for t in section.tables] == ["time_dependent_cox", "landmark", "landmark_cox"]
+
+
+def test_simon_makuch_curves_count_a_patient_untransplanted_until_hsct():
+    frame = os_frame()
+    cp = datasets.counting_process(frame)
+    results = ANALYSES["time_dependent"].compute({"frame": frame, "counting_process": cp})
+    curves = results["simon_makuch"]["curves"]["groups"]
+    followed = frame["time"] > 0  # 0-day follow-up has no interval
+    transplanted = followed & frame["hsct_days"].notna() & (frame["hsct_days"] < frame["time"])
+    waited = followed & ~(frame["hsct_days"] == 0)  # untransplanted for a while (or for good)
+    # the transplanted curve holds the patients transplanted during follow-up, from that day on
+    assert curves["1"]["n"] == int(transplanted.sum()) and curves["0"]["n"] == int(waited.sum())
+    assert curves["0"]["n_events"] + curves["1"]["n_events"] == int(frame.loc[frame["time"] > 0, "event"].sum())
