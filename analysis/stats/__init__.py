@@ -12,7 +12,13 @@ from ._common import StatsInputError
 from .competing_risks import cumulative_incidence, grays_test
 from .cox import cox_model
 from .cox_time_varying import cox_time_varying
-from .kaplan_meier import kaplan_meier, kaplan_meier_by_group, number_at_risk, reverse_km_median_followup
+from .kaplan_meier import (
+    kaplan_meier,
+    kaplan_meier_by_group,
+    number_at_risk,
+    reverse_km_median_followup,
+    rmst_difference,
+)
 from .landmark import counting_process_frame, landmark_frame
 from .logrank import logrank_test
 from .proportions import binomial_proportion
@@ -32,5 +38,6 @@ __all__ = [
     "logrank_test",
     "number_at_risk",
     "reverse_km_median_followup",
+    "rmst_difference",
     "simon_makuch",
 ]

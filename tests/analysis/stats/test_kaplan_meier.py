@@ -10,6 +10,7 @@ from analysis.stats import (
     kaplan_meier_by_group,
     number_at_risk,
     reverse_km_median_followup,
+    rmst_difference,
 )
 
 TOL = 1e-6
@@ -201,3 +202,24 @@ def test_a_curve_that_reached_zero_stays_at_zero_not_beyond_follow_up():
     assert five["lower"] is None and five["upper"] is None
     # Censored last: after the last follow-up the estimate is unknown.
     assert kaplan_meier([1, 2, 3], [1, 1, 0], times=[5])["at_times"][0]["beyond_follow_up"] is True
+
+
+def test_rmst_difference_between_two_groups_from_rs_group_values(patient_case, close, part):
+    # Each group's RMST and SE: R print(survfit(Surv(duration, event) ~ group), rmean = 1826.25)
+    name, frame, r = patient_case
+    r_groups = part(r, "km_by_group")
+    first, second = sorted(r_groups)[:2]
+    two = frame[frame["group"].isin([first, second])]
+    ours = rmst_difference(two["duration"], two["event"], two["group"], tau=r_groups[first]["rmst_tau"])
+    assert ours["groups"] == [first, second]
+    close(ours["rmst"], [r_groups[first]["rmst"], r_groups[second]["rmst"]], TOL, f"{name} group RMSTs")
+    expected = r_groups[second]["rmst"] - r_groups[first]["rmst"]
+    expected_se = (r_groups[first]["rmst_se"] ** 2 + r_groups[second]["rmst_se"] ** 2) ** 0.5
+    close(ours["difference"], expected, TOL, f"{name} RMST difference")
+    close(ours["difference_std_err"], expected_se, TOL, f"{name} its SE")
+    assert ours["lower"] == pytest.approx(expected - 1.959963984540054 * expected_se)
+
+
+def test_rmst_difference_needs_two_groups():
+    with pytest.raises(StatsInputError, match="exactly two groups"):
+        rmst_difference([1, 2, 3], [1, 1, 1], ["a", "b", "c"])
