@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from registry.choices import MLLPartner  # noqa: E402
 
 DAYS_PER_YEAR = 365.25
 COLORS = ["#1f4e79", "#c0504d", "#4f8a3c", "#8064a2", "#d68a00", "#2c9aa0"]
@@ -77,17 +80,15 @@ def _step(ax, table, color, label, band=True):
 
 
 def _censor_ticks(ax, table, censor_times, color):
-    times = list(table["time"])
-    surv = list(table["survival"])
-    xs, ys = [], []
-    for c in censor_times:
-        value = 1.0
-        for t, s in zip(times, surv, strict=True):
-            if t <= c:
-                value = s
-        xs.append(c / DAYS_PER_YEAR)
-        ys.append(value)
-    ax.plot(xs, ys, linestyle="none", marker="|", markersize=7, color=color)
+    """A tick on the curve at each censoring time: the step value at the last time <= c, found
+    by a sorted search over the curve's vertices (never a loop over patients)."""
+    if not len(censor_times):
+        return
+    times = np.asarray(table["time"], dtype=float)
+    surv = np.concatenate([[1.0], np.asarray(table["survival"], dtype=float)])
+    censor = np.asarray(censor_times, dtype=float)
+    values = surv[np.searchsorted(times, censor, side="right")]
+    ax.plot(censor / DAYS_PER_YEAR, values, linestyle="none", marker="|", markersize=7, color=color)
 
 
 def km_figure(curves, *, title, **kwargs):
@@ -95,17 +96,23 @@ def km_figure(curves, *, title, **kwargs):
     return _svg(km_plot(curves, title=title, **kwargs), title)
 
 
+MAX_BANDS = 2  # confidence bands only with one or two curves (else they smear; the CI is in the table)
+
+
 def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, test_label="Log-rank"):
-    """Kaplan-Meier figure with the numbers-at-risk table. ``curves``: label -> KM result dict."""
+    """Kaplan-Meier figure with the numbers-at-risk table. ``curves``: label -> KM result dict,
+    in the order to draw (the study's order of codes)."""
     curves = {label: km for label, km in curves.items() if km and "error" not in km and km.get("n")}
+    rows = len(curves)
     fig, (ax, risk_ax) = plt.subplots(
-        2, 1, figsize=(6.4, 4.2 + 0.22 * len(curves)), gridspec_kw={"height_ratios": [4, 0.35 + 0.25 * len(curves)]}
+        2, 1, figsize=(6.4, 4.4 + 0.22 * rows), gridspec_kw={"height_ratios": [4, 0.6 + 0.28 * rows]}
     )
+    band = rows <= MAX_BANDS
     max_years = 0.0
     for i, (label, km) in enumerate(curves.items()):
         color = COLORS[i % len(COLORS)]
         table = km["table"]
-        _step(ax, table, color, f"{label} (n = {km['n']})")
+        _step(ax, table, color, f"{label} (n = {km['n']})", band=band)
         _censor_ticks(ax, table, km.get("censor_times") or [], color)
         if table["time"]:
             max_years = max(max_years, table["time"][-1] / DAYS_PER_YEAR)
@@ -115,41 +122,35 @@ def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, te
     ax.set_title(title, loc="left", fontsize=10)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
-    if len(curves) > 1 or curves:
-        ax.legend(loc="upper right", frameon=False)
-    if p_value is not None or len(curves) > 1:
-        ax.text(0.02, 0.05, f"{test_label} {format_p(p_value)}", transform=ax.transAxes)
-    ticks = [t for t in range(int(ax.get_xlim()[1]) + 1)]
+    if curves:
+        # Beside the plot, never over a curve.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    if p_value is not None or rows > 1:
+        ax.text(0.02, 0.04, f"{test_label} {format_p(p_value)}", transform=ax.transAxes)
+    ticks = list(range(int(ax.get_xlim()[1]) + 1))
     ax.set_xticks(ticks)
     ax.set_xlabel("Years")
-    # Numbers at risk, aligned under the time axis ticks.
+    # Numbers at risk: a header line of its own, then one row per curve aligned under the ticks.
     risk_ax.set_xlim(ax.get_xlim())
-    risk_ax.set_ylim(-0.5, len(curves) - 0.5)
+    risk_ax.set_ylim(-0.5, rows + 0.5)
     risk_ax.axis("off")
-    risk_ax.text(
-        -0.02,
-        len(curves) - 0.3,
-        "Number at risk",
-        transform=risk_ax.get_yaxis_transform(),
-        ha="right",
-        fontsize=8,
-        fontweight="bold",
-    )
+    risk_ax.text(0.0, rows, "Number at risk", ha="left", va="center", fontsize=8, fontweight="bold")
     for i, (label, km) in enumerate(curves.items()):
-        row = len(curves) - 1 - i
+        row = rows - 1 - i
         at_risk = {round(r["time"] / DAYS_PER_YEAR): r["n_at_risk"] for r in km.get("risk_table") or []}
         risk_ax.text(
-            -0.02,
-            row - 0.2,
+            -0.07,
+            row,
             label,
             transform=risk_ax.get_yaxis_transform(),
             ha="right",
+            va="center",
             fontsize=8,
             color=COLORS[i % len(COLORS)],
         )
         for tick in ticks:
             if tick in at_risk:
-                risk_ax.text(tick, row - 0.2, str(at_risk[tick]), ha="center", fontsize=8)
+                risk_ax.text(tick, row, str(at_risk[tick]), ha="center", va="center", fontsize=8)
     return fig
 
 
@@ -184,38 +185,63 @@ def forest_figure(model, labels, *, title):
     return _svg(forest_plot(model, labels, title=title), title)
 
 
-def forest_plot(model, labels, *, title):
-    """Forest plot of a Cox model: hazard ratio and 95% CI per term, log scale.
+HR_TICKS = (0.25, 0.5, 1, 2, 4, 8)
+
+
+def forest_plot(model, labels, *, title, n=None):
+    """Forest plot of a Cox model as journals print it: one row per term with the hazard ratio and
+    its 95% CI on a log axis marked 0.25 / 0.5 / 1 / 2 / 4 / 8, a reference line at 1, "lower /
+    higher risk" under the axis, and columns with n, HR (95% CI) and P.
 
     Every term of the model gets a row; a term without a hazard ratio reads "not estimable".
     """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     terms = list((model or {}).get("terms", []))
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.45 * max(1, len(terms))))
+    n_rows = max(1, len(terms))
+    fig, ax = plt.subplots(figsize=(7.6, 1.4 + 0.42 * n_rows))
+    fig.subplots_adjust(left=0.30, right=0.62, top=0.82, bottom=0.28)
+    low, high = HR_TICKS[0], HR_TICKS[-1]
+    columns = ((1.05, "HR (95% CI)"), (1.52, "P"))
+    for x, header in columns:
+        ax.text(x, n_rows - 0.35, header, transform=ax.get_yaxis_transform(), fontsize=9, fontweight="bold")
     for i, term in enumerate(reversed(terms)):
         hr, lo, hi = term.get("hazard_ratio"), term.get("lower"), term.get("upper")
-        if hr is None:
-            ax.text(1.02, i, "not estimable", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
-            continue
-        if lo is not None and hi is not None:
-            ax.plot([lo, hi], [i, i], color="#1f4e79", linewidth=1.4)
-        ax.plot([hr], [i], marker="s", color="#1f4e79")
-        ci = f"{lo:.2f}-{hi:.2f}" if lo is not None and hi is not None else "CI n/a"
-        ax.text(
-            1.02,
-            i,
-            f"{hr:.2f} ({ci}), {format_p(term.get('p'))}",
-            transform=ax.get_yaxis_transform(),
-            va="center",
-            fontsize=8,
-        )
-    ax.axvline(1.0, color="#888888", linestyle="--", linewidth=0.8)
+        cells = ("not estimable", "")
+        if hr is not None:
+            if lo is not None and hi is not None:
+                ax.plot([max(lo, low), min(hi, high)], [i, i], color="#1f4e79", linewidth=1.4)
+                if hi > high or lo < low:  # an interval off the scale: arrows say so
+                    ax.plot(
+                        [min(hi, high)] if hi > high else [max(lo, low)],
+                        [i],
+                        marker=">" if hi > high else "<",
+                        color="#1f4e79",
+                        markersize=5,
+                    )
+                cells = (f"{hr:.2f} ({lo:.2f}-{hi:.2f})", format_p(term.get("p")).replace("P = ", "").replace("P ", ""))
+            else:
+                cells = (f"{hr:.2f} (CI n/a)", format_p(term.get("p")).replace("P = ", "").replace("P ", ""))
+            if low <= hr <= high:
+                ax.plot([hr], [i], marker="s", color="#1f4e79", markersize=6)
+        for (x, _), text in zip(columns, cells, strict=True):
+            ax.text(x, i, text, transform=ax.get_yaxis_transform(), va="center", fontsize=9)
+    ax.axvline(1.0, color="#555555", linestyle="-", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_ylim(-0.6, len(terms) - 0.4)
+    ax.set_xlim(low / 1.15, high * 1.15)
+    ax.xaxis.set_major_locator(FixedLocator(HR_TICKS))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{v:g}" for v in HR_TICKS])
+    ax.set_ylim(-0.6, n_rows - 0.4)
     ax.set_yticks(range(len(terms)))
-    ax.set_yticklabels([labels.get(t["term"], t["term"]) for t in reversed(terms)])
-    ax.set_xlabel("Hazard ratio (95% CI), log scale")
-    ax.set_title(title, loc="left", fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_yticklabels([labels.get(t["term"], t["term"]) for t in reversed(terms)], fontsize=9)
+    ax.set_xlabel("Hazard ratio (95% CI), log scale", fontsize=9)
+    # Either side of the reference line (x in data units, y in axes units).
+    ax.text(0.9, -0.42, "← lower risk", transform=ax.get_xaxis_transform(), ha="right", fontsize=8, color="#555555")
+    ax.text(1.1, -0.42, "higher risk →", transform=ax.get_xaxis_transform(), ha="left", fontsize=8, color="#555555")
+    heading = title if n is None else f"{title} (n = {n})"
+    fig.suptitle(heading, x=0.02, ha="left", fontsize=10)
+    ax.spines[["top", "right", "left"]].set_visible(False)
     return fig
 
 
@@ -243,10 +269,21 @@ def group_label(factor, level):
     return label[:1].upper() + label[1:]
 
 
+# Levels in the study's order of codes (as the case report form lists them), not alphabetically.
+LEVEL_ORDER = {"mll_partner": [code for code, _ in MLLPartner.choices]}
+
+
+def _level_key(factor, level):
+    order = LEVEL_ORDER.get(factor)
+    if order and level in order:
+        return (0, order.index(level), level)
+    # 0/1 factors: "1" (the adverse or treated level) first, so colours agree across figures.
+    return (1, level != "1", level)
+
+
 def factor_curves(factor):
     curves = factor["curves"].get("groups", {}) if "error" not in factor["curves"] else {}
-    # "1" (the adverse or treated level) first, so colours agree across figures.
-    ordered = sorted(curves, key=lambda level: (level != "1", level))
+    ordered = sorted(curves, key=lambda level: _level_key(factor["factor"], level))
     return {group_label(factor["factor"], level): curves[level] for level in ordered}
 
 

@@ -77,7 +77,7 @@ def figure_specs(results):
             "Forest plot: hazard ratio with 95% confidence interval for each term: "
             + "; ".join(labels.get(t["term"], t["term"]) for t in model.get("terms", []))
             + ".",
-            lambda: forest_plot(model, labels, title="Multivariable Cox model"),
+            lambda: forest_plot(model, labels, title="Multivariable Cox model", n=model.get("n")),
         )
     return specs
 

@@ -64,3 +64,38 @@ def test_every_stored_figure_can_be_redrawn_as_png_at_300_dpi():
     assert image.format == "PNG"
     assert round(image.info["dpi"][0]) == 300 and image.size[0] > 1500
     assert analyses.figure_specs("cohort_summary", {}) == {}
+
+
+def _factor(results, name):
+    return next(f for f in results["univariate"] if f["factor"] == name)
+
+
+def test_confidence_bands_only_with_one_or_two_curves():
+    from matplotlib.collections import PolyCollection
+
+    results = os_results()
+    two = figures.km_plot(figures.factor_curves(_factor(results, "salvage_remission")), title="two")
+    many = figures.km_plot(figures.factor_curves(_factor(results, "mll_partner")), title="many")
+    bands = [sum(isinstance(c, PolyCollection) for c in fig.axes[0].collections) for fig in (two, many)]
+    assert bands[0] == 2 and bands[1] == 0
+
+
+def test_groups_follow_the_study_order_of_codes_not_the_alphabet():
+    factor = {
+        "factor": "mll_partner",
+        "curves": {"groups": {code: {} for code in ("AF10", "AF4", "UNKNOWN", "ENL", "OTHER", "AF9")}},
+    }
+    labels = list(figures.factor_curves(factor))
+    assert labels == ["AF4", "ENL", "AF9", "AF10", "Other partner", "Unknown partner"]
+
+
+def test_forest_plot_has_a_plain_hazard_ratio_axis_and_columns():
+    results = os_results()
+    model = results["cox"]["model"]
+    fig = figures.forest_plot(model, results["cox"]["labels"], title="Cox", n=model["n"])
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0.25", "0.5", "1", "2", "4", "8"]
+    words = [t.get_text() for t in ax.texts]
+    assert "HR (95% CI)" in words and "P" in words
+    assert "← lower risk" in words and "higher risk →" in words
+    assert any(re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)", w) for w in words)
