@@ -55,10 +55,14 @@ def to_svg(spec):
 
 
 def render(spec, fmt, *, dpi=300):
-    """The figure as bytes: ``png`` at ``dpi`` (print resolution), ``svg`` or ``pdf``."""
+    """The figure as bytes: ``png`` or ``tiff`` (LZW-compressed, as journals take it) at ``dpi``,
+    ``svg`` or ``pdf``."""
     fig = spec.draw()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt != "png" else None)
+    options = {"metadata": {"Date": None}} if fmt in ("svg", "pdf") else {}
+    if fmt == "tiff":
+        options["pil_kwargs"] = {"compression": "tiff_lzw"}
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", **options)
     plt.close(fig)
     return buffer.getvalue()
 

@@ -7,6 +7,7 @@ spreadsheet would run as a formula is neutralised (``registry.transfer.spreadshe
 
 import csv
 import io
+import textwrap
 
 from registry.transfer.spreadsheet import neutralise
 
@@ -66,8 +67,13 @@ def table_xlsx(table):
     return buffer.getvalue()
 
 
+A4_PORTRAIT = (8.27, 11.69)  # inches: every page of the PDF
+MARGIN = 0.7  # inches
+
+
 def report_pdf(report, figure_specs, *, heading, provenance_text):
-    """The whole report as PDF: a title page with provenance, each table, then each figure.
+    """The whole report as PDF, every page A4 portrait: a title page with provenance, each table,
+    then each figure at its natural size with its caption under it.
 
     ``figure_specs``: figure name -> ``analysis.figures.FigureSpec`` drawn from the stored results.
     """
@@ -76,35 +82,62 @@ def report_pdf(report, figure_specs, *, heading, provenance_text):
 
     buffer = io.BytesIO()
     with PdfPages(buffer, metadata={"Title": heading, "Creator": "MLL96/MLL98 registry"}) as pdf:
-        page = plt.figure(figsize=(8.27, 11.69))
+        page = plt.figure(figsize=A4_PORTRAIT)
         page.text(0.08, 0.93, heading, fontsize=15, weight="bold")
         y = 0.88
         for line in provenance_text:
-            page.text(0.08, y, line, fontsize=8, wrap=True)
-            y -= 0.025
+            for part in textwrap.wrap(line, 110) or [""]:
+                page.text(0.08, y, part, fontsize=8)
+                y -= 0.02
         pdf.savefig(page)
         plt.close(page)
         for table in report.tables():
             _pdf_table(pdf, table, plt)
         for figure in report.figures():
             spec = figure_specs.get(figure.name)
-            if spec is None:
-                continue
-            fig = spec.draw()
-            fig.suptitle(figure.title, x=0.02, ha="left", fontsize=9)
-            pdf.savefig(fig, bbox_inches="tight")
-            plt.close(fig)
+            if spec is not None:
+                _pdf_figure(pdf, figure, spec, plt)
     return buffer.getvalue()
 
 
-def _pdf_table(pdf, table, plt, rows_per_page=38):
+def _pdf_figure(pdf, figure, spec, plt):
+    """One figure on an A4 portrait page: drawn at 300 dpi at its natural size (shrunk only if
+    wider than the text width), centred at the top, the numbered caption under it."""
+    from PIL import Image
+
+    from .figures import render
+
+    image = Image.open(io.BytesIO(render(spec, "png", dpi=300)))
+    width_in, height_in = image.width / 300, image.height / 300
+    scale = min(1.0, (A4_PORTRAIT[0] - 2 * MARGIN) / width_in, (A4_PORTRAIT[1] * 0.7) / height_in)
+    width_in, height_in = width_in * scale, height_in * scale
+    page = plt.figure(figsize=A4_PORTRAIT)
+    left = (A4_PORTRAIT[0] - width_in) / 2 / A4_PORTRAIT[0]
+    top = 1 - MARGIN / A4_PORTRAIT[1]
+    bottom = top - height_in / A4_PORTRAIT[1]
+    ax = page.add_axes([left, bottom, width_in / A4_PORTRAIT[0], height_in / A4_PORTRAIT[1]])
+    ax.imshow(image, interpolation="lanczos")
+    ax.axis("off")
+    caption = f"{figure.title}. {figure.description}"
+    y = bottom - 0.03
+    for line in textwrap.wrap(caption, 105):
+        page.text(MARGIN / A4_PORTRAIT[0], y, line, fontsize=8.5)
+        y -= 0.017
+    for note in provenance_lines([figure.provenance] if figure.provenance else []):
+        page.text(MARGIN / A4_PORTRAIT[0], y, note, fontsize=6.5, color="#555555")
+        y -= 0.014
+    pdf.savefig(page)
+    plt.close(page)
+
+
+def _pdf_table(pdf, table, plt, rows_per_page=45):
     matrix = table.matrix()
     header, body = matrix[0], matrix[1:]
     for start in range(0, max(1, len(body)), rows_per_page):
         chunk = body[start : start + rows_per_page]
-        page = plt.figure(figsize=(11.69, 8.27))
-        page.text(0.04, 0.95, table.title + (" (continued)" if start else ""), fontsize=11, weight="bold")
-        ax = page.add_axes([0.04, 0.12, 0.92, 0.8])
+        page = plt.figure(figsize=A4_PORTRAIT)
+        page.text(0.06, 0.95, table.title + (" (continued)" if start else ""), fontsize=11, weight="bold")
+        ax = page.add_axes([0.06, 0.14, 0.88, 0.79])
         ax.axis("off")
         if chunk:
             cells = ax.table(
@@ -115,10 +148,13 @@ def _pdf_table(pdf, table, plt, rows_per_page=38):
                 colLoc="left",
             )
             cells.auto_set_font_size(False)
-            cells.set_fontsize(7)
+            cells.set_fontsize(6.5)
             cells.auto_set_column_width(list(range(len(header))))
         notes = [n for n in table.notes if n] + provenance_lines(table.provenances)
-        for i, note in enumerate(notes):
-            page.text(0.04, 0.08 - i * 0.018, note, fontsize=6.5)
+        y = 0.11
+        for note in notes:
+            for line in textwrap.wrap(note, 140) or [""]:
+                page.text(0.06, y, line, fontsize=6.5)
+                y -= 0.014
         pdf.savefig(page)
         plt.close(page)

@@ -52,6 +52,7 @@ RUN_FIELDS = (
 )
 REPORT_CACHE_SECONDS = 24 * 3600
 FIGURE_NAME = re.compile(r"^[a-z0-9_]{1,60}$")
+FIGURE_FORMATS = {"svg": "image/svg+xml", "png": "image/png", "tiff": "image/tiff"}
 NO_FOLLOW_UP_DAYS = 365
 
 
@@ -454,9 +455,11 @@ def _run_for(user, pk):
 @login_required
 @require_GET
 def figure_download(request, pk, name, fmt):
-    """A run's figure: the stored SVG, or PNG at 300 dpi redrawn from the stored results."""
+    """A run's figure: the stored SVG, or PNG / TIFF (``?dpi=300`` or ``600``, which many journals
+    require) redrawn from the stored results."""
     access.require_reports(request.user)
-    if not FIGURE_NAME.match(name) or fmt not in ("svg", "png"):
+    dpi = request.GET.get("dpi", "300")
+    if not FIGURE_NAME.match(name) or fmt not in FIGURE_FORMATS or dpi not in ("300", "600"):
         raise Http404("No such figure.")
     run = _run_for(request.user, pk)
     if fmt == "svg":
@@ -466,18 +469,19 @@ def figure_download(request, pk, name, fmt):
             raise Http404("No such figure.")
         response = HttpResponse(svg, content_type="image/svg+xml")
     else:
-        key = f"analysis-figure-png:{_run_key(run)}:{name}"
-        png = cache.get(key)
-        if png is None:
+        key = f"analysis-figure-{fmt}-{dpi}:{_run_key(run)}:{name}"
+        image = cache.get(key)
+        if image is None:
             results = AnalysisRun.objects.filter(pk=run.pk).values_list("results", flat=True).first()
             spec = analyses.figure_specs(run.name, results).get(name)
             if spec is None:
                 raise Http404("No such figure.")
-            png = figures.render(spec, "png", dpi=300)
-            cache.set(key, png, REPORT_CACHE_SECONDS)
-        response = HttpResponse(png, content_type="image/png")
+            image = figures.render(spec, fmt, dpi=int(dpi))
+            cache.set(key, image, REPORT_CACHE_SECONDS)
+        response = HttpResponse(image, content_type=FIGURE_FORMATS[fmt])
     if request.GET.get("download"):
-        response["Content-Disposition"] = f'attachment; filename="mll-registry-run{run.pk}-{name}.{fmt}"'
+        suffix = "" if fmt == "svg" else f"-{dpi}dpi"
+        response["Content-Disposition"] = f'attachment; filename="mll-registry-run{run.pk}-{name}{suffix}.{fmt}"'
     # A stored run never changes: the browser may keep its figures.
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response

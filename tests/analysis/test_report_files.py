@@ -57,3 +57,15 @@ def test_the_report_as_pdf_has_a_page_per_table():
     pdf = report_files.report_pdf(report, {}, heading="Report", provenance_text=["Selection: all"])
     assert pdf.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == 2  # the title page and the table
+
+
+def test_every_pdf_page_is_a4_portrait_and_figures_have_captions_under_them():
+    from analysis import analyses
+    from tests.analysis.report_data import os_results
+
+    results = {"os_after_second_line": os_results()}
+    report = analyses.build_report(results)
+    specs = analyses.figure_specs("os_after_second_line", results["os_after_second_line"])
+    pdf = report_files.report_pdf(report, specs, heading="Report", provenance_text=["Selection: all"])
+    boxes = set(re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf))
+    assert boxes == {(b"595.44", b"841.68")}  # 8.27 x 11.69 inches: A4 portrait, every page

@@ -199,6 +199,20 @@ def test_figure_downloads_svg_and_print_png(client, investigator, study_runs):
     assert client.get(reverse("analysis:figure", args=[summary.pk, "os_overall", "png"])).status_code == 404
 
 
+@pytest.mark.parametrize("dpi", ["300", "600"])
+def test_figures_as_tiff_at_300_and_600_dpi(client, investigator, study_runs, dpi):
+    from PIL import Image
+
+    client.force_login(investigator)
+    run = study_runs["os_after_second_line"]
+    url = reverse("analysis:figure", args=[run.pk, "os_overall", "tiff"])
+    tiff = client.get(url, {"download": 1, "dpi": dpi})
+    assert tiff["Content-Type"] == "image/tiff" and f"-{dpi}dpi.tiff" in tiff["Content-Disposition"]
+    image = Image.open(io.BytesIO(tiff.content))
+    assert image.format == "TIFF" and round(image.info["dpi"][0]) == int(dpi)
+    assert client.get(url, {"dpi": "72"}).status_code == 404
+
+
 def test_the_whole_report_as_pdf(client, investigator, study_runs):
     client.force_login(investigator)
     response = client.get(reverse("analysis:report-pdf"))
