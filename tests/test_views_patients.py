@@ -309,3 +309,9 @@ def test_review_needs_reason(login, patient):
     assert "reason" in response.context["review_form"].errors
     patient.refresh_from_db()
     assert not patient.locked
+
+
+def test_favicon_answers_without_login(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import assets, views
 from .imports import export_download, export_index, import_commit, import_job, import_start, import_status
 
 app_name = "registry"
@@ -16,6 +16,7 @@ transfer_patterns = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("", views.patient_list, name="patient-list"),
     path("patients/new/", views.patient_create, name="patient-create"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
