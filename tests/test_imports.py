@@ -108,6 +108,24 @@ def test_one_of_each_kind_of_error_is_located_and_nothing_is_written(coordinator
     assert not Patient.objects.exists() and not Patient.history.exists()
 
 
+def test_the_counts_per_sheet_agree_with_the_problem_list(coordinator):
+    bad_patient = course_sheets("MLL96-0002")
+    bad_patient["patients"][1] = patient_row("MLL96-0002", sex="X")  # its events cannot be checked
+    sheets = course_sheets("MLL96-0001")
+    sheets["relapses"].append(["MLL96-0001", "1990-01-01", "BM"])  # before diagnosis: a course rule
+    for name, rows in bad_patient.items():
+        sheets[name] += rows[1:]
+    report = run(coordinator, workbook(sheets))
+    listed = {}
+    for p in report["problems"]:
+        listed.setdefault(p["sheet"], set()).add(p["row"])
+    for sheet, counts in report["sheets"].items():
+        assert counts["error"] == len(listed.get(sheet, ())), (sheet, counts, report["problems"])
+    assert report["sheets"]["patients"]["error"] == 1 and report["sheets"]["relapses"]["error"] >= 2
+    not_checked = [p for p in report["problems"] if p["kind"] == "patient_not_checked"]
+    assert not_checked and all("MLL96-0002" in p["message"] for p in not_checked)
+
+
 def test_dry_run_writes_nothing_then_commit_writes_everything_audited(coordinator):
     content = workbook(course_sheets())
     checked = run(coordinator, content)

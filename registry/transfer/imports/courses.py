@@ -42,6 +42,7 @@ class _Run:
         self.progress = progress
         self.problems = []
         self.problem_count = 0
+        self.rows_with_problems = set()
         self.counts = {
             t.sheet: {"rows": len(t.rows), "create": 0, "update": 0, "unchanged": 0, "error": 0} for t in tables
         }
@@ -50,6 +51,11 @@ class _Run:
 
     def problem(self, sheet, row, column, message, kind, value=""):
         self.problem_count += 1
+        # A sheet's "error" count is the number of its rows with a problem, whatever found it
+        # (a cell, a reference, a course rule), so the counts always agree with the problem list.
+        if row is not None and sheet in self.counts and (sheet, row) not in self.rows_with_problems:
+            self.rows_with_problems.add((sheet, row))
+            self.counts[sheet]["error"] += 1
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(Problem(sheet, row, column, message, kind, "" if value is None else str(value)[:80]))
 
@@ -214,9 +220,12 @@ class _Run:
                     course = chronology.Course(patient=Patient())
                 changed = self._apply(patient_row, course.patient, new=stored is None)
             if course is None:
+                # Rows of a patient that cannot be checked are listed too (their own problems are already).
+                where = f" (patients sheet, row {patient_row.number})" if patient_row is not None else ""
                 for row in group:
-                    if row.sheet != "patients" or row.ok:
-                        self.counts[row.sheet]["error"] += 1
+                    if row.ok and row.sheet != "patients":
+                        message = f"Not checked: patient {sid} has problems to fix first{where}."
+                        self.problem(row.sheet, row.number, "", message, "patient_not_checked")
                 continue
             write = services.CourseWrite(course=course)
             if patient_row is not None and changed:
@@ -230,7 +239,6 @@ class _Run:
                 if row.sheet == "patients":
                     continue
                 if not row.ok:
-                    self.counts[row.sheet]["error"] += 1
                     continue
                 sheet = SHEETS_BY_NAME[row.sheet]
                 record = records.get((row.sheet, *(row.values[k] for k in sheet.key[1:])))
@@ -261,7 +269,6 @@ class _Run:
 
     def report_problems(self, problems):
         """Locate each ``services.Problem`` at the row it came from."""
-        failed = set()
         for problem in problems:
             row = self.row_of[id(problem.record)]
             columns = set(SHEETS_BY_NAME[row.sheet].column_names)
@@ -274,9 +281,6 @@ class _Run:
             if hasattr(value, "code"):
                 value = value.code
             self.problem(row.sheet, row.number, column if column in columns else "", text, problem.kind, value)
-            if id(row) not in failed:
-                failed.add(id(row))
-                self.counts[row.sheet]["error"] += 1
 
     def _tick(self, rows):
         before, self.done = self.done, self.done + rows
