@@ -11,6 +11,7 @@ urlpatterns = [
     path("outcomes/recompute/", views.recompute, name="recompute"),
     path("outcomes/status/", views.status, name="status"),
     path("outcomes/report.pdf", views.report_pdf, name="report-pdf"),
+    path("outcomes/reproduce.zip", views.reproducibility_package, name="reproducibility"),
     path("outcomes/tables/<slug:name>.<str:fmt>", views.table_download, name="table"),
     path("runs/<int:pk>/figures/<slug:name>.<str:fmt>", views.figure_download, name="figure"),
 ]

@@ -33,7 +33,7 @@ from registry import access, course
 from registry.choices import VitalStatus
 from registry.models import Center, DataRevision, FollowUp, Patient, SalvageLine
 
-from . import analyses, figures, report_files, runs
+from . import analyses, figures, report_files, reproducibility, runs
 from .models import AnalysisRun
 
 PENDING = (AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING)
@@ -489,6 +489,27 @@ def figure_download(request, pk, name, fmt):
 
 @login_required
 @require_GET
+def reproducibility_package(request):
+    """The report's reproducibility package: the data set of its patients, every number it shows,
+    and R and Python scripts that recompute them (``analysis.reproducibility``)."""
+    access.require_reports(request.user)
+    access.require_export(request.user, "analysis")
+    _, parameters = _selection(request)
+    try:
+        built = reproducibility.package_for(user=request.user, parameters=parameters)
+    except reproducibility.DataChangedSinceRuns as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("analysis:report") + (f"?{_query(parameters)}" if parameters else ""))
+    if built is None:
+        raise Http404("No stored results for this selection yet.")
+    content, file_name = built
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    return response
+
+
+@login_required
+@require_GET
 def report_pdf(request):
     """The whole report as PDF: tables and figures redrawn (vector) from the stored results."""
     access.require_reports(request.user)
@@ -501,7 +522,11 @@ def report_pdf(request):
     specs = {}
     for name, results in AnalysisRun.objects.filter(pk__in=ids).values_list("name", "results"):
         specs.update(analyses.figure_specs(name, results))
-    lines = [f"Selection: {context['selection']}"] + [
+    package = reverse("analysis:reproducibility") + (f"?{_query(parameters)}" if parameters else "")
+    lines = [
+        f"Selection: {context['selection']}",
+        f"Reproducibility package (data, R and Python scripts): {package}",
+    ] + [
         f"{p.analysis}: run {p.run_id}, finished {p.finished:%Y-%m-%d %H:%M} UTC, {p.n_patients} patients, "
         f"fingerprint {p.short_fingerprint}, data revision {p.data_revision}"
         + (" (data changed since)" if p.stale else "")
