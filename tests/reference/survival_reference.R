@@ -165,6 +165,9 @@ patient_frame <- function(d) {
   })
   res$cox_strata <- safely("cox_strata", cox_summary(
     coxph(Surv(duration, event) ~ bin2 + cont + strata(bin1), data = d, ties = "efron")))
+  # Binary covariates only: most pairs have equal linear predictors (concordance ties).
+  res$cox_tied_predictors <- safely("cox_tied_predictors", cox_summary(
+    coxph(Surv(duration, event) ~ bin1 + bin2, data = d, ties = "efron")))
   res$cox_breslow <- safely("cox_breslow", cox_summary(
     coxph(Surv(duration, event) ~ bin1 + bin2 + cont, data = d, ties = "breslow")))
   res$cuminc <- safely("cuminc", cuminc_summary(d$duration, d$event_type))

@@ -270,6 +270,15 @@ def test_time_varying_fit_agrees_with_lifelines(cp_case):
     assert [t["se"] for t in ours["terms"]] == pytest.approx(theirs.standard_errors_[covs].tolist(), abs=1e-6), name
 
 
+def test_concordance_with_tied_predictors_matches_r(patient_case, close, json_clean, part):
+    # R: coxph(Surv(duration, event) ~ bin1 + bin2): four distinct linear predictors, so most
+    # pairs tie; R counts them 1/2 (tied.x), and so must we, exactly.
+    name, frame, r = patient_case
+    ours = cox_model(frame, "duration", "event", ["bin1", "bin2"])
+    json_clean(ours)
+    _check_against_r(ours, part(r, "cox_tied_predictors"), close, f"{name} tied predictors")
+
+
 def test_concordance_counts_equal_linear_predictors_as_ties_as_r():
     # R 4.x survival: coxph(Surv(duration, event) ~ bin1 + bin2, data = demo_os_after_second_line.csv)
     #   concordant 391, discordant 106, tied.x 198, tied.y 1 -> concordance 0.7050359712230216
