@@ -5,6 +5,12 @@
 analysis data set, fingerprints it, reuses a stored result of identical data and code, and
 otherwise computes and stores results and figures. Runs are idempotent: executing a run that
 already succeeded does nothing, and a run interrupted by a lost worker is executed again.
+
+The hand-off to the worker is durable (``registry.ops.handoff``): the queued run is its own
+outbox row, sent again every minute until a worker takes it, so a broker outage delays a run
+but never loses it. While it executes, the worker stamps a heartbeat; a running run whose
+heartbeat stopped (its worker was killed) is re-queued once, then marked failed with the
+reason, and neither the refresh after data changes nor Compute waits on it.
 """
 
 import hashlib
@@ -22,6 +28,7 @@ from django.utils import timezone
 
 from registry.course import course_frame
 from registry.models import DataRevision, Patient
+from registry.ops import handoff
 
 from . import datasets
 from .analyses import ANALYSES, to_python
@@ -29,8 +36,7 @@ from .models import AnalysisRun
 
 log = logging.getLogger(__name__)
 
-# A run still "running" after this long lost its worker (the broker redelivers its message).
-STALE_RUNNING_AFTER = timedelta(hours=2)
+TASK = "analysis.tasks.execute_run_task"
 # The code that shapes results and figures (report pages, report files and admin do not).
 CODE_FILES = ("analyses/*.py", "datasets.py", "figures.py", "runs.py", "stats/*.py")
 TRIALS = ("MLL96", "MLL98")
@@ -85,18 +91,39 @@ def cohort(parameters):
 def request_run(name, *, trigger, user=None, parameters=None):
     """Queue a run of analysis ``name`` on the patients ``parameters`` select (see
     :func:`normalize_parameters`); it is executed once the current transaction commits."""
-    from .tasks import execute_run_task
-
     if name not in ANALYSES:
         raise ValueError(f"Unknown analysis {name!r}; known: {', '.join(ANALYSES)}")
-    run = AnalysisRun.objects.create(
-        name=name,
-        trigger=trigger,
-        requested_by=user if user and user.is_authenticated else None,
-        parameters=normalize_parameters(parameters),
-    )
-    transaction.on_commit(lambda: execute_run_task.delay(run.pk))
+    with transaction.atomic():
+        run = AnalysisRun.objects.create(
+            name=name,
+            trigger=trigger,
+            requested_by=user if user and user.is_authenticated else None,
+            parameters=normalize_parameters(parameters),
+        )
+        handoff.enqueue(TASK, run.pk)
     return run
+
+
+def undelivered(runs_):
+    """How many of these runs wait for the broker (it was unreachable when they were queued)."""
+    return handoff.undelivered(TASK, [run.pk for run in runs_])
+
+
+def live(queryset):
+    """The runs of ``queryset`` still in hand: queued, or running on a live worker (not a dead one)."""
+    return queryset.filter(handoff.live_q(TASK))
+
+
+def mark_lost(run_id, reason, *, retry):
+    """The run's worker was lost (``registry.ops.handoff``): queue it again, or fail it with the reason."""
+    if retry:
+        AnalysisRun.objects.filter(pk=run_id, status=AnalysisRun.Status.RUNNING).update(
+            status=AnalysisRun.Status.QUEUED, error=reason + " Queued again."
+        )
+    else:
+        AnalysisRun.objects.filter(
+            pk=run_id, status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING]
+        ).update(status=AnalysisRun.Status.FAILED, error=reason, finished_at=timezone.now())
 
 
 def request_all(*, trigger, user=None):
@@ -108,18 +135,31 @@ class AnalysisBusy(Exception):
 
 
 def _start(run):
-    """Mark the run as running; only one run per analysis may run at a time."""
-    AnalysisRun.objects.filter(
-        name=run.name, status=AnalysisRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_RUNNING_AFTER
-    ).exclude(pk=run.pk).update(status=AnalysisRun.Status.FAILED, error="Worker lost; the run did not finish.")
+    """Mark the run as running; False if there is nothing to do (it finished). AnalysisBusy if it
+    runs on a live worker, or another run of the analysis does (one whose worker was lost is
+    reaped first): only one run per analysis at a time."""
+    dead = (
+        AnalysisRun.objects.filter(name=run.name, status=AnalysisRun.Status.RUNNING)
+        .exclude(pk=run.pk)
+        .exclude(handoff.live_q(TASK))
+    )
+    for other in dead.values_list("pk", flat=True):
+        handoff.reap(handoff.KINDS[TASK], other)
     try:
         with transaction.atomic():
+            current = AnalysisRun.objects.select_for_update().get(pk=run.pk)
+            if current.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
+                return False
+            if current.status == AnalysisRun.Status.RUNNING and handoff.is_alive(TASK, run.pk):
+                # A second delivery while its worker still stamps: try later (done by then, or lost).
+                raise AnalysisBusy(f"run {run.pk} is running on another worker")
             AnalysisRun.objects.filter(pk=run.pk).update(
-                status=AnalysisRun.Status.RUNNING, started_at=timezone.now(), attempts=run.attempts + 1
+                status=AnalysisRun.Status.RUNNING, started_at=timezone.now(), attempts=current.attempts + 1
             )
     except IntegrityError:
         raise AnalysisBusy(f"{run.name} is already running") from None
     run.refresh_from_db()
+    return True
 
 
 _course_cache = {}
@@ -142,9 +182,15 @@ def _course_frame(state, parameters):
 def execute_run(run_id):
     """Execute run ``run_id``; returns the run. Safe to call again for the same run."""
     run = AnalysisRun.objects.get(pk=run_id)
-    if run.status == AnalysisRun.Status.SUCCEEDED:
+    if run.status == AnalysisRun.Status.SUCCEEDED or not _start(run):
         return run
-    _start(run)
+    with handoff.running(TASK, run.pk):
+        _execute(run)
+    handoff.close(TASK, run.pk)
+    return run
+
+
+def _execute(run):
     analysis = ANALYSES[run.name]
     clock = time.perf_counter()
     try:
@@ -182,7 +228,6 @@ def execute_run(run_id):
     run.finished_at = timezone.now()
     run.duration_seconds = time.perf_counter() - clock
     run.save()
-    return run
 
 
 def latest_runs(parameters=None, names=None):
@@ -209,7 +254,8 @@ def refresh_if_data_changed(*, quiet_seconds=120):
     # Study-wide runs only: a report filtered by trial or center is recomputed on request.
     study_wide = AnalysisRun.objects.filter(parameters={})
     newest = study_wide.exclude(data_revision=None).order_by("-data_revision").first()
-    pending = study_wide.filter(status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING])
+    # Queued runs will run (the outbox delivers them); a running run whose worker died is not waited on.
+    pending = live(study_wide)
     if (newest and newest.data_revision >= state.revision) or pending.exists():
         return []
     return request_all(trigger=AnalysisRun.Trigger.DATA_CHANGE)

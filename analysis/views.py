@@ -27,11 +27,13 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from registry import access, course
 from registry.choices import VitalStatus
 from registry.models import Center, DataRevision, FollowUp, Patient, SalvageLine
+from registry.ops import handoff
 
 from . import analyses, figures, report_files, reproducibility, runs
 from .models import AnalysisRun
@@ -152,9 +154,10 @@ def _latest_runs(user, parameters):
 
 
 def _pending_runs(user, parameters):
+    """Runs of the selection still in hand (queued, or running on a live worker; never a dead one)."""
     return list(
-        AnalysisRun.objects.for_user(user)
-        .filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES, status__in=PENDING)
+        runs.live(AnalysisRun.objects.for_user(user))
+        .filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES)
         .only("id", "name", "status")
         .order_by("pk")
     )
@@ -263,8 +266,27 @@ def dashboard(request):
             "selection": _describe(parameters),
             "can_view_reports": access.can_view_reports(request.user),
             "no_follow_up_days": NO_FOLLOW_UP_DAYS,
+            "operations": _operations_warnings(request.user),
         },
     )
+
+
+def _operations_warnings(user):
+    """For admins: analyses older than their schedule, and no live worker (as /health/ reports)."""
+    if not access.can_see_operations(user):
+        return []
+    from registry.ops import health
+
+    report, _healthy = health.components()
+    warnings = []
+    late = [runs.ANALYSES[name].title for name, state in report.get("analyses", {}).items() if state["overdue"]]
+    if late:
+        warnings.append(_("Analyses older than their schedule: %(names)s.") % {"names": ", ".join(late)})
+    if not report["broker"]["ok"]:
+        warnings.append(_("The task broker is unreachable; analyses and large imports wait in the queue."))
+    elif not report.get("worker", {}).get("ok", True):
+        warnings.append(_("No background worker is alive; analyses and large imports wait in the queue."))
+    return warnings
 
 
 def _center_rows(patients):
@@ -351,7 +373,7 @@ def report(request):
 def report_fragment(request):
     """The report body alone, swapped into the page by report.js after a recompute."""
     access.require_reports(request.user)
-    _, parameters = _selection(request)
+    _form, parameters = _selection(request)
     return render(request, "analysis/_report.html", _report_context(request, parameters))
 
 
@@ -364,7 +386,7 @@ def recompute(request):
     report, which shows the progress.
     """
     access.require_recompute(request.user)
-    _, parameters = _selection(request, request.POST)
+    _form, parameters = _selection(request, request.POST)
     pending = _pending_runs(request.user, parameters)
     if not pending:
         pending = [
@@ -373,16 +395,23 @@ def recompute(request):
         ]
     ids = [r.pk for r in pending]
     query = _query(parameters)
+    # The broker was unreachable: the runs stay queued (the outbox sends them when it is back).
+    waiting = runs.undelivered(pending) > 0
     if "application/json" in request.headers.get("Accept", ""):
         status_query = urlencode({**parameters, "runs": ",".join(map(str, ids))})
         return JsonResponse(
             {
                 "runs": ids,
+                "detail": handoff.undelivered_message() if waiting else _("Queued."),
                 "status_url": reverse("analysis:status") + "?" + status_query,
                 "fragment_url": reverse("analysis:report-fragment") + ("?" + query if query else ""),
-            }
+            },
+            status=202,
         )
-    messages.info(request, f"Recomputing the report for {_describe(parameters)}.")
+    if waiting:
+        messages.warning(request, handoff.undelivered_message())
+    else:
+        messages.info(request, f"Recomputing the report for {_describe(parameters)}.")
     return redirect(reverse("analysis:report") + ("?" + query if query else ""))
 
 
@@ -391,7 +420,7 @@ def recompute(request):
 def status(request):
     """Progress of the runs ``runs=1,2,3`` of the selection (default: those pending), as JSON."""
     access.require_reports(request.user)
-    _, parameters = _selection(request)
+    _form, parameters = _selection(request)
     try:
         ids = [int(i) for i in request.GET.get("runs", "").split(",") if i]
     except ValueError:
@@ -423,7 +452,7 @@ def _filename(parameters, stem):
 @require_GET
 def table_download(request, name, fmt):
     access.require_reports(request.user)
-    _, parameters = _selection(request)
+    _form, parameters = _selection(request)
     context = _report_context(request, parameters)
     table = context["report"].table(name) if context["report"] else None
     if table is None or fmt not in ("csv", "xlsx"):
@@ -494,7 +523,7 @@ def reproducibility_package(request):
     and R and Python scripts that recompute them (``analysis.reproducibility``)."""
     access.require_reports(request.user)
     access.require_export(request.user, "analysis")
-    _, parameters = _selection(request)
+    _form, parameters = _selection(request)
     try:
         built = reproducibility.package_for(user=request.user, parameters=parameters)
     except reproducibility.DataChangedSinceRuns as exc:
@@ -513,7 +542,7 @@ def reproducibility_package(request):
 def report_pdf(request):
     """The whole report as PDF: tables and figures redrawn (vector) from the stored results."""
     access.require_reports(request.user)
-    _, parameters = _selection(request)
+    _form, parameters = _selection(request)
     context = _report_context(request, parameters)
     report_ = context["report"]
     if report_ is None:

@@ -5,12 +5,14 @@
 * investigator: read; all centers, or one center when their membership names it; outcome
   results (reports, stored analysis runs, the de-identified analysis export) for the centers
   they see, and a center-scoped investigator only the runs filtered to their center; recomputes;
-* data manager: read all centers, verify, lock and unlock, delete with a reason; raises and
-  closes data queries; outcome results of the whole study (no recompute);
+* data manager: read all centers, verify, lock and unlock, delete with a reason; raises,
+  closes and reopens data queries, verifies fields against source (with admins: the query
+  dashboard, the data-quality report, SDV progress); outcome results of the whole study (no recompute);
 * admin: read all centers, manage users and centers, read the audit trail; outcome results,
   recompute, and the identified and ODM exports.
 
-A user without a membership (or an inactive one) sees nothing. Superusers count as admins.
+A user without a membership (or an inactive one) sees nothing. Superusers count as admins. Admins, data managers
+and staff sign in with a second factor (``must_use_second_factor``, enforced by ``registry.security``).
 
 The row-level reads follow these rules through ``for_user()`` (clinical records in
 ``registry.models``, analysis runs in ``analysis.models``). A refusal is one of the named
@@ -26,6 +28,7 @@ from .choices import Role
 
 OUTCOME_READERS = frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN})
 RECOMPUTERS = frozenset({Role.INVESTIGATOR, Role.ADMIN})
+SECOND_FACTOR_ROLES = frozenset({Role.DATA_MANAGER, Role.ADMIN})
 
 NO_ROLE = _("You need a role in the registry (coordinator, investigator, data manager or admin).")
 OUTCOMES_REFUSED = _("Outcome results are for investigators, data managers and admins.")
@@ -40,6 +43,8 @@ DELETE_REFUSED = _("Only a data manager may delete a clinical record.")
 AUDIT_REFUSED = _("Only administrators may read the audit trail.")
 QUERY_RAISE_REFUSED = _("Only a data manager may raise or close a data query.")
 QUERY_ANSWER_REFUSED = _("Only the study coordinator of this patient's center may answer its data queries.")
+QUERY_OVERSIGHT_REFUSED = _("The query dashboard and the data-quality report are for data managers and admins.")
+SDV_REFUSED = _("Only a data manager (monitor) may verify data against source.")
 NOT_IN_SCOPE = _("No such record among the centers you may see.")
 NO_CENTER = _("Your membership names no center; ask an administrator to set one.")
 
@@ -125,8 +130,18 @@ def can_review(user):
 
 
 def can_audit(user):
-    """Admins read the audit trail."""
+    """Admins read the audit trail (and the security events)."""
     return role_of(user) == Role.ADMIN
+
+
+def can_see_operations(user):
+    """Admins are warned on the dashboard of stale analyses and a missing worker."""
+    return role_of(user) == Role.ADMIN
+
+
+def must_use_second_factor(user):
+    """Admins, data managers and anyone who may open the Django admin sign in with a second factor."""
+    return role_of(user) in SECOND_FACTOR_ROLES or bool(user.is_authenticated and user.is_staff)
 
 
 def can_import(user):
@@ -160,6 +175,16 @@ def can_answer_queries(user, patient=None):
     if role_of(user) != Role.COORDINATOR:
         return False
     return patient is None or patient.center_id == _membership(user).center_id
+
+
+def can_oversee_queries(user):
+    """The query dashboard (all centers), its CSV, the data-quality report and SDV progress."""
+    return role_of(user) in (Role.DATA_MANAGER, Role.ADMIN)
+
+
+def can_verify_source(user):
+    """Data managers (monitors) mark fields verified against source documents."""
+    return role_of(user) == Role.DATA_MANAGER
 
 
 # --- outcome results and exports -----------------------------------------------------------------

@@ -10,18 +10,22 @@ write path can skip the trail:
 * ``AuditedQuerySet`` records history for ``update()``, ``bulk_create()`` and ``bulk_update()``,
   which simple-history alone does not see, and requires a reason for them too.
 
-On PostgreSQL a trigger (migration 0002) rejects UPDATE and DELETE of history rows, so the
-history is append-only even for a superuser at the SQL prompt.
+On PostgreSQL the database writes the history rows instead (``registry.trail``, migration
+0008): triggers on the clinical tables record every write whatever its path, including raw
+SQL; a trigger (migration 0002) rejects UPDATE and DELETE of history rows; every history row
+is hash-chained. There the Python side writes no history row: it only hands the actor of each
+ORM write to the triggers (``recorded_write``), so each write has exactly one history row.
 
-Every history row written is also a change of the analysis data, so this is the one place
-the data revision moves (``data_changed``): single saves and deletes, set-based writes, and
-the services' bulk writes all pass here. Inside one ``audit_context`` entered in a
-transaction (every service opens one) the revision moves once, however many rows change.
+Every history row written is also a change of the analysis data, so the data revision moves
+where the history rows are written: here on SQLite (``data_changed``), in the capture trigger
+on PostgreSQL. Inside one ``audit_context`` entered in a transaction (every service opens one)
+the revision moves once, however many rows change.
 """
 
 import contextvars
+import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
@@ -56,6 +60,8 @@ class _DataChange:
     """The writes of one ``audit_context`` in one transaction: whether they moved the data revision yet."""
 
     bumped: bool = False
+    # The same key for every write of the change: the capture trigger moves the revision once per key.
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 _data_change = contextvars.ContextVar("registry_data_change", default=None)
@@ -75,12 +81,20 @@ def _one_data_change(using="default"):
             _data_change.reset(token)
 
 
-def data_changed():
+def captured_by_database(using="default"):
+    """True where the database's triggers write the trail and move the data revision (PostgreSQL)."""
+    return connections[using].vendor == "postgresql"
+
+
+def data_changed(using="default"):
     """Mark the analysis data as changed: ``DataRevision.bump()``, inside the writing transaction.
 
-    Called for every history row written (the one place the revision moves); once per
-    ``audit_context`` entered in a transaction, so one service write moves it once.
+    Called for every history row written from Python (the one place the revision moves on
+    SQLite); once per ``audit_context`` entered in a transaction, so one service write moves it
+    once. On PostgreSQL a no-op: the capture trigger moves it, with the same once-per-change rule.
     """
+    if captured_by_database(using):
+        return
     change = _data_change.get()
     if change is not None and change.bumped:
         return
@@ -122,17 +136,72 @@ def reason_for(instance):
     return (getattr(instance, "_change_reason", "") or "").strip() or current_actor().reason
 
 
+def user_for(instance):
+    """Who makes this write: the instance's ``_history_user``, the signed-in user of the request
+    (simple-history's middleware), else the user of the current ``audit_context``."""
+    user = getattr(instance, "_history_user", None)
+    if user is None:
+        request = getattr(HistoricalRecords.context, "request", None)
+        request_user = getattr(request, "user", None)
+        if request_user is not None and request_user.is_authenticated:
+            user = request_user
+    return user if user is not None else current_actor().user
+
+
+_CONTEXT_SQL = (
+    "SELECT set_config('registry.user_id', %s, true), set_config('registry.reason', %s, true),"
+    " set_config('registry.source', %s, true), set_config('registry.change', %s, true)"
+)
+
+
+@contextmanager
+def recorded_write(instance=None, *, using="default", user=None, reason=None):
+    """Hand the actor of the ORM writes in the block to PostgreSQL's capture triggers.
+
+    The actor (``user_for(instance)`` and ``reason_for(instance)``, or the given ``user`` and
+    ``reason``, else the current ``audit_context``'s) goes into transaction-local settings for
+    the block only, so a later write without them (raw SQL, the base manager) is recorded as
+    the database role's. On SQLite nothing to do: simple-history writes the rows.
+    """
+    connection = connections[using]
+    if not captured_by_database(using):
+        yield
+        return
+    actor = current_actor()
+    if instance is not None:
+        user, reason = user_for(instance), reason_for(instance)
+    user = actor.user if user is None else user
+    reason = actor.reason if reason is None else reason
+    change = _data_change.get()
+    key = change.key if change is not None else uuid.uuid4().hex
+    values = [str(getattr(user, "pk", None) or ""), reason[:100], actor.source[:120], key]
+    with transaction.atomic(using=using, savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(_CONTEXT_SQL, values)
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(_CONTEXT_SQL, ["", "", "", ""])
+
+
 class AuditedHistoricalRecords(HistoricalRecords):
-    """simple-history, reading the actor and the reason from ``audit_context`` when no request has them."""
+    """simple-history, reading the actor and the reason from ``audit_context`` when no request has them.
+
+    On PostgreSQL it writes nothing: the capture triggers record every write (``registry.trail``).
+    """
 
     def get_history_user(self, instance):
-        user = super().get_history_user(instance)
-        if user is None:
-            user = current_actor().user
-        return user
+        return user_for(instance)
 
     def get_change_reason_for_object(self, instance, history_type, using):
         return reason_for(instance)[:255]
+
+    def post_save(self, instance, created, using=None, **kwargs):
+        if not captured_by_database(using or "default"):
+            super().post_save(instance, created, using=using, **kwargs)
+
+    def post_delete(self, instance, using=None, **kwargs):
+        if not captured_by_database(using or "default"):
+            super().post_delete(instance, using=using, **kwargs)
 
     def create_historical_record(self, instance, history_type, using=None):
         """The history row of one save or delete; the analysis data changed."""
@@ -170,9 +239,9 @@ def write_history(model, objs, history_type, using="default"):
     one statement per 1,000 objects), so a bulk write costs no Python work per row. Also marks
     the analysis data as changed (``data_changed``), as single saves do.
     """
-    if not objs:
-        return
-    data_changed()
+    if not objs or captured_by_database(using):
+        return  # on PostgreSQL the capture triggers have written them
+    data_changed(using)
     actor = current_actor()
     # ``model.history`` builds a new manager on every access: look it up once, not per row.
     history_model = model.history.model
@@ -213,6 +282,9 @@ class AuditedQuerySet(models.QuerySet):
         if not current_actor().reason:
             raise ReasonRequired("change")
         kwargs.setdefault("version", models.F("version") + 1)
+        if captured_by_database(self.db):
+            with recorded_write(using=self.db):
+                return super().update(**kwargs)
         with transaction.atomic(using=self.db):
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
@@ -224,13 +296,19 @@ class AuditedQuerySet(models.QuerySet):
             raise ReasonRequired("deletion")
         # Django sends post_delete per object because simple-history listens, so each row is
         # recorded (and the data revision moves once for them all).
-        with transaction.atomic(using=self.db), _one_data_change(self.db):
+        with transaction.atomic(using=self.db), _one_data_change(self.db), recorded_write(using=self.db):
             return super().delete()
 
     def bulk_create(self, objs, *args, **kwargs):
         if kwargs.get("update_conflicts") or kwargs.get("ignore_conflicts"):
             raise ValueError("Conflict-tolerant bulk_create bypasses the audit trail; use the services instead")
-        with transaction.atomic(using=self.db):
+        objs = list(objs)
+        with transaction.atomic(using=self.db), _one_data_change(self.db):
+            if captured_by_database(self.db):
+                for (user, reason), group in _by_actor(objs):
+                    with recorded_write(using=self.db, user=user, reason=reason):
+                        super().bulk_create(group, *args, **kwargs)
+                return objs
             created = super().bulk_create(objs, *args, **kwargs)
             write_history(self.model, created, "+", using=self.db)
         return created
@@ -244,9 +322,26 @@ class AuditedQuerySet(models.QuerySet):
             for obj in objs:
                 obj.version = (obj.version or 0) + 1
             fields.append("version")
-        with transaction.atomic(using=self.db):
+        plain = models.QuerySet(self.model, using=self.db)
+        with transaction.atomic(using=self.db), _one_data_change(self.db):
+            if captured_by_database(self.db):
+                count = 0
+                for (user, reason), group in _by_actor(objs):
+                    with recorded_write(using=self.db, user=user, reason=reason):
+                        count += plain.bulk_update(group, fields, *args, **kwargs)
+                return count
             # Django's bulk_update calls update() per batch; the plain QuerySet keeps that update
             # from writing a second history row (and a second version bump) for every object.
-            count = models.QuerySet(self.model, using=self.db).bulk_update(objs, fields, *args, **kwargs)
+            count = plain.bulk_update(objs, fields, *args, **kwargs)
             write_history(self.model, objs, "~", using=self.db)
         return count
+
+
+def _by_actor(objs):
+    """``objs`` grouped by who writes them and why, for the capture triggers (one actor per statement)."""
+    groups = {}
+    for obj in objs:
+        user = user_for(obj)
+        key = (getattr(user, "pk", None), reason_for(obj))
+        groups.setdefault(key, (user, key[1], []))[2].append(obj)
+    return [((user, reason), group) for user, reason, group in groups.values()]

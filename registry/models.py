@@ -17,7 +17,7 @@ from simple_history.models import HistoricalRecords
 
 from . import chronology
 from .access import center_scope
-from .audit import AuditedHistoricalRecords, AuditedQuerySet, AuditFields, ReasonRequired, reason_for
+from .audit import AuditedHistoricalRecords, AuditedQuerySet, AuditFields, ReasonRequired, reason_for, recorded_write
 from .choices import (
     CauseOfDeath,
     CNSStatus,
@@ -145,12 +145,14 @@ class ClinicalRecord(models.Model):
             if not reason_for(self):
                 raise ReasonRequired("change")
             self.version = (self.version or 0) + 1
-        super().save(*args, **kwargs)
+        with recorded_write(self, using=kwargs.get("using") or "default"):
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         if not reason_for(self):
             raise ReasonRequired("deletion")
-        return super().delete(*args, **kwargs)
+        with recorded_write(self, using=kwargs.get("using") or "default"):
+            return super().delete(*args, **kwargs)
 
     def clean(self):
         self.validate_record()
@@ -584,3 +586,6 @@ class ExportLog(models.Model):
 
     def __str__(self):
         return f"{self.kind}.{self.file_format} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+from .trail import AuditCheck, TrailHead  # noqa: E402, F401  (the hash chain's models)

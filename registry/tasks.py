@@ -9,3 +9,12 @@ def run_import_job(job_id):
     from .transfer.imports import run_job
 
     run_job(job_id)
+
+
+@shared_task(name="registry.verify_audit_trail")
+def verify_audit_trail():
+    """Nightly: recompute the audit trail's hash chains and store the result (``registry.trail.run_check``)."""
+    from .trail import run_check
+
+    check = run_check()
+    return None if check is None else {"ok": check.ok, "message": check.message}

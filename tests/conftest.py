@@ -88,6 +88,19 @@ def tasks_in_process(request):
     app.conf.task_always_eager = eager
 
 
+@pytest.fixture(autouse=True)
+def second_factor_off(settings):
+    """Tests log admins and data managers in with ``force_login``: no second factor is asked for,
+    unless a test turns it on (``second_factor_on``)."""
+    settings.REGISTRY_REQUIRE_2FA = False
+
+
+@pytest.fixture
+def second_factor_on(settings):
+    """Enforce two-factor sign-in as in production (``REGISTRY_REQUIRE_2FA=1``)."""
+    settings.REGISTRY_REQUIRE_2FA = True
+
+
 @pytest.fixture
 def redis_url():
     url = os.getenv("REDIS_URL") or os.getenv("CELERY_BROKER_URL")

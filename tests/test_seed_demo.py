@@ -8,11 +8,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registry import course
 from registry.choices import Role
 from registry.demo import cohort as demo
+from registry.demo import seeding
 from registry.models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+from registry.security import twofactor
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +142,13 @@ def test_demo_users_have_their_roles_and_the_demo_password(seeded):
     assert Patient.objects.filter(center=first).exists() and Patient.objects.filter(center=second).exists()
     assert users["investigator"].membership.center is None
     assert Patient.objects.for_user(users["coordinator"]).count() == Patient.objects.filter(center=first).count()
+
+
+def test_demo_admin_and_data_manager_have_the_documented_authenticator(seeded):
+    assert seeding.DEMO_TOTP_SECRET in seeded
+    devices = TOTPDevice.objects.filter(confirmed=True).select_related("user")
+    assert sorted(d.user.username for d in devices) == ["admin", "datamanager"]
+    assert {twofactor.secret(d) for d in devices} == {seeding.DEMO_TOTP_SECRET}
 
 
 def snapshot():

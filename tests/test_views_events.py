@@ -201,6 +201,21 @@ def test_stale_version_refused(login, patient):
     assert relapse.site == "CNS" and relapse.version == 2
 
 
+@pytest.mark.parametrize("version", [None, ""], ids=["missing", "empty"])
+def test_edit_without_its_version_is_refused(login, patient, version):
+    relapse = RelapseFactory(patient=patient)
+    data = {"relapse_date": day(patient, 200), "site": "TESTIS", "reason": "no version sent"}
+    if version is not None:
+        data["version"] = version
+    url = reverse("registry:event-edit", args=["relapse", relapse.pk])
+    response = login("coordinator").post(url, data)
+    assert response.status_code == 200
+    assert "changed by someone else" in str(response.context["form"].non_field_errors())
+    relapse.refresh_from_db()
+    assert relapse.site == "BM" and relapse.version == 1
+    assert relapse.history.count() == 1
+
+
 def test_edit_shows_in_patient_history(login, center):
     patient = relapsed_course(center=center)
     line = patient.salvage_lines.get()

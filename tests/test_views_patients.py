@@ -245,6 +245,19 @@ def test_stale_edit_is_refused(login, patient):
     assert patient.version == 2 and str(patient.wbc) == "10.0"
 
 
+@pytest.mark.parametrize("version", [None, ""], ids=["missing", "empty"])
+def test_edit_without_its_version_is_refused(login, patient, version):
+    data = patient_data(study_id=patient.study_id, trial=patient.trial.pk, reason="my edit")
+    if version is not None:
+        data["version"] = version
+    response = login("coordinator").post(reverse("registry:patient-edit", args=[patient.pk]), data)
+    assert response.status_code == 200
+    assert "changed by someone else" in str(response.context["form"].non_field_errors())
+    patient.refresh_from_db()
+    assert patient.version == 1 and str(patient.wbc) != "320.5"
+    assert patient.history.count() == 1
+
+
 def test_chronology_error_on_patient_edit_beside_field(login, patient):
     FirstLineResponseFactory(patient=patient)
     RelapseFactory(patient=patient)

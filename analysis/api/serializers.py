@@ -7,7 +7,7 @@ from ..models import AnalysisRun
 
 
 class AnalysisRunListSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AnalysisRun

@@ -48,7 +48,8 @@ if not DEBUG:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG=0")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin, whose site asks for the second factor (registry.security.admin_site).
+    "registry.security.admin_config.VerifiedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,24 +62,40 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_celery_beat",
     "registry",
+    "registry.security",
+    "registry.queries",
+    "registry.ops",
     "analysis",
 ]
 
 MIDDLEWARE = [
+    # First: a request id for every log line and API error, the access log, JSON errors under /api/.
+    "registry.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "registry.security.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Lets security events know the request (address, browser) wherever they are recorded.
+    "registry.security.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Admins and data managers reach only the two-factor pages until they verify a second factor.
+    "registry.security.middleware.TwoFactorMiddleware",
     # Records the logged-in user on history rows written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, so it sees failed logins from every authentication path.
     "axes.middleware.AxesMiddleware",
+    # Last: sees the authenticated API user; replays the first response to a repeated Idempotency-Key.
+    "registry.ops.middleware.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "registry.config.urls"
@@ -116,6 +133,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "registry.security.passwords.RepeatedCharacterValidator"},
+    # Not a rule: records a security event whenever a password is set, by any path.
+    {"NAME": "registry.security.passwords.PasswordChangeEvents"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "registry:patient-list"
@@ -127,6 +147,21 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Keep every failure (address, browser) in axes' failure log too; the security events keep them all.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+
+# Two-factor sign-in (registry.security.twofactor): admins and data managers must verify a
+# second factor. Off only for the test suite (tests/conftest.py) or, if chosen, a local demo.
+REGISTRY_REQUIRE_2FA = envbool("REGISTRY_REQUIRE_2FA", "1")
+OTP_TOTP_ISSUER = "MLL registry"
+
+# Content-Security-Policy on every response (registry.security.middleware): scripts only from
+# our own static files, no inline script; inline style attributes stay allowed (the dashboard's
+# completeness meters). The Swagger UI page sets its own, wider policy (registry.config.urls).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -213,7 +248,23 @@ CELERY_TIMEZONE = "UTC"
 # An unacknowledged task (its worker died) is delivered again after this many seconds; it must
 # exceed the longest analysis run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "3600")}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, stamping beat's heartbeat for /health/.
+CELERY_BEAT_SCHEDULER = "registry.ops.liveness:BeatScheduler"
+# A broker that is down must not hold a request for long: one quick retry, then the outbox keeps it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = 2
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = 5
+# Background work (registry.ops.handoff): a running task stamps a heartbeat this often; one silent
+# for TASK_LOST_AFTER_SECONDS lost its worker and is re-queued once; a queued one not yet taken is
+# sent again after TASK_RESEND_AFTER_SECONDS; /health/ wants a worker heartbeat younger than
+# WORKER_STALE_AFTER_SECONDS.
+TASK_HEARTBEAT_SECONDS = envint("TASK_HEARTBEAT_SECONDS", "10")
+TASK_LOST_AFTER_SECONDS = envint("TASK_LOST_AFTER_SECONDS", "120")
+TASK_RESEND_AFTER_SECONDS = envint("TASK_RESEND_AFTER_SECONDS", "60")
+WORKER_STALE_AFTER_SECONDS = envint("WORKER_STALE_AFTER_SECONDS", "90")
+# A repeated API POST with the same Idempotency-Key gets the first response for this long.
+IDEMPOTENCY_KEY_HOURS = envint("IDEMPOTENCY_KEY_HOURS", "24")
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG=0.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "0" if DEBUG else "1")
@@ -228,9 +279,19 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(8 * 3600))
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
+# JSON lines (registry.ops.jsonlog) with the request id and user; LOG_FORMAT=text for plain lines.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "registry.ops.jsonlog.JsonFormatter"},
+        "text": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO" if not DEBUG else "WARNING")},
+    # One line per request (method, path, status, duration_ms, user); ACCESS_LOG=0 silences it.
+    "loggers": {"registry.access": {"level": "INFO" if envbool("ACCESS_LOG", "1") else "WARNING"}},
 }

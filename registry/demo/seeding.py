@@ -1,9 +1,13 @@
 """Seeding the demo cohort into the registry: rows from the generator's dicts, written through
 the services (record by record, or the bulk path), and one demo user per role."""
 
+import base64
+
 from django.contrib.auth import get_user_model
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .. import chronology
+from ..access import must_use_second_factor
 from ..audit import audit_context
 from ..choices import Role
 from ..models import Center, FirstLineResponse, FollowUp, Membership, Patient, Relapse, SalvageLine, Transplant, Trial
@@ -98,8 +102,17 @@ DEMO_USERS = [
 ]
 
 
+# The demo's authenticator secret (base32), printed by seed_demo and in README: the demo users who
+# must use a second factor (admin, data manager) have it, so any TOTP app or `oathtool` signs them
+# in. A demo only: real accounts enrol their own secret on the two-factor page.
+DEMO_TOTP_SECRET = "MLLDEMOTWOFACTORSECRETFORTHEDEMO"
+
+
 def create_demo_users(courses, centers):
-    """One user per role, password ``DEMO_PASSWORD``; coordinators at the two largest centers."""
+    """One user per role, password ``DEMO_PASSWORD``; coordinators at the two largest centers.
+
+    Those whose role needs a second factor get an authenticator with ``DEMO_TOTP_SECRET``.
+    """
 
     sizes = {}
     for course in courses:
@@ -113,5 +126,53 @@ def create_demo_users(courses, centers):
         user.set_password(DEMO_PASSWORD)
         user.save()
         Membership.objects.create(user=user, role=role, center=center)
+        if must_use_second_factor(user):
+            key = base64.b32decode(DEMO_TOTP_SECRET).hex()
+            TOTPDevice.objects.create(user=user, name="demo authenticator", key=key, confirmed=True)
         created.append((user, role, center))
     return created
+
+
+# --- Data queries and source verification -------------------------------------------------------
+
+
+def seed_queries(users):
+    """What the data-management pages show on first start, written through the query services:
+    the rules' queries (one answered at each coordinator's center), a data manager's queries on
+    relapse dates there (open, answered, closed), and the first patients' registration and
+    first-line response verified against source. Returns the number of queries."""
+    from ..queries import services as queries
+    from ..queries.models import DataQuery
+
+    data_manager = next(user for user, role, _ in users if role == Role.DATA_MANAGER)
+    queries.run_quality_checks(source=SOURCE)
+    for coordinator, center in [(user, center) for user, role, center in users if role == Role.COORDINATOR]:
+        relapses = Relapse.objects.filter(patient__center=center).order_by("patient__study_id", "relapse_date")[:3]
+        for step, relapse in enumerate(relapses):
+            query = queries.raise_query(
+                user=data_manager,
+                record_type="relapse",
+                record_id=relapse.pk,
+                field="relapse_date",
+                message="Please check the relapse date against the bone marrow report.",
+                source=SOURCE,
+            )
+            if step >= 1:
+                queries.answer_query(
+                    user=coordinator, query=query, message="Checked against the marrow report: correct.", source=SOURCE
+                )
+            if step == 2:
+                queries.close_query(user=data_manager, query=query, message="Confirmed, thank you.", source=SOURCE)
+        by_rule = DataQuery.objects.filter(patient__center=center).exclude(rule="").order_by("pk").first()
+        if by_rule is not None:
+            queries.answer_query(
+                user=coordinator, query=by_rule, message="Asked the clinic for the source documents.", source=SOURCE
+            )
+        for patient in Patient.objects.filter(center=center).order_by("study_id")[:3]:
+            queries.verify_fields(user=data_manager, record_type="patient", record_id=patient.pk, source=SOURCE)
+            first_line = FirstLineResponse.objects.filter(patient=patient).first()
+            if first_line is not None:
+                queries.verify_fields(
+                    user=data_manager, record_type="first_line_response", record_id=first_line.pk, source=SOURCE
+                )
+    return DataQuery.objects.count()

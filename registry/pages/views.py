@@ -15,8 +15,9 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import access, selectors, services
+from .. import access, selectors, services, trail
 from ..models import Center, FirstLineResponse, Patient
+from ..security import events as security_events
 from ..transfer import spreadsheet
 from .forms import EVENT_KINDS, KIND_OF_MODEL, AuditFilterForm, PatientFilterForm, PatientForm, ReasonForm, ReviewForm
 
@@ -40,13 +41,18 @@ def _require_entry(user, patient=None):
 def _save(request, form, *, edit):
     """Save a valid form through the service; on refusal put the errors on the form and return None."""
     record = form.save(commit=False)
+    expected_version = None
+    if edit:
+        # An edit must say which version it changes: one posted without it counts as version 0,
+        # which no record has, so the service refuses it as stale like any other lost update.
+        expected_version = form.cleaned_data.get("version") or 0
     try:
         return services.save_record(
             user=request.user,
             record=record,
             source=PAGE_SOURCE,
             reason=form.cleaned_data.get("reason", "") if edit else "",
-            expected_version=form.cleaned_data.get("version") if edit else None,
+            expected_version=expected_version,
         )
     except ValidationError as error:
         form.add_service_errors(error)
@@ -229,7 +235,14 @@ def audit_trail(request):
     return render(
         request,
         "registry/audit_trail.html",
-        {"form": form, "page": page, "query": _query_without_page(request), "total": len(rows)},
+        {
+            "form": form,
+            "page": page,
+            "query": _query_without_page(request),
+            "total": len(rows),
+            "last_check": trail.last_check(),
+            "chain_supported": trail.supported(),
+        },
     )
 
 
@@ -278,6 +291,7 @@ class _Echo:
 @require_http_methods(["GET"])
 def audit_export(request):
     _, rows = _audit_rows(request)
+    security_events.record(security_events.Kind.EXPORT, request=request, detail=f"audit-trail.csv, {len(rows)} rows")
     writer = csv.writer(_Echo())
     lines = (writer.writerow(r) for r in [AUDIT_CSV_COLUMNS, *(_audit_csv_row(row) for row in rows)])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")

@@ -10,6 +10,7 @@ from analysis import runs
 from analysis.models import AnalysisRun
 from registry import services
 from registry.models import DataRevision
+from registry.ops.models import Handoff
 from tests.factories import relapsed_course
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -80,13 +81,25 @@ def test_only_one_run_of_an_analysis_at_a_time(cohort):
     running = AnalysisRun.objects.create(
         name="cohort_summary", trigger="command", status="running", started_at=timezone.now()
     )
+    Handoff.objects.create(task=runs.TASK, object_id=running.pk, opened_at=timezone.now(), heartbeat_at=timezone.now())
     waiting = AnalysisRun.objects.create(name="cohort_summary", trigger="command")
     with pytest.raises(runs.AnalysisBusy):
         runs.execute_run(waiting.pk)
-    # A run left "running" by a lost worker long ago no longer blocks.
-    AnalysisRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=3))
+    # A run whose worker stopped stamping its heartbeat no longer blocks: it is queued again once.
+    Handoff.objects.filter(object_id=running.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=30))
     assert runs.execute_run(waiting.pk).status == "succeeded"
-    assert AnalysisRun.objects.get(pk=running.pk).status == "failed"
+    # In process the re-queued run is executed at once.
+    assert AnalysisRun.objects.get(pk=running.pk).status == "succeeded"
+    handoff = Handoff.objects.get(object_id=running.pk)
+    assert handoff.retries == 1 and "Worker lost" in handoff.lost_reason
+
+
+def test_a_run_running_on_a_live_worker_is_not_executed_twice(cohort):
+    run = AnalysisRun.objects.create(name="cohort_summary", trigger="command", status="running")
+    Handoff.objects.create(task=runs.TASK, object_id=run.pk, opened_at=timezone.now(), heartbeat_at=timezone.now())
+    with pytest.raises(runs.AnalysisBusy):
+        runs.execute_run(run.pk)
+    assert AnalysisRun.objects.get(pk=run.pk).attempts == 0
 
 
 def test_request_run_executes_after_commit(cohort, django_capture_on_commit_callbacks):

@@ -53,6 +53,9 @@ class Processes:
             "REDIS_URL": redis_url,
             "CELERY_VISIBILITY_TIMEOUT": "3",
             "DATABASE_CONN_MAX_AGE": "0",
+            # A run's heartbeat every second; silent for 6 s, its worker is lost (registry.ops.handoff).
+            "TASK_HEARTBEAT_SECONDS": "1",
+            "TASK_LOST_AFTER_SECONDS": "6",
         }
         self.tmp_path = tmp_path
         self.started = []

@@ -68,7 +68,7 @@ def test_validation_errors_are_located_by_field(api, coordinator):
 def test_unknown_fields_are_refused(api, coordinator):
     response = api(coordinator).post(URL, _payload(nickname="x"), format="json")
     assert response.status_code == 400
-    assert response.json() == {"nickname": ["Unknown field."]}
+    assert response.json()["errors"] == {"nickname": ["Unknown field."]}
 
 
 def test_edit_needs_version_and_reason(api, coordinator, own_patient):

@@ -39,7 +39,7 @@ def manage(env, *args):
 
 # Each benchmark module has measure(n, env) -> dict (it runs its own subprocesses against the
 # database seeded with n patients) and markdown(results) -> str, a section of docs/benchmarks.md.
-BENCHES = ["tests.bench.analyses", "tests.bench.report", "tests.bench.api_import"]
+BENCHES = ["tests.bench.analyses", "tests.bench.report", "tests.bench.queries", "tests.bench.api_import"]
 
 
 def bench_size(n, modules):

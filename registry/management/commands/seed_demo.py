@@ -58,6 +58,8 @@ class Command(BaseCommand):
             else:
                 seeding.write_validated(courses, centers, trials)
             users = seeding.create_demo_users(courses, centers)
+            # Queries and verification marks for the pages; at benchmark sizes the rules run apart.
+            n_queries = None if bulk else seeding.seed_queries(users)
         finished = time.monotonic()
 
         # The counts as the registry derives them from what was stored (registry.course).
@@ -76,10 +78,17 @@ class Command(BaseCommand):
             f"remission, {counts['n_hsct_not_in_remission']} not in remission, {counts['n_hsct_unknown']} unknown); "
             f"{counts['n_dead']} deaths."
         )
+        if n_queries is not None:
+            self.stdout.write(f"  {n_queries} data queries (rules and a data manager's), some records verified.")
         self.stdout.write(f"Demo users (password: {cohort.DEMO_PASSWORD}):")
         for user, role, center in users:
             where = f" at {center.code} {center.name}" if center else ""
             self.stdout.write(f"  {user.username:<14} {role.label}{where}")
+        self.stdout.write(
+            f"Admin and data manager sign in with a second factor: add the secret {seeding.DEMO_TOTP_SECRET} "
+            f"to an authenticator app, or run `oathtool --totp -b {seeding.DEMO_TOTP_SECRET}` "
+            "(or start the server with REGISTRY_REQUIRE_2FA=0 to skip it)."
+        )
 
     def _progress(self, done, total):
         self.stdout.write(f"  {done}/{total} patients written")

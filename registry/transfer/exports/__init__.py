@@ -12,7 +12,8 @@
   template workbook.
 
 Who may download what is ``registry.access.can_export``. Every download is written to
-``ExportLog`` (who, when, which kind and format, how many patients, the SHA-256 of the bytes).
+``ExportLog`` (who, when, which kind and format, how many patients, the SHA-256 of the bytes)
+and as a security event.
 Formula-looking text is neutralised in CSV and XLSX (``registry.transfer.spreadsheet``).
 """
 
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from ... import access
 from ...models import ExportLog, Patient
+from ...security import events as security_events
 from .analysis_set import ZIPPED_FORMATS, analysis_export, analysis_tables, pseudonym
 from .identified import dictionary_export, identified_export, identified_tables
 from .odm import ODM_NS, ODM_XSD, odm_export, validate_odm
@@ -120,5 +122,6 @@ def export(*, user, kind, fmt, source):
         sha256=hashlib.sha256(content).hexdigest(),
         source=source,
     )
+    security_events.record(security_events.Kind.EXPORT, user=user, detail=f"{file_name}, {n} patients ({source})")
     content_type = CONTENT_TYPES["zip"] if file_name.endswith(".zip") else CONTENT_TYPES[fmt]
     return content, content_type, file_name

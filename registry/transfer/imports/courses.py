@@ -15,6 +15,7 @@ from django.db import transaction
 from ... import access, chronology, services
 from ...audit import audit_context
 from ...models import Center, Patient, Trial
+from ...queries.tasks import run_quality_checks
 from ..data_dictionary import SHEETS, SHEETS_BY_NAME
 from .cells import CellError, Problem, blank_value, parse_cell
 from .readers import read_tables
@@ -326,6 +327,8 @@ def check_and_write(*, user, file_name, content, entity="", reason="", commit=Fa
                 try:
                     services.save_courses(user=user, writes=writes, source=run.source, reason=run.reason)
                     committed = True
+                    # The data-quality rules run on what was committed (registry.queries).
+                    transaction.on_commit(run_quality_checks.delay)
                 except services.CoursesInvalid as invalid:
                     run.report_problems(invalid.problems)
             else:

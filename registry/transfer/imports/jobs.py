@@ -2,6 +2,9 @@
 
 The pages and the API call :func:`create_job` and :func:`start`; a large file runs as a Celery
 task (``registry.tasks.run_import_job`` calls :func:`run_job`) that reports progress on the job row.
+Its hand-off is durable (``registry.ops.handoff``): with the broker down the job stays queued and
+is sent again until a worker takes it; a job whose worker is lost mid-way is run again once (a
+commit is one transaction, so a lost worker wrote nothing), then marked failed with the reason.
 """
 
 import hashlib
@@ -12,6 +15,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ...models import ImportJob
+from ...ops import handoff
 from .. import uploads
 from ..uploads import ImportRejected
 from .cells import Problem
@@ -20,6 +24,7 @@ from .readers import check_entity, file_kind, read_tables
 
 # Files larger than this are checked and committed by a Celery task with a progress bar.
 ASYNC_BYTES = getattr(settings, "IMPORT_ASYNC_BYTES", 256 * 1024)
+TASK = "registry.run_import_job"
 
 
 def create_job(*, user, file_name, content, entity="", reason=""):
@@ -55,22 +60,37 @@ def start(job, *, action):
     job.action = action
     job.status = ImportJob.Status.QUEUED
     job.rows_done = 0
-    job.save(update_fields=["action", "status", "rows_done"])
     if is_large(job):
-        from ...tasks import run_import_job
-
-        transaction.on_commit(lambda: run_import_job.delay(job.pk))
+        with transaction.atomic():
+            job.save(update_fields=["action", "status", "rows_done"])
+            handoff.enqueue(TASK, job.pk)
         return job
+    job.save(update_fields=["action", "status", "rows_done"])
     return run_job(job.pk)
+
+
+def undelivered(job):
+    """True if the job waits for the broker (unreachable when it was queued)."""
+    return job.status == ImportJob.Status.QUEUED and handoff.undelivered(TASK, [job.pk]) > 0
 
 
 def run_job(job_id):
     """Run a queued job (the Celery task's body): dry run or commit, then store the report."""
-    job = ImportJob.objects.select_related("user").get(pk=job_id)
-    if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
-        return job  # already finished (a redelivered task)
-    job.status = ImportJob.Status.RUNNING
-    job.save(update_fields=["status"])
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().select_related("user").get(pk=job_id)
+        if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+            return job  # already finished (a redelivered task)
+        if job.status == ImportJob.Status.RUNNING and handoff.is_alive(TASK, job.pk):
+            return job  # another worker is on it (a message sent twice)
+        job.status = ImportJob.Status.RUNNING
+        job.save(update_fields=["status"])
+    with handoff.running(TASK, job.pk):
+        job = _run(job)
+    handoff.close(TASK, job.pk)
+    return job
+
+
+def _run(job):
     progress, close = _progress_writer(job)
     try:
         report = check_and_write(
@@ -106,6 +126,27 @@ def run_job(job_id):
         job.status = ImportJob.Status.CHECKED
     job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
     return job
+
+
+def mark_lost(job_id, reason, *, retry):
+    """The job's worker was lost (``registry.ops.handoff``): queue it again, or fail it with the reason."""
+    if retry:
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.QUEUED, rows_done=0
+        )
+        return
+    report = {
+        "file_name": "",
+        "committed": False,
+        "rows": 0,
+        "sheets": {},
+        "problem_count": 1,
+        "problems": [Problem("", None, "", reason, "file").as_dict()],
+        "problems_truncated": False,
+    }
+    ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).update(
+        status=ImportJob.Status.FAILED, report=report, finished_at=timezone.now()
+    )
 
 
 def _progress_writer(job):

@@ -1,0 +1,43 @@
+"""Read-only admin views of queries and verification marks: changes go through the pages and API
+(the services), so the audit trail and the access rules cannot be skipped."""
+
+from django.contrib import admin
+
+from .models import DataQuery, QueryMessage, SourceVerification
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MessageInline(admin.TabularInline):
+    model = QueryMessage
+    fields = ["action", "author", "text", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DataQuery)
+class DataQueryAdmin(ReadOnly):
+    list_display = ["pk", "status", "patient", "record_type", "record_id", "field", "rule", "created_at"]
+    list_filter = ["status", "record_type", "rule"]
+    search_fields = ["patient__study_id"]
+    inlines = [MessageInline]
+
+
+@admin.register(SourceVerification)
+class SourceVerificationAdmin(ReadOnly):
+    list_display = ["patient", "record_type", "record_id", "field", "verified_by", "verified_at"]
+    list_filter = ["record_type"]
+    search_fields = ["patient__study_id"]
