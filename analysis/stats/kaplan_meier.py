@@ -231,6 +231,30 @@ def _restricted_mean(steps: dict, tau: float, z: float) -> dict:
     }
 
 
+def _curve(steps: dict, z: float, times) -> tuple[dict, tuple]:
+    """A product-limit curve from its steps: ``table``, ``at_times`` and ``median`` (R's rules),
+    and (x, lower, upper) for further quantiles. Shared by Kaplan-Meier and Simon-Makuch."""
+    std_err, lower, upper = _log_ci(steps["surv"], steps["var_log"], z)
+    x = np.concatenate([[0.0], steps["time"]])
+    median = _quantile(x, steps["surv"], lower, upper, 0.5)
+    del median["p"]
+    curve = {
+        "table": {
+            "time": steps["time"],
+            "n_at_risk": steps["n_risk"].astype(int),
+            "n_event": steps["n_event"].astype(int),
+            "n_censor": steps["n_censor"].astype(int),
+            "survival": steps["surv"],
+            "std_err": std_err,
+            "lower": lower,
+            "upper": upper,
+        },
+        "at_times": [_estimate_at(steps, std_err, lower, upper, float(t)) for t in times],
+        "median": median,
+    }
+    return curve, (x, lower, upper)
+
+
 def kaplan_meier(
     durations,
     events,
@@ -284,39 +308,14 @@ def kaplan_meier(
         warnings.append("no events: survival stays 1 and the median is not reached")
 
     steps = _km_steps(d, e)
-    std_err, lower, upper = _log_ci(steps["surv"], steps["var_log"], z)
-
-    x = np.concatenate([[0.0], steps["time"]])
-    med = _findq(x, np.concatenate([[0.0], 1 - steps["surv"]]), 0.5)
-    med_lo = _findq(x, np.concatenate([[0.0], 1 - lower]), 0.5)
-    med_hi = _findq(x, np.concatenate([[0.0], 1 - upper]), 0.5)
-
+    curve, (x, lower, upper) = _curve(steps, z, times)
     result = {
         "n": len(d),
         "n_events": int(e.sum()),
         "n_censored": int(len(d) - e.sum()),
         "conf_level": conf_level,
         "conf_type": "log",
-        "table": {
-            "time": steps["time"],
-            "n_at_risk": steps["n_risk"].astype(int),
-            "n_event": steps["n_event"].astype(int),
-            "n_censor": steps["n_censor"].astype(int),
-            "survival": steps["surv"],
-            "std_err": std_err,
-            "lower": lower,
-            "upper": upper,
-        },
-        "at_times": [_estimate_at(steps, std_err, lower, upper, float(t)) for t in times],
-        "median": {
-            "time": med,
-            "lower": med_lo,
-            "upper": med_hi,
-            "time_years": to_years(med),
-            "lower_years": to_years(med_lo),
-            "upper_years": to_years(med_hi),
-            "reached": med is not None,
-        },
+        **curve,
         "risk_table": number_at_risk(d, risk_times)
         if len(d)
         else [{"time": float(t), "time_years": to_years(float(t)), "n_at_risk": 0} for t in risk_times],

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import DEFAULT_TIMES, StatsInputError, check_durations, check_events, clean, to_years
-from .kaplan_meier import DEFAULT_RISK_TIMES, _estimate_at, _findq, _log_ci, _z
+from .kaplan_meier import DEFAULT_RISK_TIMES, _curve, _z
 
 
 def _steps(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> dict:
@@ -95,35 +95,12 @@ def simon_makuch(
     for level in sorted(pd.unique(state)):
         rows = state == level
         steps = _steps(start[rows], stop[rows], event[rows].astype(float))
-        std_err, lower, upper = _log_ci(steps["surv"], steps["var_log"], z)
-        x = np.concatenate([[0.0], steps["time"]])
-        median = _findq(x, np.concatenate([[0.0], 1 - steps["surv"]]), 0.5)
-        median_lower = _findq(x, np.concatenate([[0.0], 1 - lower]), 0.5)
-        median_upper = _findq(x, np.concatenate([[0.0], 1 - upper]), 0.5)
+        curve, _ = _curve(steps, z, times)
         s, e = start[rows], stop[rows]
         groups[str(level)] = {
             "n": int(frame.loc[rows, id_col].nunique()) if id_col else int(rows.sum()),
             "n_events": int(event[rows].sum()),
-            "table": {
-                "time": steps["time"],
-                "n_at_risk": steps["n_risk"].astype(int),
-                "n_event": steps["n_event"].astype(int),
-                "n_censor": steps["n_censor"].astype(int),
-                "survival": steps["surv"],
-                "std_err": std_err,
-                "lower": lower,
-                "upper": upper,
-            },
-            "at_times": [_estimate_at(steps, std_err, lower, upper, float(t)) for t in times],
-            "median": {
-                "time": median,
-                "lower": median_lower,
-                "upper": median_upper,
-                "time_years": to_years(median),
-                "lower_years": to_years(median_lower),
-                "upper_years": to_years(median_upper),
-                "reached": median is not None,
-            },
+            **curve,
             "risk_table": [
                 {"time": float(t), "time_years": to_years(float(t)), "n_at_risk": _at_risk(s, e, float(t))}
                 for t in risk_times
