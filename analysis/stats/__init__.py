@@ -3,9 +3,9 @@
 Inputs are pandas DataFrames / array-likes; outputs are JSON-serialisable dicts (NaN and inf
 become None). Times are in days unless stated; results also give years (365.25 days).
 Reference values come from R (survival, cmprsk); see tests/reference/.
-Fitting uses lifelines where it agrees with R (Kaplan-Meier, log-rank chi-square, Cox models);
-our own numpy code supplies what lifelines lacks or defines differently. docs/statistics.md
-says which part comes from where.
+lifelines computes the Kaplan-Meier curves; the Cox models (``_cox_fit.py``), competing risks,
+log-rank and the rest are our own vectorised numpy code, fast at a million patients.
+docs/statistics.md says which part comes from where.
 """
 
 from ._common import StatsInputError

@@ -109,9 +109,9 @@ def group_levels(values, groups: np.ndarray) -> tuple[list, list]:
         levels = list(values.categories)
     else:
         try:
-            levels = sorted(set(groups.tolist()))
+            levels = sorted(pd.unique(groups).tolist())
         except TypeError:  # mixed types: order of first appearance
-            levels = list(dict.fromkeys(groups.tolist()))
-    present = set(groups.tolist())
+            levels = pd.unique(groups).tolist()
+    present = set(pd.unique(groups).tolist())
     empty = [lv for lv in levels if lv not in present]
     return [lv for lv in levels if lv in present], empty

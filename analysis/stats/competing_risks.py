@@ -11,6 +11,7 @@ relapse), 2 = competing event (e.g. death in remission). Times are in days.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
@@ -37,55 +38,49 @@ def _check(durations, event_types):
 
 
 def _cif_steps(d: np.ndarray, c: np.ndarray, cause: int) -> dict:
-    """CIF of ``cause`` and its cmprsk variance at each distinct time.
+    """CIF of ``cause`` and its cmprsk variance at each distinct time, vectorised over times.
 
     F(t) = sum_{s <= t} S(s-) d_cause(s) / n(s), with S the all-cause Kaplan-Meier.
-    The variance is the delta-method estimate of cmprsk; like cmprsk it is only updated at
-    times where ``cause`` occurs (in between it keeps its last value).
+    The variance is the delta-method estimate of cmprsk, var = a - 2 F b + F^2 c with three
+    running sums over the event times; like cmprsk it is only updated at times where
+    ``cause`` occurs (in between it keeps its last value).
     """
     times, inv = np.unique(d, return_inverse=True)
     n_tot = np.bincount(inv, minlength=len(times)).astype(float)
     d_cause = np.bincount(inv, weights=(c == cause), minlength=len(times))
     d_any = np.bincount(inv, weights=(c != 0), minlength=len(times))
     d_other = d_any - d_cause
-    n_risk = n_tot[::-1].cumsum()[::-1]
-
-    est = np.zeros(len(times))
-    var = np.zeros(len(times))
-    s_prev, f, v = 1.0, 0.0, 0.0
-    # three running sums of the delta-method variance: var = a - 2 F b + F^2 c
-    acc_a = acc_b = acc_c = 0.0
-    for i, (n, d1, d2) in enumerate(zip(n_risk, d_cause, d_other, strict=True)):
-        if d1 + d2 > 0:
-            s_new = s_prev * (n - d1 - d2) / n
-            f = f + s_prev * d1 / n
-            inv_s = 1.0 / s_new if s_new > 0 else 0.0
-            # competing events: enter only through S
-            if d2 > 0 and s_new > 0:
-                w = s_prev**2 * _tie_factor(d2, n) * d2 / n**2
-                g = f * inv_s
-                acc_a, acc_b, acc_c = acc_a + g * g * w, acc_b + inv_s * g * w, acc_c + inv_s**2 * w
-            # events of interest: enter through the jump and through S
-            if d1 > 0:
-                w = s_prev**2 * _tie_factor(d1, n) * d1 / n**2
-                g = 1 + inv_s * f
-                acc_a, acc_b, acc_c = acc_a + g * g * w, acc_b + inv_s * g * w, acc_c + inv_s**2 * w
-                v = acc_a + f * f * acc_c - 2 * f * acc_b
-            s_prev = s_new
-        est[i], var[i] = f, v
-    return {"time": times, "n_risk": n_risk, "n_event": d_cause, "estimate": est, "variance": var}
+    n = n_tot[::-1].cumsum()[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_new = np.cumprod(np.where(d_any > 0, (n - d_any) / n, 1.0))
+        s_prev = np.concatenate([[1.0], s_new[:-1]])
+        f = np.cumsum(s_prev * d_cause / n)
+        inv_s = np.where(s_new > 0, 1 / s_new, 0.0)
+        # competing events enter only through S; events of interest through the jump and S
+        w2 = np.where((d_other > 0) & (s_new > 0), s_prev**2 * _tie_factor(d_other, n) * d_other / n**2, 0.0)
+        w1 = np.where(d_cause > 0, s_prev**2 * _tie_factor(d_cause, n) * d_cause / n**2, 0.0)
+        g2, g1 = f * inv_s, 1 + inv_s * f
+    acc_a = np.cumsum(g2 * g2 * w2 + g1 * g1 * w1)
+    acc_b = np.cumsum(inv_s * g2 * w2 + inv_s * g1 * w1)
+    acc_c = np.cumsum(inv_s**2 * (w2 + w1))
+    updated = np.where(d_cause > 0, np.arange(len(times)), -1)
+    last = np.maximum.accumulate(updated) if len(times) else updated
+    v = acc_a + f * f * acc_c - 2 * f * acc_b
+    var = np.where(last >= 0, v[np.maximum(last, 0)], 0.0)
+    return {"time": times, "n_risk": n, "n_event": d_cause, "estimate": f, "variance": var}
 
 
 def _tie_factor(d, n):
-    """(n - d) / (n - 1): hypergeometric correction for d tied events among n at risk."""
-    return 1.0 - (d - 1.0) / (n - 1.0) if d > 1 else 1.0
+    """(n - d) / (n - 1): hypergeometric correction for d tied events among n at risk (arrays)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d > 1, 1.0 - (d - 1.0) / (n - 1.0), 1.0)
 
 
 def _loglog_ci(est, var, z):
     """CI on the log(-log) scale: F ** exp(+-z se / (F log F)); None where F is 0 or 1."""
     est = np.asarray(est, float)
     se = np.sqrt(np.asarray(var, float))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # F near 1: the limit is 0 or 1
         ok = (est > 0) & (est < 1)
         k = np.where(ok, z * se / (est * np.log(est)), np.nan)
         lower = np.where(ok, est ** np.exp(-k), np.nan)
@@ -191,68 +186,74 @@ def cumulative_incidence(durations, event_types, *, times=DEFAULT_TIMES, conf_le
 # ---------------------------------------------------------------- Gray's test
 
 
-def _gray_stratum(d, c, g, n_groups, cause, rho):
-    """Gray's score (first K-1 groups) and its variance within one stratum.
+def _gray_stratum(d, c, g, n_groups, rho):
+    """{cause: (Gray's score for the first K-1 groups, its variance)} within one stratum, for
+    causes 1 and 2; the rows are binned by (time, group, event type) once for both."""
+    times, at = np.unique(d, return_inverse=True)
+    counts = np.bincount((at * n_groups + g) * 3 + c, minlength=len(times) * n_groups * 3)
+    counts = counts.reshape(len(times), n_groups, 3).astype(float)
+    at_risk = _suffix(counts.sum(2))  # R_k(t): follow-up >= t
+    return {cause: _gray_cause(at_risk, counts[:, :, cause], counts[:, :, 3 - cause], rho) for cause in (1, 2)}
+
+
+def _gray_cause(at_risk, d1, d2, rho):
+    """Gray's score (first K-1 groups) and its variance for one cause, vectorised over the
+    distinct times (arrays of times x groups, and times x groups x groups); ``d1`` counts the
+    cause's events, ``d2`` the competing ones, per time and group.
 
     Notation follows Gray (1988): per group k, R_k at risk, S_k(t-) all-cause KM and
     F_k(t-) the CIF of ``cause`` (left-continuous); the test compares each group's
     subdistribution hazard with the pooled one, weighted by (1 - F(t-))^rho.
     """
-    K, K1 = n_groups, n_groups - 1
-    order = np.argsort(d, kind="stable")
-    d, c, g = d[order], c[order], g[order]
-    at_risk = np.bincount(g, minlength=K).astype(float)
-    f_left = np.zeros(K)  # F_k(t-)
-    s_left = np.ones(K)  # S_k(t-)
-    f_pool_left = 0.0  # pooled F(t-) of the test
-    score = np.zeros(K1)
-    var = np.zeros((K1, K1))
-    cmat = np.zeros((K, K))  # running sum of the derivative terms
-    v2 = np.zeros((K1, K))
-    v3 = np.zeros(K)
-
-    for t in np.unique(d):
-        here = d == t
-        d1 = np.bincount(g[here & (c == cause)], minlength=K).astype(float)
-        d2 = np.bincount(g[here & (c != cause) & (c != 0)], minlength=K).astype(float)
-        n1, n2 = d1.sum(), d2.sum()
-        if n1 + n2 > 0:
-            live = at_risk > 0
-            safe_r = np.where(live, at_risk, 1.0)
-            s_now = np.where(live, s_left * (at_risk - d1 - d2) / safe_r, s_left)
-            f_now = np.where(live, f_left + s_left * d1 / safe_r, f_left)
-            h = np.divide(at_risk, s_left, out=np.zeros(K), where=live)  # R_k / S_k(t-)
-            tr = h.sum()
-            tq = (h * (1 - f_left)).sum()
-            f_pool = f_pool_left + n1 / tr
-            weight = (1 - f_pool_left) ** rho
-            amat = weight * (np.diag(h) - np.outer(h, h) / tr)
-            if n1 > 0:
-                cmat += np.where(amat != 0, amat * n1 / (tr * (1 - f_pool_left)), 0.0)
-            score += np.where(live, weight * (d1 - n1 * h * (1 - f_left) / tq), 0.0)[:K1]
-            if n1 > 0:
-                for k in np.flatnonzero(live):
-                    t4 = 1 - (1 - f_pool) / s_now[k] if s_now[k] > 0 else 1.0
-                    t5 = 1 - (n1 - 1) / (tr * s_left[k] - 1) if n1 > 1 else 1.0
-                    t3 = t5 * s_left[k] * n1 / (tr * at_risk[k])
-                    v3[k] += t4 * t4 * t3
-                    col = amat[:K1, k] - t4 * cmat[:K1, k]
-                    v2[:, k] += col * t4 * t3
-                    var += t3 * np.outer(col, col)
-            if n2 > 0:
-                for k in np.flatnonzero((s_now > 0) & (d2 > 0) & live):
-                    t4 = (1 - f_pool) / s_now[k]
-                    t3 = _tie_factor(d2[k], at_risk[k]) * s_left[k] ** 2 * d2[k] / at_risk[k] ** 2
-                    v3[k] += t4 * t4 * t3
-                    col = t4 * cmat[:K1, k]
-                    v2[:, k] -= col * t4 * t3
-                    var += t3 * np.outer(col, col)
-            f_left, s_left, f_pool_left = f_now, s_now, f_pool
-        at_risk -= np.bincount(g[here], minlength=K)
-
-    c1 = cmat[:K1]
+    T, K = at_risk.shape
+    K1 = K - 1
+    n1, n2 = d1.sum(1), d2.sum(1)
+    active = (n1 + n2) > 0
+    live = at_risk > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe_r = np.where(live, at_risk, 1.0)
+        s_now = np.cumprod(np.where(live, (at_risk - d1 - d2) / safe_r, 1.0), axis=0)
+        s_left = np.vstack([np.ones((1, K)), s_now[:-1]])
+        f_now = np.cumsum(np.where(live, s_left * d1 / safe_r, 0.0), axis=0)
+        f_left = np.vstack([np.zeros((1, K)), f_now[:-1]])
+        h = np.where(live, at_risk / s_left, 0.0)  # R_k / S_k(t-)
+        tr = h.sum(1)
+        tq = (h * (1 - f_left)).sum(1)
+        f_pool = np.cumsum(np.where(active, n1 / tr, 0.0))
+        f_pool_left = np.concatenate([[0.0], f_pool[:-1]])
+        weight = (1 - f_pool_left) ** rho
+        amat = weight[:, None, None] * (h[:, :, None] * np.eye(K) - h[:, :, None] * h[:, None, :] / tr[:, None, None])
+        amat = np.where(active[:, None, None], amat, 0.0)
+        step = np.where(amat != 0, amat * (n1 / (tr * (1 - f_pool_left)))[:, None, None], 0.0)
+        cmat = np.cumsum(np.where((n1 > 0)[:, None, None], step, 0.0), axis=0)  # running, this time included
+        score = np.where(
+            active[:, None] & live, weight[:, None] * (d1 - n1[:, None] * h * (1 - f_left) / tq[:, None]), 0.0
+        )
+        # events of the cause
+        on1 = (n1 > 0)[:, None] & live
+        t4 = np.where(s_now > 0, 1 - (1 - f_pool[:, None]) / s_now, 1.0)
+        t5 = np.where((n1 > 1)[:, None], 1 - (n1[:, None] - 1) / (tr[:, None] * s_left - 1), 1.0)
+        t3 = np.where(on1, t5 * s_left * n1[:, None] / (tr[:, None] * safe_r), 0.0)
+        col = amat[:, :K1, :] - t4[:, None, :] * cmat[:, :K1, :]  # (T, K1, K)
+        # competing events
+        on2 = (n2 > 0)[:, None] & (s_now > 0) & (d2 > 0) & live
+        t4c = np.where(on2, (1 - f_pool[:, None]) / s_now, 0.0)
+        t3c = np.where(on2, _tie_factor(d2, safe_r) * s_left**2 * d2 / safe_r**2, 0.0)
+    t4 = np.where(on1, t4, 0.0)
+    col = np.where(on1[:, None, :], col, 0.0)
+    v3 = (t4 * t4 * t3 + t4c * t4c * t3c).sum(0)
+    v2 = np.einsum("tak,tk->ak", col, t4 * t3) - np.einsum("tak,tk->ak", cmat[:, :K1, :], t4c * t4c * t3c)
+    var = np.einsum("tk,tak,tbk->ab", t3, col, col) + np.einsum(
+        "tk,tak,tbk->ab", t3c * t4c * t4c, cmat[:, :K1], cmat[:, :K1]
+    )
+    c1 = cmat[-1, :K1] if T else np.zeros((K1, K))
     var += (c1 * v3) @ c1.T + c1 @ v2.T + v2 @ c1.T
-    return score, var
+    return score.sum(0)[:K1], var
+
+
+def _suffix(values):
+    """Sums from each row to the last (along axis 0)."""
+    return np.cumsum(values[::-1], axis=0)[::-1]
 
 
 def grays_test(durations, event_types, groups, *, strata=None, rho: float = 0.0) -> dict:
@@ -289,27 +290,29 @@ def grays_test(durations, event_types, groups, *, strata=None, rho: float = 0.0)
         raise StatsInputError(
             f"column 'group' needs at least two groups with patients for Gray's test, got {len(levels)}"
         )
-    codes = np.array([levels.index(x) for x in gv], dtype=int)
+    codes = pd.Index(levels).get_indexer(pd.Series(groups))  # on the typed labels: faster than objects
     if strata is None:
         st = np.zeros(len(d), dtype=int)
     else:
         sv = check_groups(strata, "strata")
         check_same_length(duration=d, strata=sv)
-        st = np.unique(sv.astype(str), return_inverse=True)[1]
+        # strata compared as text (1 and "1" are one stratum): factorise, then label the few levels
+        raw, uniques = pd.factorize(pd.Series(strata))
+        st = np.unique(np.asarray(uniques).astype(str), return_inverse=True)[1][raw]
     K = len(levels)
+    score = {cause: np.zeros(K - 1) for cause in (1, 2)}
+    var = {cause: np.zeros((K - 1, K - 1)) for cause in (1, 2)}
+    for s in np.unique(st):
+        sel = st == s
+        for cause, (sc, vv) in _gray_stratum(d[sel], c[sel], codes[sel], K, rho).items():
+            score[cause], var[cause] = score[cause] + sc, var[cause] + vv
     by_cause = {}
     for cause in (1, 2):
-        score = np.zeros(K - 1)
-        var = np.zeros((K - 1, K - 1))
-        for s in np.unique(st):
-            sel = st == s
-            sc, vv = _gray_stratum(d[sel], c[sel], codes[sel], K, cause, rho)
-            score, var = score + sc, var + vv
-        if np.linalg.matrix_rank(var) < K - 1:
+        if np.linalg.matrix_rank(var[cause]) < K - 1:
             stat = p = None
             warnings.append(f"cause {cause}: variance matrix is singular (too few events); no test")
         else:
-            stat = float(score @ np.linalg.solve(var, score))
+            stat = float(score[cause] @ np.linalg.solve(var[cause], score[cause]))
             p = float(chi2_dist.sf(stat, K - 1))
         by_cause[str(cause)] = {"chi2": stat, "df": K - 1, "p": p}
     return clean(

@@ -18,7 +18,6 @@ from .cox import (
     _covariate_matrix,
     _fit_and_summarise,
     _make_data,
-    _stratify,
 )
 
 
@@ -72,21 +71,25 @@ def cox_time_varying(
     _check_has_events(event, event_col)
     warnings: list[str] = []
     x, names = _covariate_matrix(frame, covariates, warnings)
-    data = _make_data(start, stop, event, x, names, _check_ties(ties))
-    if strata:
-        data = _stratify(data, frame[strata].to_numpy())
+    strata_values = frame[strata].to_numpy() if strata else None
+    data = _make_data(start, stop, event, x, names, _check_ties(ties), strata_values)
     return _fit_and_summarise(
         data,
         conf_level,
         warnings,
         {"n": len(stop), "n_subjects": int(pd.Series(frame[id_col]).nunique())},
-        counting_process=True,
     )
 
 
 def _check_overlaps(ids, start, stop, id_col):
     """Intervals of one patient must not overlap (else the patient is counted twice at risk)."""
-    order = np.lexsort((start, ids))
+    same_id = ids[1:] == ids[:-1]
+    try:
+        in_order = bool(np.all((ids[1:] > ids[:-1]) | (same_id & (start[1:] >= start[:-1]))))
+    except TypeError:  # ids that cannot be ordered
+        in_order = False
+    # rows usually arrive sorted by patient and start: then no sort is needed
+    order = np.arange(len(ids)) if in_order else np.lexsort((start, ids))
     same = ids[order][1:] == ids[order][:-1]
     overlap = same & (start[order][1:] < stop[order][:-1])
     if overlap.any():

@@ -174,6 +174,14 @@ patient_frame <- function(d) {
   res$cuminc_by_group <- safely("cuminc_by_group",
                                 cuminc_summary(d$duration, d$event_type, as.character(d$group)))
   res$binom <- safely("binom", binom_summary(sum(d$event), nrow(d)))
+  # Breslow ties within strata, and Gray's test within strata (bin1)
+  res$cox_strata_breslow <- safely("cox_strata_breslow", cox_summary(
+    coxph(Surv(duration, event) ~ bin2 + cont + strata(bin1), data = d, ties = "breslow")))
+  res$gray_strata <- safely("gray_strata", {
+    tests <- cuminc(d$duration, d$event_type, as.character(d$group), strata = d$bin1, cencode = 0)$Tests
+    list(cause = arr(rownames(tests)), stat = arr(unname(tests[, "stat"])),
+         p = arr(unname(tests[, "pv"])), df = arr(unname(tests[, "df"])))
+  })
   res
 }
 
@@ -201,7 +209,11 @@ cp_frame <- function(d) {
        cox_tv_strata = if ("bin1" %in% covs) safely("cox_tv_strata", cox_summary(coxph(
          as.formula(paste("Surv(start, stop, event) ~",
                           paste(c(setdiff(covs, "bin1"), "strata(bin1)"), collapse = " + "))),
-         data = d, ties = "efron"))) else NULL)
+         data = d, ties = "efron"))) else NULL,
+       cox_tv_strata_breslow = if ("bin1" %in% covs) safely("cox_tv_strata_breslow", cox_summary(coxph(
+         as.formula(paste("Surv(start, stop, event) ~",
+                          paste(c(setdiff(covs, "bin1"), "strata(bin1)"), collapse = " + "))),
+         data = d, ties = "breslow"))) else NULL)
 }
 
 # ---------------------------------------------------------------- main

@@ -50,6 +50,16 @@ def test_grays_test_matches_r(patient_case, close, json_clean, part):
     assert ours["chi2"] == ours["by_cause"]["1"]["chi2"]
 
 
+def test_grays_test_with_strata_matches_r(patient_case, close, part):
+    # R: cuminc(duration, event_type, group, strata = bin1)$Tests
+    name, frame, r = patient_case
+    tests = part(r, "gray_strata")
+    ours = grays_test(frame["duration"], frame["event_type"], frame["group"], strata=frame["bin1"])
+    for i, cause in enumerate(tests["cause"]):
+        close(ours["by_cause"][cause]["chi2"], tests["stat"][i], TOL, f"{name} stratified Gray stat cause {cause}")
+        close(ours["by_cause"][cause]["p"], tests["p"][i], TOL, f"{name} stratified Gray p cause {cause}")
+
+
 def test_cif_plus_survival_is_one_without_censoring():
     # no censoring: CIF1 + CIF2 = 1 - KM, and CIF is just the proportion
     t = np.arange(1, 9)
