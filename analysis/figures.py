@@ -8,6 +8,10 @@ Each analysis (``analysis.analyses``) gives, per figure name, a :class:`FigureSp
 ``draw()`` makes the matplotlib figure from these plots: runs store it as SVG (:func:`to_svg`),
 and the report pages render the same drawing as PNG at print resolution (:func:`render`) or into
 the PDF report.
+
+Figures are drawn in English (their fonts have no Japanese glyphs): a run stores them once, for
+every reader. The labels below are marked with ``gettext_noop`` so that the report's tables and
+captions (``analysis.reports.label``) show them translated.
 """
 
 import io
@@ -17,6 +21,7 @@ from xml.sax.saxutils import escape
 
 import matplotlib
 import numpy as np
+from django.utils.translation import gettext_noop
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -251,15 +256,18 @@ def forest_plot(model, labels, *, title, n=None):
 
 # Readable names for the levels of 0/1 factors (curve legends, risk tables, report tables).
 GROUP_LABELS = {
-    "age_under_3_months": {"1": "Age < 3 months", "0": "Age >= 3 months"},
-    "cns_involvement": {"1": "CNS3", "0": "No CNS3"},
-    "wbc_100_or_more": {"1": "WBC >= 100", "0": "WBC < 100"},
-    "wbc_300_or_more": {"1": "WBC >= 300", "0": "WBC < 300"},
-    "salvage_remission": {"1": "Remission after salvage", "0": "No remission"},
-    "hsct": {"1": "HSCT", "0": "No HSCT"},
-    "hsct_by_landmark": {"1": "HSCT by the landmark", "0": "No HSCT by then"},
-    "remission_by_landmark": {"1": "Remission by the landmark", "0": "No remission by then"},
-    "mll_partner": {"OTHER": "Other partner", "UNKNOWN": "Unknown partner"},
+    "age_under_3_months": {"1": gettext_noop("Age < 3 months"), "0": gettext_noop("Age >= 3 months")},
+    "cns_involvement": {"1": gettext_noop("CNS3"), "0": gettext_noop("No CNS3")},
+    "wbc_100_or_more": {"1": gettext_noop("WBC >= 100"), "0": gettext_noop("WBC < 100")},
+    "wbc_300_or_more": {"1": gettext_noop("WBC >= 300"), "0": gettext_noop("WBC < 300")},
+    "salvage_remission": {"1": gettext_noop("Remission after salvage"), "0": gettext_noop("No remission")},
+    "hsct": {"1": gettext_noop("HSCT"), "0": gettext_noop("No HSCT")},
+    "hsct_by_landmark": {"1": gettext_noop("HSCT by the landmark"), "0": gettext_noop("No HSCT by then")},
+    "remission_by_landmark": {
+        "1": gettext_noop("Remission by the landmark"),
+        "0": gettext_noop("No remission by then"),
+    },
+    "mll_partner": {"OTHER": gettext_noop("Other partner"), "UNKNOWN": gettext_noop("Unknown partner")},
 }
 
 

@@ -18,7 +18,7 @@ GRACE = timedelta(hours=1)
 def latest_successes():
     """Analysis name -> when its newest successful study-wide run finished (None: never)."""
     finished = dict(
-        AnalysisRun.objects.filter(status=AnalysisRun.Status.SUCCEEDED, parameters={})
+        AnalysisRun.objects.filter(status=AnalysisRun.Status.SUCCEEDED, parameters={}, data_cut=None)
         .values("name")
         .annotate(last=Max("finished_at"))
         .values_list("name", "last")

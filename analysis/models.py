@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry import access
 from registry.models import Center
@@ -31,20 +32,21 @@ class AnalysisRun(models.Model):
 
     ``fingerprint`` is the SHA-256 of the exact analysis data set the run read and
     ``code_version`` the version of the statistics code; together they identify the result, and
-    a request whose fingerprint and code match a stored successful run reuses it.
+    a request whose fingerprint and code match a stored successful run reuses it. A run at a
+    ``data_cut`` reads the cut's copy of the data, never the live tables.
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        ON_DEMAND = "on_demand", "On demand"
-        DATA_CHANGE = "data_change", "Data changed"
-        COMMAND = "command", "Management command"
+        SCHEDULE = "schedule", _("Schedule")
+        ON_DEMAND = "on_demand", _("On demand")
+        DATA_CHANGE = "data_change", _("Data changed")
+        COMMAND = "command", _("Management command")
 
     name = models.CharField(max_length=60, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -66,6 +68,14 @@ class AnalysisRun(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data_cut = models.ForeignKey(
+        "cuts.DataCut",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+        help_text="The data cut the run read; empty: the live data.",
+    )
 
     objects = AnalysisRunQuerySet.as_manager()
 
@@ -81,4 +91,5 @@ class AnalysisRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} #{self.pk} ({self.status})"
+        at = f" at {self.data_cut}" if self.data_cut_id else ""
+        return f"{self.name} #{self.pk}{at} ({self.status})"

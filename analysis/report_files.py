@@ -9,17 +9,30 @@ import csv
 import io
 import textwrap
 
+from django.utils.translation import gettext as _
+
+from registry.signatures.selectors import signatures_lines
 from registry.transfer.spreadsheet import neutralise
 
 
 def provenance_lines(provenances):
     lines = []
     for p in provenances:
+        source = _(
+            "Source: analysis run %(run)s (%(analysis)s), finished %(finished)s UTC; %(n)s patients (%(selection)s); "
+            "data revision %(revision)s"
+        ) % {
+            "run": p.run_id,
+            "analysis": p.analysis,
+            "finished": f"{p.finished:%Y-%m-%d %H:%M}",
+            "n": p.n_patients,
+            "selection": p.selection,
+            "revision": p.data_revision,
+        }
         lines += [
-            f"Source: analysis run {p.run_id} ({p.analysis}), finished {p.finished:%Y-%m-%d %H:%M} UTC; "
-            f"{p.n_patients} patients ({p.selection}); data revision {p.data_revision}"
-            + (" (the registry has changed since)" if p.stale else ""),
-            f"Data fingerprint {p.fingerprint}; code version {p.code_version}",
+            source + (" " + _("(the registry has changed since)") if p.stale else ""),
+            _("Data fingerprint %(fingerprint)s; code version %(code)s")
+            % {"fingerprint": p.fingerprint, "code": p.code_version},
         ]
     return lines
 
@@ -71,9 +84,10 @@ A4_PORTRAIT = (8.27, 11.69)  # inches: every page of the PDF
 MARGIN = 0.7  # inches
 
 
-def report_pdf(report, figure_specs, *, heading, provenance_text):
-    """The whole report as PDF, every page A4 portrait: a title page with provenance, each table,
-    then each figure at its natural size with its caption under it.
+def report_pdf(report, figure_specs, *, heading, provenance_text, cut=None):
+    """The whole report as PDF, every page A4 portrait: a title page with provenance (and, for a
+    report at the data cut ``cut``, its electronic signatures), each table, then each figure at
+    its natural size with its caption under it.
 
     ``figure_specs``: figure name -> ``analysis.figures.FigureSpec`` drawn from the stored results.
     """
@@ -85,7 +99,7 @@ def report_pdf(report, figure_specs, *, heading, provenance_text):
         page = plt.figure(figsize=A4_PORTRAIT)
         page.text(0.08, 0.93, heading, fontsize=15, weight="bold")
         y = 0.88
-        for line in provenance_text:
+        for line in [*provenance_text, *(["", *signatures_lines("report", cut)] if cut is not None else [])]:
             for part in textwrap.wrap(line, 110) or [""]:
                 page.text(0.08, y, part, fontsize=8)
                 y -= 0.02
@@ -136,7 +150,7 @@ def _pdf_table(pdf, table, plt, rows_per_page=45):
     for start in range(0, max(1, len(body)), rows_per_page):
         chunk = body[start : start + rows_per_page]
         page = plt.figure(figsize=A4_PORTRAIT)
-        page.text(0.06, 0.95, table.title + (" (continued)" if start else ""), fontsize=11, weight="bold")
+        page.text(0.06, 0.95, table.title + (" " + _("(continued)") if start else ""), fontsize=11, weight="bold")
         ax = page.add_axes([0.06, 0.14, 0.88, 0.79])
         ax.axis("off")
         if chunk:

@@ -7,9 +7,15 @@ puts them in the order of the paper (Pediatr Blood Cancer 2009;52:808-13) and :f
 numbers them. Nothing here queries the database or fits a model; the figures themselves are
 the runs' stored SVGs, and ``analysis.figures`` redraws them from the same results for PNG and
 PDF (``analysis.report_files`` renders CSV, XLSX and PDF).
+
+Text is translated here, when a report is built for a request (``gettext``): the stored results
+hold English labels (marked with ``gettext_noop`` where they are declared), which
+:func:`label` translates; the stored SVG figures stay in English.
 """
 
 from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
 
 from .figures import factor_curves, format_p, group_label
 
@@ -87,6 +93,11 @@ class Report:
 # --- formatting -----------------------------------------------------------------------------
 
 
+def label(text):
+    """A label stored in English in the results (a factor, a group, a term), in the reader's language."""
+    return _(text) if text else text
+
+
 def pct(value, digits=1):
     return "-" if value is None else f"{100 * value:.{digits}f}%"
 
@@ -112,13 +123,13 @@ def is_error(value):
 def ci(lower, upper, fmt=pct):
     if lower is None or upper is None:
         return "-"
-    return f"{fmt(lower)} to {fmt(upper)}"
+    return _("%(lower)s to %(upper)s") % {"lower": fmt(lower), "upper": fmt(upper)}
 
 
 def median_text(km):
     m = (km or {}).get("median") or {}
     if not m.get("reached"):
-        return "not reached"
+        return _("not reached")
     ci = f" ({years(m.get('lower'))}-{years(m.get('upper')) if m.get('upper') is not None else 'NR'})"
     return f"{years(m.get('time'))}{ci if m.get('lower') is not None else ''}"
 
@@ -127,7 +138,7 @@ def survival_text(at):
     """A KM estimate as journals print it: "25.6% (SE 6.9%)"; "0.0%" once the curve reached 0
     (known, no standard error); "beyond follow-up" where follow-up ended with patients at risk."""
     if not at or at.get("survival") is None:
-        return "beyond follow-up"
+        return _("beyond follow-up")
     if at.get("std_err") is None:
         return pct(at["survival"])
     return f"{pct(at['survival'])} (SE {pct(at['std_err'])})"
@@ -154,30 +165,30 @@ def km_row(label, km):
 def factor_table(name, title, analysis, factors, *, endpoint="OS", notes=()):
     """One row per group of each factor: n, events, 5-year estimate, median; the log-rank P."""
     columns = [
-        "Factor / group",
+        _("Factor / group"),
         "n",
-        "Events",
-        f"5-year {endpoint} (SE)",
+        _("Events"),
+        _("5-year %(endpoint)s (SE)") % {"endpoint": endpoint},
         "95% CI",
-        "Median, years (95% CI)",
-        "Log-rank P",
+        _("Median, years (95% CI)"),
+        _("Log-rank P"),
     ]
     rows = []
     for factor in factors:
         p = None if is_error(factor["logrank"]) else factor["logrank"].get("p")
-        rows.append(Row([factor["label"], "", "", "", "", "", p_value(p)], heading=True))
+        rows.append(Row([label(factor["label"]), "", "", "", "", "", p_value(p)], heading=True))
         if is_error(factor["curves"]):
             rows.append(Row([factor["curves"]["error"], "", "", "", "", "", ""]))
             continue
         groups = factor["curves"]["groups"]
         for level in sorted(groups, key=lambda lv: (lv != "1", lv)):
-            rows.append(Row(km_row(group_label(factor["factor"], level), groups[level]) + [""]))
+            rows.append(Row(km_row(label(group_label(factor["factor"], level)), groups[level]) + [""]))
     return Table(name, title, analysis, columns, rows, notes=list(notes))
 
 
 def cox_table(name, title, analysis, model, labels, *, notes=()):
     """Hazard ratios with 95% CI and Wald P, and the proportional-hazards test, for every term."""
-    columns = ["Term", "Hazard ratio", "95% CI", "P (Wald)", "PH test P"]
+    columns = [_("Term"), _("Hazard ratio"), "95% CI", _("P (Wald)"), _("PH test P")]
     if is_error(model):
         return Table(name, title, analysis, columns, [Row([model["error"], "", "", "", ""])], notes=list(notes))
     ph = {t["term"]: t.get("p") for t in (model.get("ph_test") or {}).get("terms", [])}
@@ -187,7 +198,7 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
         rows.append(
             Row(
                 [
-                    labels.get(term["term"], term["term"]),
+                    label(labels.get(term["term"], term["term"])),
                     num(term.get("hazard_ratio")),
                     interval,
                     p_value(term.get("p")),
@@ -196,10 +207,13 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
             )
         )
     n_subjects = model.get("n_subjects", model.get("n"))
-    details = [f"{n_subjects} patients, {model.get('n_events')} deaths; {(model.get('ties') or 'efron').title()} ties."]
+    details = [
+        _("%(n)s patients, %(deaths)s deaths; %(ties)s ties.")
+        % {"n": n_subjects, "deaths": model.get("n_events"), "ties": (model.get("ties") or "efron").title()}
+    ]
     glob = (model.get("ph_test") or {}).get("global")
     if glob:
-        details.append(f"Global proportional-hazards test (cox.zph) {format_p(glob.get('p'))}.")
+        details.append(_("Global proportional-hazards test (cox.zph) %(p)s.") % {"p": format_p(glob.get("p"))})
     if model.get("warnings"):
         details += model["warnings"]
     return Table(name, title, analysis, columns, rows, notes=list(notes) + details)
@@ -208,31 +222,40 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
 def risk_table(name, curves, *, analysis):
     """Numbers at risk at 0-5 years for each curve (label -> KM), as printed under a KM figure."""
     rows = []
-    for label, km in curves.items():
+    for group, km in curves.items():
         if not km or is_error(km):
             continue
         at_risk = {round(r["time_years"]): r["n_at_risk"] for r in km.get("risk_table") or []}
-        rows.append(Row([label] + [str(at_risk.get(y, "-")) for y in RISK_YEARS]))
-    return Table(f"risk_{name}", "Number at risk", analysis, ["Years"] + [str(y) for y in RISK_YEARS], rows)
+        rows.append(Row([group] + [str(at_risk.get(y, "-")) for y in RISK_YEARS]))
+    return Table(f"risk_{name}", _("Number at risk"), analysis, [_("Years")] + [str(y) for y in RISK_YEARS], rows)
 
 
 def curve_figure(name, title, analysis, curves, p=None, extra=""):
+    """A Kaplan-Meier figure's caption and numbers at risk; ``curves``: group label -> KM."""
     parts = []
-    for label, km in curves.items():
+    for group, km in curves.items():
         if not km or is_error(km):
             continue
         at5 = at_year(km, 5)
-        five = f"5-year {pct(at5['survival'])}" if at5.get("survival") is not None else "5-year beyond follow-up"
-        parts.append(f"{label}: n = {km['n']}, {km['n_events']} events, {five}, median {median_text(km)} years")
-    description = "Kaplan-Meier curves with 95% confidence bands and censoring ticks. " + "; ".join(parts) + "."
+        five = (
+            _("5-year %(estimate)s") % {"estimate": pct(at5["survival"])}
+            if at5.get("survival") is not None
+            else _("5-year beyond follow-up")
+        )
+        parts.append(
+            _("%(group)s: n = %(n)s, %(events)s events, %(five)s, median %(median)s years")
+            % {"group": group, "n": km["n"], "events": km["n_events"], "five": five, "median": median_text(km)}
+        )
+    description = _("Kaplan-Meier curves with 95% confidence bands and censoring ticks.") + " " + "; ".join(parts) + "."
     if p is not None:
-        description += f" Log-rank {format_p(p)}."
+        description += " " + _("Log-rank %(p)s.") % {"p": format_p(p)}
     return Figure(name, title, analysis, description + extra, risk_table(name, curves, analysis=analysis))
 
 
 def factor_figure(name, title, analysis, factor):
     p = None if is_error(factor["logrank"]) else factor["logrank"].get("p")
-    return curve_figure(name, title, analysis, factor_curves(factor), p)
+    curves = {label(group): km for group, km in factor_curves(factor).items()}
+    return curve_figure(name, title, analysis, curves, p)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -240,7 +263,7 @@ def factor_figure(name, title, analysis, factor):
 
 def missing(section, name):
     """``section`` with the message that analysis ``name`` has no stored result yet."""
-    section.error = f"No stored result of the analysis '{name}' for this selection yet."
+    section.error = _("No stored result of the analysis '%(name)s' for this selection yet.") % {"name": name}
     return section
 
 
@@ -248,7 +271,7 @@ def numbered(sections):
     """The report of ``sections``, in this order, with its tables and figures numbered."""
     report = Report(list(sections))
     for number, table in enumerate(report.tables(), start=1):
-        table.title = f"Table {number}. {table.title}"
+        table.title = _("Table %(number)d. %(title)s") % {"number": number, "title": table.title}
     for number, figure in enumerate(report.figures(), start=1):
-        figure.title = f"Figure {number}. {figure.title}"
+        figure.title = _("Figure %(number)d. %(title)s") % {"number": number, "title": figure.title}
     return report

@@ -13,6 +13,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-6
 YEARS = {365.25: 1, 1095.75: 3, 1826.25: 5}
@@ -275,9 +277,10 @@ class DataChangedSinceRuns(Exception):
     """The registry's data for the selection are no longer those the stored runs read."""
 
 
-def package_for(*, user, parameters, source="page"):
+def package_for(*, user, parameters, cut=None, source="page"):
     """(ZIP bytes, file name) of the reproducibility package of the report on ``parameters`` (the
-    newest successful run of each report analysis the user may read), or None without runs.
+    newest successful run of each report analysis the user may read, on the live data or at the
+    data cut ``cut``, whose frozen copy is then the data set), or None without runs.
 
     The data set is exported for the same patients the runs read, and only if their data still
     give each run's fingerprint; otherwise ``DataChangedSinceRuns`` (recompute first). The
@@ -287,7 +290,8 @@ def package_for(*, user, parameters, source="page"):
 
     from django.utils import timezone
 
-    from registry.course import course_frame
+    from registry.course import course_frame, read_tables
+    from registry.cuts import snapshot
     from registry.models import ExportLog
     from registry.transfer.exports import analysis_set, writers
 
@@ -298,7 +302,7 @@ def package_for(*, user, parameters, source="page"):
     for name in analyses.REPORT_ANALYSES:
         run = (
             AnalysisRun.objects.for_user(user)
-            .filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
+            .filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters, data_cut=cut)
             .order_by("-finished_at")
             .first()
         )
@@ -306,17 +310,22 @@ def package_for(*, user, parameters, source="page"):
             found[name] = run
     if not found:
         return None
-    patients = runs.cohort(parameters)
-    course = course_frame(patients)
+    tables = snapshot.tables(cut.snapshot, parameters) if cut else read_tables(runs.cohort(parameters))
+    course = course_frame(tables=tables)
     for name, run in found.items():
         if datasets.fingerprint(*analyses.ANALYSES[name].inputs(course).values()) != run.fingerprint:
             raise DataChangedSinceRuns(
-                f"The registry's data changed since the stored run of {name} (run {run.pk}); "
-                "recompute the report first."
+                _(
+                    "The registry's data changed since the stored run of %(name)s (run %(run)s); "
+                    "recompute the report first."
+                )
+                % {"name": name, "run": run.pk}
             )
-    frames = analysis_set.analysis_tables(patients)
+    frames = analysis_set.analysis_tables(tables=tables)
     tables = {name: writers.write_csv(*analysis_set.records(frame)) for name, frame in frames.items()}
     selection = ", ".join(f"{k} {v}" for k, v in parameters.items()) or "the whole study"
+    if cut is not None:
+        selection += f", at data cut {cut.name} (fingerprint {cut.fingerprint})"
     run_list = [
         {
             "analysis": name,
@@ -330,7 +339,7 @@ def package_for(*, user, parameters, source="page"):
     content = build_package(
         results={name: run.results for name, run in found.items()}, runs=run_list, tables=tables, selection=selection
     )
-    suffix = "-".join(parameters.values()) or "study"
+    suffix = "-".join([*parameters.values(), *([f"cut{cut.pk}"] if cut else [])]) or "study"
     file_name = f"mll-reproducibility-{suffix}-{timezone.now():%Y%m%d}.zip"
     ExportLog.objects.create(
         user=user,

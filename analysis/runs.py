@@ -15,6 +15,7 @@ reason, and neither the refresh after data changes nor Compute waits on it.
 
 import hashlib
 import logging
+import threading
 import time
 import traceback
 from datetime import timedelta
@@ -23,10 +24,12 @@ from pathlib import Path
 import lifelines
 import numpy
 import pandas
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from registry.course import course_frame
+from registry.cuts import snapshot
 from registry.models import DataRevision, Patient
 from registry.ops import handoff
 
@@ -88,17 +91,22 @@ def cohort(parameters):
     return patients
 
 
-def request_run(name, *, trigger, user=None, parameters=None):
+def request_run(name, *, trigger, user=None, parameters=None, cut=None):
     """Queue a run of analysis ``name`` on the patients ``parameters`` select (see
-    :func:`normalize_parameters`); it is executed once the current transaction commits."""
+    :func:`normalize_parameters`), on the live data or at the data cut ``cut``; it is executed
+    once the current transaction commits."""
     if name not in ANALYSES:
         raise ValueError(f"Unknown analysis {name!r}; known: {', '.join(ANALYSES)}")
+    parameters = normalize_parameters(parameters)
+    if cut is not None and cut.trial_id and parameters.get("trial", cut.trial.code) != cut.trial.code:
+        raise ValueError(f"The data cut {cut.name!r} holds {cut.trial.code} only")
     with transaction.atomic():
         run = AnalysisRun.objects.create(
             name=name,
             trigger=trigger,
             requested_by=user if user and user.is_authenticated else None,
-            parameters=normalize_parameters(parameters),
+            parameters=parameters,
+            data_cut=cut,
         )
         handoff.enqueue(TASK, run.pk)
     return run
@@ -126,8 +134,8 @@ def mark_lost(run_id, reason, *, retry):
         ).update(status=AnalysisRun.Status.FAILED, error=reason, finished_at=timezone.now())
 
 
-def request_all(*, trigger, user=None):
-    return [request_run(name, trigger=trigger, user=user) for name in ANALYSES]
+def request_all(*, trigger, user=None, cut=None):
+    return [request_run(name, trigger=trigger, user=user, cut=cut) for name in ANALYSES]
 
 
 class AnalysisBusy(Exception):
@@ -165,18 +173,31 @@ def _start(run):
 _course_cache = {}
 
 
-def _course_frame(state, parameters):
+def _course_frame(state, parameters, cut=None):
     """The course frame for ``parameters``, reused by the analyses that run one after another.
 
-    Cached per process for one data revision (its number and time): every clinical write bumps
-    it, so a frame is never reused across a change. (The fingerprint, computed from the frames
+    Live data: cached per process for one data revision (its number and time): every clinical
+    write bumps it, so a frame is never reused across a change. At a data cut: built from the
+    cut's copy of the rows, which never changes. (The fingerprint, computed from the frames
     themselves, stays the authority on what a run read.)
     """
-    key = (state.revision, state.changed_at, tuple(sorted(parameters.items())))
+    at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
+    key = (*at, tuple(sorted(parameters.items())))
     if key not in _course_cache:
         _course_cache.clear()
-        _course_cache[key] = course_frame(cohort(parameters))
+        if cut is not None:
+            _course_cache[key] = course_frame(tables=snapshot.tables(cut.snapshot, parameters))
+        else:
+            _course_cache[key] = course_frame(cohort(parameters))
     return _course_cache[key].copy()
+
+
+def data_fingerprint(run):
+    """The fingerprint of the data ``run`` reads now: its analysis's frames on its patients, live or
+    at its data cut. Equal to ``run.fingerprint`` while the data have not changed since (always, at a cut)."""
+    parameters = normalize_parameters(run.parameters)
+    course = _course_frame(DataRevision.current(), parameters, run.data_cut)
+    return datasets.fingerprint(*ANALYSES[run.name].inputs(course).values())
 
 
 def execute_run(run_id):
@@ -195,9 +216,9 @@ def _execute(run):
     clock = time.perf_counter()
     try:
         state = DataRevision.current()
-        revision = state.revision
+        revision = run.data_cut.data_revision if run.data_cut_id else state.revision
         parameters = normalize_parameters(run.parameters)
-        course = _course_frame(state, parameters)
+        course = _course_frame(state, parameters, run.data_cut)
         frames = analysis.inputs(course)
         fingerprint = datasets.fingerprint(*frames.values())
         run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
@@ -230,12 +251,14 @@ def _execute(run):
     run.save()
 
 
-def latest_runs(parameters=None, names=None):
+def latest_runs(parameters=None, names=None, cut=None):
     """The newest successful run of each analysis on the patients ``parameters`` select
-    (default: the whole study); None where there is none yet."""
+    (default: the whole study), on the live data or at the data cut ``cut``; None where there is none yet."""
     parameters = normalize_parameters(parameters)
     return {
-        name: AnalysisRun.objects.filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
+        name: AnalysisRun.objects.filter(
+            name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters, data_cut=cut
+        )
         .order_by("-finished_at")
         .first()
         for name in names or ANALYSES
@@ -252,10 +275,39 @@ def refresh_if_data_changed(*, quiet_seconds=120):
     if state.changed_at is None or timezone.now() - state.changed_at < timedelta(seconds=quiet_seconds):
         return []
     # Study-wide runs only: a report filtered by trial or center is recomputed on request.
-    study_wide = AnalysisRun.objects.filter(parameters={})
+    study_wide = AnalysisRun.objects.filter(parameters={}, data_cut=None)
     newest = study_wide.exclude(data_revision=None).order_by("-data_revision").first()
     # Queued runs will run (the outbox delivers them); a running run whose worker died is not waited on.
     pending = live(study_wide)
     if (newest and newest.data_revision >= state.revision) or pending.exists():
         return []
     return request_all(trigger=AnalysisRun.Trigger.DATA_CHANGE)
+
+
+_refresh_timer = None
+_refresh_lock = threading.Lock()
+
+
+def refresh_soon(**_signal):
+    """Without a broker (the embedded demo), run beat's after-change refresh in this process once
+    edits have been quiet for ``ANALYSIS_QUIET_SECONDS``: each data change restarts the countdown,
+    so a burst of edits gives one set of runs. With a broker this is off: beat does it every minute."""
+    global _refresh_timer
+    if not settings.ANALYSIS_REFRESH_IN_PROCESS:
+        return
+    quiet = settings.ANALYSIS_QUIET_SECONDS
+    with _refresh_lock:
+        if _refresh_timer is not None:
+            _refresh_timer.cancel()
+        _refresh_timer = threading.Timer(quiet, _refresh_in_process, kwargs={"quiet_seconds": quiet})
+        _refresh_timer.daemon = True
+        _refresh_timer.start()
+
+
+def _refresh_in_process(quiet_seconds):
+    try:
+        refresh_if_data_changed(quiet_seconds=quiet_seconds)
+    except Exception:
+        log.exception("The in-process refresh after data changes failed")
+    finally:
+        connection.close()  # this thread's own connection

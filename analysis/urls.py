@@ -1,11 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import dashboard, views
 
 app_name = "analysis"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard.dashboard, name="dashboard"),
     path("outcomes/", views.report, name="report"),
     path("outcomes/fragment/", views.report_fragment, name="report-fragment"),
     path("outcomes/recompute/", views.recompute, name="recompute"),

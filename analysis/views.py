@@ -15,24 +15,24 @@ for their center; investigators and admins may recompute. Coordinators get no ou
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q
-from django.db.models.functions import ExtractYear
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from registry import access, course
-from registry.choices import VitalStatus
-from registry.models import Center, DataRevision, FollowUp, Patient, SalvageLine
+from registry import access
+from registry.cuts.models import DataCut
+from registry.models import Center, DataRevision
 from registry.ops import handoff
 
 from . import analyses, figures, report_files, reproducibility, runs
@@ -55,7 +55,6 @@ RUN_FIELDS = (
 REPORT_CACHE_SECONDS = 24 * 3600
 FIGURE_NAME = re.compile(r"^[a-z0-9_]{1,60}$")
 FIGURE_FORMATS = {"svg": "image/svg+xml", "png": "image/png", "tiff": "image/tiff"}
-NO_FOLLOW_UP_DAYS = 365
 
 
 # --- selection: trial and center --------------------------------------------------------------
@@ -63,18 +62,27 @@ NO_FOLLOW_UP_DAYS = 365
 
 class ReportFilterForm(forms.Form):
     trial = forms.ChoiceField(
-        label="Trial", required=False, choices=[("", "MLL96 and MLL98")] + [(t, t) for t in runs.TRIALS]
+        label=_lazy("Trial"), required=False, choices=[("", _lazy("MLL96 and MLL98"))] + [(t, t) for t in runs.TRIALS]
     )
-    center = forms.ChoiceField(label="Center", required=False)
+    center = forms.ChoiceField(label=_lazy("Center"), required=False)
+    cut = forms.ModelChoiceField(
+        label=_lazy("Data"),
+        required=False,
+        queryset=DataCut.objects.defer("snapshot").select_related("trial"),
+        empty_label=_lazy("Live data"),
+    )
 
     def __init__(self, *args, centers, all_centers, **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(c.code, f"{c.code} {c.name}") for c in centers]
-        self.fields["center"].choices = ([("", "All centers")] if all_centers else []) + choices
+        self.fields["center"].choices = ([("", _("All centers"))] if all_centers else []) + choices
 
 
 def _selection(request, data=None):
-    """(form, parameters) for the request; a center outside the user's scope is a 404."""
+    """(form, parameters) for the request; a center outside the user's scope is a 404.
+
+    ``form.cut`` is the data cut the report is read at (``?cut=<id>``), None for the live data.
+    """
     data = request.GET if data is None else data
     scope = access.center_scope(request.user)
     all_centers = scope is None
@@ -83,24 +91,31 @@ def _selection(request, data=None):
     codes = {c.code for c in centers}
     asked = data.get("center") or ""
     if asked and asked not in codes:
-        raise Http404("No such center.")
-    values = {"trial": data.get("trial") or "", "center": asked or ("" if all_centers else next(iter(codes), ""))}
+        raise Http404(_("No such center."))
+    values = {
+        "trial": data.get("trial") or "",
+        "center": asked or ("" if all_centers else next(iter(codes), "")),
+        "cut": data.get("cut") or "",
+    }
     form = ReportFilterForm(values, centers=centers, all_centers=all_centers)
     if not form.is_valid():
-        raise Http404("No such trial.")
+        raise Http404(_("No such trial or data cut."))
+    form.cut = form.cleaned_data.pop("cut")
     if not all_centers and not codes:
         raise access.NotYourRole(access.NO_CENTER)
     return form, runs.normalize_parameters(form.cleaned_data)
 
 
-def _describe(parameters):
-    trial = parameters.get("trial") or "MLL96 and MLL98"
-    center = parameters.get("center") or "all centers"
-    return f"{trial}, {center}"
+def _describe(parameters, cut=None):
+    trial = parameters.get("trial") or (cut.trial.code if cut and cut.trial_id else _("MLL96 and MLL98"))
+    center = parameters.get("center") or _("all centers")
+    if cut is None:
+        return f"{trial}, {center}"
+    return f"{trial}, {center}, " + _("data cut “%(name)s”") % {"name": cut.name}
 
 
-def _query(parameters):
-    return urlencode(parameters)
+def _query(parameters, cut=None):
+    return urlencode({**parameters, **({"cut": cut.pk} if cut else {})})
 
 
 # --- provenance -----------------------------------------------------------------------------
@@ -118,13 +133,14 @@ class Provenance:
     reused_from: int
     selection: str
     stale: bool
+    data_cut: str = ""
 
     @property
     def short_fingerprint(self):
         return self.fingerprint[:12]
 
 
-def _provenance(run, current_revision, selection):
+def _provenance(run, current_revision, selection, cut=None):
     return Provenance(
         run_id=run.pk,
         analysis=run.name,
@@ -135,17 +151,19 @@ def _provenance(run, current_revision, selection):
         code_version=run.code_version,
         reused_from=run.reused_from_id,
         selection=selection,
-        stale=run.data_revision is not None and current_revision > run.data_revision,
+        stale=cut is None and run.data_revision is not None and current_revision > run.data_revision,
+        data_cut=cut.name if cut else "",
     )
 
 
-def _latest_runs(user, parameters):
-    """Newest successful run per report analysis for ``parameters``; metadata only (no JSON)."""
+def _latest_runs(user, parameters, cut=None):
+    """Newest successful run per report analysis for ``parameters`` (at ``cut``, or on the live
+    data); metadata only (no JSON)."""
     found = {}
     for name in analyses.REPORT_ANALYSES:
         found[name] = (
             AnalysisRun.objects.for_user(user)
-            .filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters)
+            .filter(name=name, status=AnalysisRun.Status.SUCCEEDED, parameters=parameters, data_cut=cut)
             .only(*RUN_FIELDS)
             .order_by("-finished_at")
             .first()
@@ -153,11 +171,11 @@ def _latest_runs(user, parameters):
     return found
 
 
-def _pending_runs(user, parameters):
+def _pending_runs(user, parameters, cut=None):
     """Runs of the selection still in hand (queued, or running on a live worker; never a dead one)."""
     return list(
         runs.live(AnalysisRun.objects.for_user(user))
-        .filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES)
+        .filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES, data_cut=cut)
         .only("id", "name", "status")
         .order_by("pk")
     )
@@ -169,10 +187,11 @@ def _run_key(run):
 
 
 def _built_report(latest):
-    """The report tables for these runs, built once per set of run ids (stored runs never change)."""
+    """The report tables for these runs, built once per set of run ids (stored runs never change)
+    and language (the tables' words are translated as they are built)."""
     ids = {name: run.pk for name, run in latest.items() if run}
     runs_key = ",".join(f"{name}={_run_key(run)}" for name, run in sorted(latest.items()) if run)
-    key = "analysis-report:" + hashlib.sha256(runs_key.encode()).hexdigest()
+    key = f"analysis-report:{translation.get_language()}:" + hashlib.sha256(runs_key.encode()).hexdigest()
     built = cache.get(key)
     if built is None:
         results = dict(AnalysisRun.objects.filter(pk__in=ids.values()).values_list("name", "results"))
@@ -181,11 +200,11 @@ def _built_report(latest):
     return built
 
 
-def _report_context(request, parameters):
-    latest = _latest_runs(request.user, parameters)
+def _report_context(request, parameters, cut=None):
+    latest = _latest_runs(request.user, parameters, cut)
     current = DataRevision.current().revision
-    selection = _describe(parameters)
-    provenance = {name: _provenance(run, current, selection) for name, run in latest.items() if run}
+    selection = _describe(parameters, cut)
+    provenance = {name: _provenance(run, current, selection, cut) for name, run in latest.items() if run}
     report = _built_report(latest) if provenance else None
     if report:
         for table in report.tables():
@@ -194,11 +213,12 @@ def _report_context(request, parameters):
             figure.provenance = provenance.get(figure.analysis)
         for section in report.sections:
             section.provenance = [provenance[n] for n in section.analyses if n in provenance]
-    pending = _pending_runs(request.user, parameters)
-    query = _query(parameters)
+    pending = _pending_runs(request.user, parameters, cut)
+    query = _query(parameters, cut)
     return {
         "report": report,
         "parameters": parameters,
+        "cut": cut,
         "selection": selection,
         "query": query,
         "provenance": list(provenance.values()),
@@ -217,153 +237,11 @@ def _report_context(request, parameters):
 
 @login_required
 @require_GET
-def dashboard(request):
-    """Where the study stands: registrations, recurrences, data completeness, latest runs."""
-    access.require_role(request.user)
-    patients = Patient.objects.for_user(request.user)
-    by_center = _center_rows(patients)
-    by_year, trials = _year_rows(patients)
-    totals = {
-        key: sum(row[key] for row in by_center)
-        for key in ("n", "relapsed", "refractory", "recurrent_or_refractory", "no_recent_follow_up")
-    }
-    scope = access.center_scope(request.user)
-    parameters = (
-        {}
-        if scope is None
-        else runs.normalize_parameters(
-            {"center": Center.objects.filter(pk__in=scope).values_list("code", flat=True).first()}
-        )
-    )
-    current = DataRevision.current().revision
-    latest = []
-    for name in analyses.REPORT_ANALYSES:
-        run = (
-            AnalysisRun.objects.for_user(request.user)
-            .filter(name=name, parameters=parameters)
-            .only(*RUN_FIELDS)
-            .order_by("-created_at")
-            .first()
-        )
-        latest.append(
-            {
-                "name": name,
-                "title": runs.ANALYSES[name].title,
-                "run": run,
-                "stale": bool(run and run.data_revision is not None and current > run.data_revision),
-            }
-        )
-    return render(
-        request,
-        "analysis/dashboard.html",
-        {
-            "by_center": by_center,
-            "by_year": by_year,
-            "trials": trials,
-            "totals": totals,
-            "latest": latest,
-            "data_revision": current,
-            "selection": _describe(parameters),
-            "can_view_reports": access.can_view_reports(request.user),
-            "no_follow_up_days": NO_FOLLOW_UP_DAYS,
-            "operations": _operations_warnings(request.user),
-        },
-    )
-
-
-def _operations_warnings(user):
-    """For admins: analyses older than their schedule, and no live worker (as /health/ reports)."""
-    if not access.can_see_operations(user):
-        return []
-    from registry.ops import health
-
-    report, _healthy = health.components()
-    warnings = []
-    late = [runs.ANALYSES[name].title for name, state in report.get("analyses", {}).items() if state["overdue"]]
-    if late:
-        warnings.append(_("Analyses older than their schedule: %(names)s.") % {"names": ", ".join(late)})
-    if not report["broker"]["ok"]:
-        warnings.append(_("The task broker is unreachable; analyses and large imports wait in the queue."))
-    elif not report.get("worker", {}).get("ok", True):
-        warnings.append(_("No background worker is alive; analyses and large imports wait in the queue."))
-    return warnings
-
-
-def _center_rows(patients):
-    """Per center: registrations, recurrences and data completeness, in one grouped query.
-
-    Completeness: the share of required items recorded: CNS status, immunophenotype,
-    prednisone response and MLL partner known (not "unknown"), a first-line response, a
-    follow-up, and (recurrent or refractory patients only) a salvage line.
-    """
-    relapsed = course.relapsed_q()
-    refractory = course.refractory_q()
-    recurrent_or_refractory = course.recurrent_or_refractory_q()
-    cutoff = date.today() - timedelta(days=NO_FOLLOW_UP_DAYS)
-    dead = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD))
-    recent = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), contact_date__gte=cutoff))
-    any_follow_up = Exists(FollowUp.objects.filter(patient=OuterRef("pk")))
-    salvage = Exists(SalvageLine.objects.filter(patient=OuterRef("pk")))
-    rows = list(
-        patients.values("center__code", "center__name")
-        .annotate(
-            n=Count("pk"),
-            relapsed=Count("pk", filter=Q(relapsed)),
-            refractory=Count("pk", filter=refractory),
-            recurrent_or_refractory=Count("pk", filter=recurrent_or_refractory),
-            cns_known=Count("pk", filter=~Q(cns_status="UNKNOWN")),
-            phenotype_known=Count("pk", filter=~Q(immunophenotype="UNKNOWN")),
-            prednisone_known=Count("pk", filter=~Q(prednisone_response="UNKNOWN")),
-            partner_known=Count("pk", filter=~Q(mll_partner="UNKNOWN")),
-            first_line=Count("pk", filter=Q(first_line_response__isnull=False)),
-            follow_up=Count("pk", filter=Q(any_follow_up)),
-            salvage=Count("pk", filter=recurrent_or_refractory & Q(salvage)),
-            no_recent_follow_up=Count("pk", filter=~Q(dead) & ~Q(recent)),
-        )
-        .order_by("center__code")
-    )
-    for row in rows:
-        filled = sum(
-            row[k]
-            for k in (
-                "cns_known",
-                "phenotype_known",
-                "prednisone_known",
-                "partner_known",
-                "first_line",
-                "follow_up",
-                "salvage",
-            )
-        )
-        required = 6 * row["n"] + row["recurrent_or_refractory"]
-        row["completeness"] = filled / required if required else None
-        row["completeness_percent"] = None if row["completeness"] is None else round(100 * row["completeness"], 1)
-    return rows
-
-
-def _year_rows(patients):
-    counts = (
-        patients.annotate(year=ExtractYear("registration_date"))
-        .values("year", "trial__code")
-        .annotate(n=Count("pk"))
-        .order_by("year", "trial__code")
-    )
-    trials = list(runs.TRIALS)
-    table = {}
-    for row in counts:
-        table.setdefault(row["year"], dict.fromkeys(trials, 0))[row["trial__code"]] = row["n"]
-    rows = [{"year": y, "cells": [c[t] for t in trials], "total": sum(c.values())} for y, c in sorted(table.items())]
-    by_trial = [sum(r["cells"][i] for r in rows) for i in range(len(trials))]
-    return rows, [{"code": t, "n": by_trial[i]} for i, t in enumerate(trials)]
-
-
-@login_required
-@require_GET
 def report(request):
     """The outcome report for the selected trial and center, from stored runs."""
     access.require_reports(request.user)
     form, parameters = _selection(request)
-    context = _report_context(request, parameters)
+    context = _report_context(request, parameters, form.cut)
     context["filter_form"] = form
     return render(request, "analysis/report.html", context)
 
@@ -373,8 +251,8 @@ def report(request):
 def report_fragment(request):
     """The report body alone, swapped into the page by report.js after a recompute."""
     access.require_reports(request.user)
-    _form, parameters = _selection(request)
-    return render(request, "analysis/_report.html", _report_context(request, parameters))
+    form, parameters = _selection(request)
+    return render(request, "analysis/_report.html", _report_context(request, parameters, form.cut))
 
 
 @login_required
@@ -386,19 +264,25 @@ def recompute(request):
     report, which shows the progress.
     """
     access.require_recompute(request.user)
-    _form, parameters = _selection(request, request.POST)
-    pending = _pending_runs(request.user, parameters)
+    form, parameters = _selection(request, request.POST)
+    cut = form.cut
+    pending = _pending_runs(request.user, parameters, cut)
     if not pending:
-        pending = [
-            runs.request_run(name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user, parameters=parameters)
-            for name in analyses.REPORT_ANALYSES
-        ]
+        try:
+            pending = [
+                runs.request_run(
+                    name, trigger=AnalysisRun.Trigger.ON_DEMAND, user=request.user, parameters=parameters, cut=cut
+                )
+                for name in analyses.REPORT_ANALYSES
+            ]
+        except ValueError as error:  # a trial outside the cut's scope
+            raise Http404(str(error)) from None
     ids = [r.pk for r in pending]
-    query = _query(parameters)
+    query = _query(parameters, cut)
     # The broker was unreachable: the runs stay queued (the outbox sends them when it is back).
     waiting = runs.undelivered(pending) > 0
     if "application/json" in request.headers.get("Accept", ""):
-        status_query = urlencode({**parameters, "runs": ",".join(map(str, ids))})
+        status_query = urlencode({**parameters, **({"cut": cut.pk} if cut else {}), "runs": ",".join(map(str, ids))})
         return JsonResponse(
             {
                 "runs": ids,
@@ -411,7 +295,9 @@ def recompute(request):
     if waiting:
         messages.warning(request, handoff.undelivered_message())
     else:
-        messages.info(request, f"Recomputing the report for {_describe(parameters)}.")
+        messages.info(
+            request, _("Recomputing the report for %(selection)s.") % {"selection": _describe(parameters, cut)}
+        )
     return redirect(reverse("analysis:report") + ("?" + query if query else ""))
 
 
@@ -420,12 +306,14 @@ def recompute(request):
 def status(request):
     """Progress of the runs ``runs=1,2,3`` of the selection (default: those pending), as JSON."""
     access.require_reports(request.user)
-    _form, parameters = _selection(request)
+    form, parameters = _selection(request)
     try:
         ids = [int(i) for i in request.GET.get("runs", "").split(",") if i]
     except ValueError:
-        raise Http404("Bad run ids.") from None
-    qs = AnalysisRun.objects.for_user(request.user).filter(parameters=parameters, name__in=analyses.REPORT_ANALYSES)
+        raise Http404(_("Bad run ids.")) from None
+    qs = AnalysisRun.objects.for_user(request.user).filter(
+        parameters=parameters, name__in=analyses.REPORT_ANALYSES, data_cut=form.cut
+    )
     qs = qs.filter(pk__in=ids) if ids else qs.filter(status__in=PENDING)
     found = list(qs.values("id", "name", "status"))
     done = sum(r["status"] in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED) for r in found)
@@ -452,11 +340,11 @@ def _filename(parameters, stem):
 @require_GET
 def table_download(request, name, fmt):
     access.require_reports(request.user)
-    _form, parameters = _selection(request)
-    context = _report_context(request, parameters)
+    form, parameters = _selection(request)
+    context = _report_context(request, parameters, form.cut)
     table = context["report"].table(name) if context["report"] else None
     if table is None or fmt not in ("csv", "xlsx"):
-        raise Http404("No such table.")
+        raise Http404(_("No such table."))
     if fmt == "csv":
         response = HttpResponse(report_files.table_csv(table), content_type="text/csv; charset=utf-8")
     else:
@@ -489,13 +377,13 @@ def figure_download(request, pk, name, fmt):
     access.require_reports(request.user)
     dpi = request.GET.get("dpi", "300")
     if not FIGURE_NAME.match(name) or fmt not in FIGURE_FORMATS or dpi not in ("300", "600"):
-        raise Http404("No such figure.")
+        raise Http404(_("No such figure."))
     run = _run_for(request.user, pk)
     if fmt == "svg":
         # Only this figure's text is read from the database, not the run's other figures.
         svg = AnalysisRun.objects.filter(pk=run.pk).values_list(f"figures__{name}", flat=True).first()
         if not svg:
-            raise Http404("No such figure.")
+            raise Http404(_("No such figure."))
         response = HttpResponse(svg, content_type="image/svg+xml")
     else:
         key = f"analysis-figure-{fmt}-{dpi}:{_run_key(run)}:{name}"
@@ -504,7 +392,7 @@ def figure_download(request, pk, name, fmt):
             results = AnalysisRun.objects.filter(pk=run.pk).values_list("results", flat=True).first()
             spec = analyses.figure_specs(run.name, results).get(name)
             if spec is None:
-                raise Http404("No such figure.")
+                raise Http404(_("No such figure."))
             image = figures.render(spec, fmt, dpi=int(dpi))
             cache.set(key, image, REPORT_CACHE_SECONDS)
         response = HttpResponse(image, content_type=FIGURE_FORMATS[fmt])
@@ -523,14 +411,15 @@ def reproducibility_package(request):
     and R and Python scripts that recompute them (``analysis.reproducibility``)."""
     access.require_reports(request.user)
     access.require_export(request.user, "analysis")
-    _form, parameters = _selection(request)
+    form, parameters = _selection(request)
     try:
-        built = reproducibility.package_for(user=request.user, parameters=parameters)
+        built = reproducibility.package_for(user=request.user, parameters=parameters, cut=form.cut)
     except reproducibility.DataChangedSinceRuns as exc:
         messages.error(request, str(exc))
-        return redirect(reverse("analysis:report") + (f"?{_query(parameters)}" if parameters else ""))
+        query = _query(parameters, form.cut)
+        return redirect(reverse("analysis:report") + (f"?{query}" if query else ""))
     if built is None:
-        raise Http404("No stored results for this selection yet.")
+        raise Http404(_("No stored results for this selection yet."))
     content, file_name = built
     response = HttpResponse(content, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{file_name}"'
@@ -540,29 +429,43 @@ def reproducibility_package(request):
 @login_required
 @require_GET
 def report_pdf(request):
-    """The whole report as PDF: tables and figures redrawn (vector) from the stored results."""
+    """The whole report as PDF: tables and figures redrawn (vector) from the stored results.
+
+    In English whatever the page's language: the PDF's fonts have no Japanese glyphs, and the
+    figures it holds are English (``analysis.figures``)."""
+    with translation.override("en"):
+        return _report_pdf(request)
+
+
+def _report_pdf(request):
     access.require_reports(request.user)
-    _form, parameters = _selection(request)
-    context = _report_context(request, parameters)
+    form, parameters = _selection(request)
+    context = _report_context(request, parameters, form.cut)
     report_ = context["report"]
     if report_ is None:
-        raise Http404("No stored results for this selection yet.")
+        raise Http404(_("No stored results for this selection yet."))
     ids = [p.run_id for p in context["provenance"]]
     specs = {}
     for name, results in AnalysisRun.objects.filter(pk__in=ids).values_list("name", "results"):
         specs.update(analyses.figure_specs(name, results))
-    package = reverse("analysis:reproducibility") + (f"?{_query(parameters)}" if parameters else "")
+    query = _query(parameters, form.cut)
+    package = reverse("analysis:reproducibility") + (f"?{query}" if query else "")
     lines = [
         f"Selection: {context['selection']}",
         f"Reproducibility package (data, R and Python scripts): {package}",
     ] + [
         f"{p.analysis}: run {p.run_id}, finished {p.finished:%Y-%m-%d %H:%M} UTC, {p.n_patients} patients, "
         f"fingerprint {p.short_fingerprint}, data revision {p.data_revision}"
+        + (f", at data cut {p.data_cut}" if p.data_cut else "")
         + (" (data changed since)" if p.stale else "")
         for p in context["provenance"]
     ]
     pdf = report_files.report_pdf(
-        report_, specs, heading="Outcome report, MLL96/MLL98 infant ALL", provenance_text=lines
+        report_,
+        specs,
+        heading="Outcome report, MLL96/MLL98 infant ALL",
+        provenance_text=lines,
+        cut=form.cut if not parameters else None,  # its signatures: a report at a cut is study-wide
     )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{_filename(parameters, "outcome-report")}.pdf"'

@@ -11,6 +11,9 @@
 * admin: read all centers, manage users and centers, read the audit trail; outcome results,
   recompute, and the identified and ODM exports.
 
+Data cuts are created and released by data managers; investigators sign (a casebook of a patient
+they see, a data cut, a report at a cut); admins and data managers (monitors) read the audit review.
+
 A user without a membership (or an inactive one) sees nothing. Superusers count as admins. Admins, data managers
 and staff sign in with a second factor (``must_use_second_factor``, enforced by ``registry.security``).
 
@@ -30,14 +33,19 @@ OUTCOME_READERS = frozenset({Role.INVESTIGATOR, Role.DATA_MANAGER, Role.ADMIN})
 RECOMPUTERS = frozenset({Role.INVESTIGATOR, Role.ADMIN})
 SECOND_FACTOR_ROLES = frozenset({Role.DATA_MANAGER, Role.ADMIN})
 
-NO_ROLE = _("You need a role in the registry (coordinator, investigator, data manager or admin).")
+NO_ROLE = _(
+    "You have no role in the registry yet, so it shows you nothing. Ask a registry administrator to give you "
+    "one (study coordinator, investigator, data manager or admin)."
+)
 OUTCOMES_REFUSED = _("Outcome results are for investigators, data managers and admins.")
 RECOMPUTE_REFUSED = _("Only investigators and admins may recompute a report.")
 EXPORT_REFUSED = _("Your role may not download this export.")
 IMPORT_REFUSED = _("Only a study coordinator may import data (for their own center).")
 ENTRY_REFUSED = _("Only a study coordinator may enter or change clinical data.")
 OTHER_CENTER_REFUSED = _("Only the study coordinator of this patient's center may change its records.")
-LOCKED_REFUSED = _("This patient's records are locked by the data manager.")
+# A locked patient's refusal names who locked it and when, from the audit trail (``selectors.locked_refusal``).
+LOCKED_BY = _("%(study_id)s was locked by %(user)s on %(when)s; ask them to unlock it.")
+LOCKED_REFUSED = _("%(study_id)s is locked; ask a data manager to unlock it.")
 REVIEW_REFUSED = _("Only a data manager may verify or lock records.")
 DELETE_REFUSED = _("Only a data manager may delete a clinical record.")
 AUDIT_REFUSED = _("Only administrators may read the audit trail.")
@@ -45,6 +53,9 @@ QUERY_RAISE_REFUSED = _("Only a data manager may raise or close a data query.")
 QUERY_ANSWER_REFUSED = _("Only the study coordinator of this patient's center may answer its data queries.")
 QUERY_OVERSIGHT_REFUSED = _("The query dashboard and the data-quality report are for data managers and admins.")
 SDV_REFUSED = _("Only a data manager (monitor) may verify data against source.")
+CUT_REFUSED = _("Only a data manager may create or release a data cut.")
+SIGN_REFUSED = _("Only an investigator may sign (casebooks of the centers they see, data cuts, reports at a cut).")
+AUDIT_REVIEW_REFUSED = _("The audit review is for administrators and data managers (monitors).")
 NOT_IN_SCOPE = _("No such record among the centers you may see.")
 NO_CENTER = _("Your membership names no center; ask an administrator to set one.")
 
@@ -122,6 +133,27 @@ def can_enter_data(user, patient=None):
     if patient is None:
         return True
     return patient.center_id == _membership(user).center_id and not patient.locked
+
+
+def require_entry(user, patient=None):
+    """Raise ``NotYourRole`` unless ``user`` may enter or change ``patient``'s records (``can_enter_data``).
+
+    The message says why and what to do: no role, not a coordinator, another center's patient, or a
+    locked patient, naming who locked it and when. Pages, API and import all refuse through here,
+    so a refusal reads the same on every path.
+    """
+    if can_enter_data(user, patient):
+        return
+    role = role_of(user)
+    if role is None:
+        raise NotYourRole(NO_ROLE)
+    if role != Role.COORDINATOR:
+        raise NotYourRole(ENTRY_REFUSED)
+    if patient.center_id != _membership(user).center_id:
+        raise NotYourRole(OTHER_CENTER_REFUSED)
+    from .selectors import locked_refusal  # who locked it is a read of the audit trail
+
+    raise NotYourRole(locked_refusal(patient))
 
 
 def can_review(user):
@@ -249,3 +281,39 @@ def require_review(user):
 def require_audit(user):
     if not can_audit(user):
         raise NotYourRole(AUDIT_REFUSED)
+
+
+# --- data cuts, signatures, audit review -----------------------------------------------------------
+
+
+def can_manage_cuts(user):
+    """Data managers create a data cut (freezing its scope) and release it with a reason."""
+    return role_of(user) == Role.DATA_MANAGER
+
+
+def require_manage_cuts(user):
+    if not can_manage_cuts(user):
+        raise NotYourRole(CUT_REFUSED)
+
+
+def can_sign(user, patient=None):
+    """Investigators sign: a casebook of a patient of the centers they see, a data cut, a report at a cut."""
+    if role_of(user) != Role.INVESTIGATOR:
+        return False
+    scope = center_scope(user)
+    return patient is None or scope is None or patient.center_id in scope
+
+
+def require_sign(user, patient=None):
+    if not can_sign(user, patient):
+        raise NotYourRole(SIGN_REFUSED)
+
+
+def can_review_audit(user):
+    """The audit review (mass edits, edits after verification or around a cut, cut releases)."""
+    return role_of(user) in (Role.ADMIN, Role.DATA_MANAGER)
+
+
+def require_review_audit(user):
+    if not can_review_audit(user):
+        raise NotYourRole(AUDIT_REVIEW_REFUSED)

@@ -70,8 +70,8 @@ def record_role_change(request, *, subject, changes, reason):
         )
 
 
-admin.site.site_header = "MLL infant leukemia registry"
-admin.site.site_title = "MLL registry admin"
+admin.site.site_header = _("MLL infant leukemia registry")
+admin.site.site_title = _("MLL registry admin")
 
 
 @admin.register(Center)
@@ -200,11 +200,8 @@ class MembershipAdmin(SimpleHistoryAdmin):
         record_role_change(request, subject=obj.user, changes=changes, reason=obj._change_reason)
 
 
-class ClinicalReadOnlyAdmin(SimpleHistoryAdmin):
-    """Browse clinical data and its history; writes happen on the registry pages only."""
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
+class ReadOnlyAdminMixin:
+    """An admin that only reads: the writes go through the services (audit, rules, access)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -214,6 +211,13 @@ class ClinicalReadOnlyAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ClinicalReadOnlyAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """Browse clinical data and its history; writes happen on the registry pages only."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).for_user(request.user)
 
     def get_actions(self, request):
         return {}

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
@@ -40,9 +41,17 @@ class ReasonRequired(ValidationError):
 
     def __init__(self, action="change"):
         super().__init__(
-            {"reason": f"A reason for {action} is required; it is stored in the audit trail."},
+            {"reason": _reason_message(action)},
             code="reason_required",
         )
+
+
+def _reason_message(action):
+    if action == "deletion":
+        return _("A reason for deletion is required; it is stored in the audit trail.")
+    if action == "release":
+        return _("A reason for release is required; it is stored in the audit trail.")
+    return _("A reason for change is required; it is stored in the audit trail.")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,10 @@ class AuditActor:
     source: str = ""
 
 
+# Sent after the commit of a transaction that changed clinical data through the ORM (once per
+# change); ``analysis`` listens to refresh its runs in process when there is no broker (the embedded demo).
+analysis_data_changed = Signal()
+
 _actor = contextvars.ContextVar("registry_audit_actor", default=AuditActor())  # noqa: B039 (frozen, immutable)
 
 
@@ -60,6 +73,7 @@ class _DataChange:
     """The writes of one ``audit_context`` in one transaction: whether they moved the data revision yet."""
 
     bumped: bool = False
+    announced: bool = False
     # The same key for every write of the change: the capture trigger moves the revision once per key.
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -81,6 +95,16 @@ def _one_data_change(using="default"):
             _data_change.reset(token)
 
 
+def _announce_change(using):
+    """Send ``analysis_data_changed`` once the writing transaction commits (once per change)."""
+    change = _data_change.get()
+    if change is not None:
+        if change.announced:
+            return
+        change.announced = True
+    transaction.on_commit(lambda: analysis_data_changed.send(sender=_DataChange), using=using)
+
+
 def captured_by_database(using="default"):
     """True where the database's triggers write the trail and move the data revision (PostgreSQL)."""
     return connections[using].vendor == "postgresql"
@@ -95,6 +119,7 @@ def data_changed(using="default"):
     """
     if captured_by_database(using):
         return
+    _announce_change(using)
     change = _data_change.get()
     if change is not None and change.bumped:
         return
@@ -175,6 +200,7 @@ def recorded_write(instance=None, *, using="default", user=None, reason=None):
     change = _data_change.get()
     key = change.key if change is not None else uuid.uuid4().hex
     values = [str(getattr(user, "pk", None) or ""), reason[:100], actor.source[:120], key]
+    _announce_change(using)
     with transaction.atomic(using=using, savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(_CONTEXT_SQL, values)
@@ -207,6 +233,20 @@ class AuditedHistoricalRecords(HistoricalRecords):
         """The history row of one save or delete; the analysis data changed."""
         super().create_historical_record(instance, history_type, using=using)
         data_changed()
+
+
+class RecordedHistoricalRecords(HistoricalRecords):
+    """simple-history for the data-management records (queries, verification marks, data cuts,
+    signatures): the clinical trail's actor, reason and source (``audit_context``; the
+    ``AuditFields`` columns), written by the ORM on every database. Unlike the clinical records'
+    history it does not move the analysis data revision: none of these changes the analysis data."""
+
+    def get_history_user(self, instance):
+        user = super().get_history_user(instance)
+        return user if user is not None else current_actor().user
+
+    def get_change_reason_for_object(self, instance, history_type, using):
+        return reason_for(instance)[:100]
 
 
 class AuditFields(models.Model):

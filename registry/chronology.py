@@ -11,6 +11,7 @@ CR before the diagnosis is refused on ``assessment_date``.
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 @dataclass
@@ -117,23 +118,27 @@ def events(course):
     found = []
     fl = course.first_line
     if fl is not None and fl.assessment_date:
-        label = "first complete remission" if fl.outcome == "CR" else "induction failure"
+        label = _("first complete remission") if fl.outcome == "CR" else _("induction failure")
         found.append(Event(fl.assessment_date, label, fl, "assessment_date"))
     for number, relapse in enumerate(course.relapses, start=1):
         if relapse.relapse_date:
-            found.append(Event(relapse.relapse_date, f"relapse {number}", relapse, "relapse_date"))
+            found.append(
+                Event(relapse.relapse_date, _("relapse %(number)d") % {"number": number}, relapse, "relapse_date")
+            )
     for line in course.salvage_lines:
         if line.start_date:
-            found.append(Event(line.start_date, f"start of salvage {line.regimen}", line, "start_date"))
+            label = _("start of salvage %(regimen)s") % {"regimen": line.regimen}
+            found.append(Event(line.start_date, label, line, "start_date"))
         if line.response_date:
-            found.append(Event(line.response_date, f"response to salvage {line.regimen}", line, "response_date"))
+            label = _("response to salvage %(regimen)s") % {"regimen": line.regimen}
+            found.append(Event(line.response_date, label, line, "response_date"))
     for transplant in course.transplants:
         if transplant.transplant_date:
-            found.append(Event(transplant.transplant_date, "HSCT", transplant, "transplant_date"))
+            found.append(Event(transplant.transplant_date, _("HSCT"), transplant, "transplant_date"))
     for follow_up in course.follow_ups:
         if follow_up.second_malignancy_date:
             found.append(
-                Event(follow_up.second_malignancy_date, "second malignancy", follow_up, "second_malignancy_date")
+                Event(follow_up.second_malignancy_date, _("second malignancy"), follow_up, "second_malignancy_date")
             )
     return found
 
@@ -143,16 +148,37 @@ def violations(course):
     p = course.patient
     dx = p.diagnosis_date
     if p.date_of_birth and dx and p.date_of_birth > dx:
-        yield p, "date_of_birth", f"The date of birth must not be after the date of diagnosis ({dx})."
-        yield p, "diagnosis_date", f"The date of diagnosis must not be before the date of birth ({p.date_of_birth})."
+        yield (
+            p,
+            "date_of_birth",
+            _("The date of birth must not be after the date of diagnosis (%(date)s).") % {"date": dx},
+        )
+        yield (
+            p,
+            "diagnosis_date",
+            _("The date of diagnosis must not be before the date of birth (%(date)s).") % {"date": p.date_of_birth},
+        )
     if p.registration_date and dx and p.registration_date < dx:
-        yield p, "registration_date", f"The registration date must not be before the date of diagnosis ({dx})."
+        yield (
+            p,
+            "registration_date",
+            _("The registration date must not be before the date of diagnosis (%(date)s).") % {"date": dx},
+        )
 
     all_events = events(course)
     for event in all_events:
         if dx and event.day < dx:
-            yield event.record, event.field, f"This date must not be before the date of diagnosis ({dx})."
-            yield p, "diagnosis_date", f"The date of diagnosis must not be after the {event.label} ({event.day})."
+            yield (
+                event.record,
+                event.field,
+                _("This date must not be before the date of diagnosis (%(date)s).") % {"date": dx},
+            )
+            yield (
+                p,
+                "diagnosis_date",
+                _("The date of diagnosis must not be after the %(event)s (%(date)s).")
+                % {"event": event.label, "date": event.day},
+            )
 
     yield from _one_per_date(course)
     yield from _relapses_follow_remission(course)
@@ -165,12 +191,12 @@ def violations(course):
 def _one_per_date(course):
     """One relapse, salvage start, transplant or follow-up per patient and date (also a DB constraint)."""
     kinds = (
-        (course.relapses, "relapse_date", "a relapse"),
-        (course.salvage_lines, "start_date", "a salvage line starting"),
-        (course.transplants, "transplant_date", "a transplant"),
-        (course.follow_ups, "contact_date", "a follow-up"),
+        (course.relapses, "relapse_date", _("This patient already has a relapse on %(date)s.")),
+        (course.salvage_lines, "start_date", _("This patient already has a salvage line starting on %(date)s.")),
+        (course.transplants, "transplant_date", _("This patient already has a transplant on %(date)s.")),
+        (course.follow_ups, "contact_date", _("This patient already has a follow-up on %(date)s.")),
     )
-    for records, field_name, label in kinds:
+    for records, field_name, message in kinds:
         seen = {}
         for record in records:
             day = getattr(record, field_name)
@@ -178,7 +204,7 @@ def _one_per_date(course):
                 continue
             if day in seen:
                 for rec in (seen[day], record):
-                    yield rec, field_name, f"This patient already has {label} on {day}."
+                    yield rec, field_name, message % {"date": day}
             seen[day] = record
 
 
@@ -193,19 +219,23 @@ def _relapses_follow_remission(course):
         if day is None:
             continue
         if fl is None:
-            yield relapse, "relapse_date", "Record the first-line response (CR1) before a relapse."
+            yield relapse, "relapse_date", _("Record the first-line response (CR1) before a relapse.")
         elif not any((previous is None or r > previous) and r <= day for r in remissions):
-            since = f" since relapse {number - 1} ({previous})" if previous else ""
-            yield (
-                relapse,
-                "relapse_date",
-                (f"A relapse must follow a complete remission; none is recorded{since} on or before {day}."),
-            )
+            if previous:
+                message = _(
+                    "A relapse must follow a complete remission; none is recorded since relapse %(number)d "
+                    "(%(previous)s) on or before %(date)s."
+                ) % {"number": number - 1, "previous": previous, "date": day}
+            else:
+                message = _("A relapse must follow a complete remission; none is recorded on or before %(date)s.") % {
+                    "date": day
+                }
+            yield relapse, "relapse_date", message
         previous = day
     if fl is not None and fl.outcome == "CR" and fl.assessment_date and course.relapses:
         first = course.relapses[0].relapse_date
         if first and fl.assessment_date > first and not any(r <= first for r in remissions if r != fl.assessment_date):
-            yield fl, "assessment_date", f"The date of CR1 must not be after relapse 1 ({first})."
+            yield fl, "assessment_date", _("The date of CR1 must not be after relapse 1 (%(date)s).") % {"date": first}
 
 
 def _salvage_follows_recurrence(course):
@@ -218,25 +248,28 @@ def _salvage_follows_recurrence(course):
         if not line.start_date:
             continue
         if first is None:
-            yield line, "start_date", ("Salvage therapy follows a relapse or an induction failure; record that first.")
+            yield line, "start_date", _("Salvage therapy follows a relapse or an induction failure; record that first.")
         elif line.start_date < first:
             yield (
                 line,
                 "start_date",
-                f"Salvage therapy must not start before the first relapse or induction failure ({first}).",
+                _("Salvage therapy must not start before the first relapse or induction failure (%(date)s).")
+                % {"date": first},
             )
             for relapse in course.relapses[:1]:
                 if relapse.relapse_date == first:
                     yield (
                         relapse,
                         "relapse_date",
-                        f"Relapse 1 must not be after the start of salvage {line.regimen} ({line.start_date}).",
+                        _("Relapse 1 must not be after the start of salvage %(regimen)s (%(date)s).")
+                        % {"regimen": line.regimen, "date": line.start_date},
                     )
             if fl is not None and fl.assessment_date == first:
                 yield (
                     fl,
                     "assessment_date",
-                    f"Induction failure must not be after the start of salvage {line.regimen} ({line.start_date}).",
+                    _("Induction failure must not be after the start of salvage %(regimen)s (%(date)s).")
+                    % {"regimen": line.regimen, "date": line.start_date},
                 )
 
 
@@ -252,42 +285,58 @@ def _transplant_status(course):
                 yield (
                     transplant,
                     "disease_status",
-                    (f"The patient relapsed on {earlier[0]}, so the status at HSCT cannot be first remission."),
+                    _("The patient relapsed on %(date)s, so the status at HSCT cannot be first remission.")
+                    % {"date": earlier[0]},
                 )
             fl = course.first_line
             if fl is not None and fl.outcome == "INDUCTION_FAILURE":
-                yield transplant, "disease_status", "The patient never reached CR1 (induction failure)."
+                yield transplant, "disease_status", _("The patient never reached CR1 (induction failure).")
 
 
 def _nothing_after_death(course, all_events):
     deaths = [f for f in course.follow_ups if f.vital_status == "DEAD"]
     for extra in deaths[1:]:
-        yield extra, "vital_status", f"This patient's death is already recorded (on {deaths[0].death_date})."
+        yield (
+            extra,
+            "vital_status",
+            _("This patient's death is already recorded (on %(date)s).") % {"date": deaths[0].death_date},
+        )
     if not deaths or not deaths[0].death_date:
         return
     death = deaths[0]
     for event in all_events:
         if event.day > death.death_date:
-            yield event.record, event.field, f"This date is after the patient's death ({death.death_date})."
-            yield death, "death_date", f"The date of death must not be before the {event.label} ({event.day})."
+            yield (
+                event.record,
+                event.field,
+                _("This date is after the patient's death (%(date)s).") % {"date": death.death_date},
+            )
+            yield (
+                death,
+                "death_date",
+                _("The date of death must not be before the %(event)s (%(date)s).")
+                % {"event": event.label, "date": event.day},
+            )
     for follow_up in course.follow_ups:
         if follow_up.vital_status == "ALIVE" and follow_up.contact_date and follow_up.contact_date >= death.death_date:
             yield (
                 follow_up,
                 "vital_status",
-                f"The patient died on {death.death_date}; a later contact cannot report them alive.",
+                _("The patient died on %(date)s; a later contact cannot report them alive.")
+                % {"date": death.death_date},
             )
             yield (
                 death,
                 "death_date",
-                "The date of death must not be before a contact reporting the patient alive "
-                f"({follow_up.contact_date}).",
+                _("The date of death must not be before a contact reporting the patient alive (%(date)s).")
+                % {"date": follow_up.contact_date},
             )
     if course.patient.diagnosis_date and death.death_date < course.patient.diagnosis_date:
         yield (
             death,
             "death_date",
-            f"The date of death must not be before the date of diagnosis ({course.patient.diagnosis_date}).",
+            _("The date of death must not be before the date of diagnosis (%(date)s).")
+            % {"date": course.patient.diagnosis_date},
         )
 
 
@@ -301,13 +350,20 @@ def _last_contact_is_last(course, all_events):
             yield (
                 event.record,
                 event.field,
-                (
-                    f"This date is after the last follow-up contact ({last.contact_date}); "
-                    "record a later follow-up first."
-                ),
+                _("This date is after the last follow-up contact (%(date)s); record a later follow-up first.")
+                % {"date": last.contact_date},
             )
-            yield last, "contact_date", f"The last contact must not be before the {event.label} ({event.day})."
+            yield (
+                last,
+                "contact_date",
+                _("The last contact must not be before the %(event)s (%(date)s).")
+                % {"event": event.label, "date": event.day},
+            )
     dx = course.patient.diagnosis_date
     for follow_up in dated:
         if dx and follow_up.contact_date < dx:
-            yield follow_up, "contact_date", f"A follow-up contact must not be before the date of diagnosis ({dx})."
+            yield (
+                follow_up,
+                "contact_date",
+                _("A follow-up contact must not be before the date of diagnosis (%(date)s).") % {"date": dx},
+            )

@@ -27,11 +27,6 @@ WBC_VERY_HIGH = 300
 CUTOFF_FACTORS = ("age_under_3_months", "cns_involvement", "wbc_100_or_more", "wbc_300_or_more")
 
 
-def values_frame(queryset, columns):
-    rows = list(queryset.values_list(*columns))
-    return pd.DataFrame(rows, columns=columns)
-
-
 def days_between(later, earlier):
     return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
 
@@ -71,28 +66,48 @@ EVENT_ORDER = {
 }
 
 
-def read_tables(patients=None):
-    """The registry rows of ``patients`` (default: all): {"patients": frame, event table: frame}.
+def read_rows(patients=None):
+    """The registry rows of ``patients`` (default: all) as the database returns them:
+    {"patients": (columns, rows), event table: (columns, rows)}, each ordered by primary key.
 
     One query per table (the event tables through a ``patient__in`` sub-query, so the cost does
-    not grow with the cohort's size); dates are pandas datetimes. ``course_frame`` and
-    ``event_tables`` both derive from these frames, so a caller that needs both reads once.
+    not grow with the cohort's size). A data cut keeps exactly these rows (``registry.cuts``).
     """
     patients = Patient.objects.all() if patients is None else patients
-    base = values_frame(patients.order_by("pk"), list(PATIENT_COLUMNS)).rename(
+    rows = {"patients": (PATIENT_COLUMNS, list(patients.order_by("pk").values_list(*PATIENT_COLUMNS)))}
+    scope = {"patient__in": patients.values("pk")}
+    for name, (model, columns, _dates) in EVENT_SOURCES.items():
+        columns = ("patient_id", *columns)
+        rows[name] = (columns, list(model.objects.filter(**scope).order_by("pk").values_list(*columns)))
+    return rows
+
+
+def tables_from_rows(rows):
+    """{table: frame} from :func:`read_rows`' rows (or a data cut's copy of them): dates as pandas
+    datetimes, WBC as float. Rows read live and their copy in a cut give identical frames."""
+    base = pd.DataFrame(rows["patients"][1], columns=list(rows["patients"][0])).rename(
         columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"}
     )
     base["wbc"] = base["wbc"].astype("float64")
     for col in ("date_of_birth", "diagnosis_date", "registration_date"):
         base[col] = pd.to_datetime(base[col])
     tables = {"patients": base}
-    scope = {"patient__in": patients.values("pk")}
-    for name, (model, columns, dates) in EVENT_SOURCES.items():
-        frame = values_frame(model.objects.filter(**scope).order_by("pk"), ["patient_id", *columns])
+    for name, (_model, _columns, dates) in EVENT_SOURCES.items():
+        columns, values = rows[name]
+        frame = pd.DataFrame(values, columns=list(columns))
         for col in dates:
             frame[col] = pd.to_datetime(frame[col])
         tables[name] = frame
     return tables
+
+
+def read_tables(patients=None):
+    """The registry rows of ``patients`` (default: all): {"patients": frame, event table: frame}.
+
+    Dates are pandas datetimes. ``course_frame`` and ``event_tables`` both derive from these
+    frames, so a caller that needs both reads once.
+    """
+    return tables_from_rows(read_rows(patients))
 
 
 def course_frame(patients=None, *, tables=None):

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from . import chronology
@@ -46,16 +48,19 @@ class Center(models.Model):
     """A participating hospital."""
 
     code = models.CharField(
+        _("code"),
         max_length=12,
         unique=True,
-        validators=[RegexValidator(r"^[A-Z0-9]{2,12}$", "Use 2-12 capital letters or digits, e.g. TKY01.")],
+        validators=[RegexValidator(r"^[A-Z0-9]{2,12}$", _("Use 2-12 capital letters or digits, e.g. TKY01."))],
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("center")
+        verbose_name_plural = _("centers")
 
     def __str__(self):
         return f"{self.code} {self.name}"
@@ -64,13 +69,15 @@ class Center(models.Model):
 class Trial(models.Model):
     """A registration protocol: MLL96 or MLL98 (created by a data migration)."""
 
-    code = models.CharField(max_length=10, unique=True)
-    name = models.CharField(max_length=200)
-    registration_opened = models.DateField()
-    registration_closed = models.DateField(null=True, blank=True)
+    code = models.CharField(_("code"), max_length=10, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    registration_opened = models.DateField(_("registration opened"))
+    registration_closed = models.DateField(_("registration closed"), null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("trial")
+        verbose_name_plural = _("trials")
 
     def __str__(self):
         return self.code
@@ -80,28 +87,31 @@ class Membership(models.Model):
     """A user's role in the registry and, for center-scoped roles, their center."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
-    role = models.CharField(max_length=20, choices=Role.choices)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     center = models.ForeignKey(
         Center,
+        verbose_name=_("center"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        help_text="Required for coordinators; optional for investigators (blank = all centers).",
+        help_text=_("Required for coordinators; optional for investigators (blank = all centers)."),
     )
 
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(role=Role.COORDINATOR) | Q(center__isnull=False),
                 name="membership_coordinator_has_center",
-                violation_error_message="A study coordinator must belong to a center.",
+                violation_error_message=_("A study coordinator must belong to a center."),
             ),
             models.CheckConstraint(
                 condition=Q(role__in=[Role.COORDINATOR, Role.INVESTIGATOR]) | Q(center__isnull=True),
                 name="membership_center_only_for_site_roles",
-                violation_error_message="Only coordinators and investigators are scoped to a center.",
+                violation_error_message=_("Only coordinators and investigators are scoped to a center."),
             ),
         ]
 
@@ -129,9 +139,9 @@ class ClinicalRecord(models.Model):
     ``audit_context(reason=...)``); ``version`` counts saves so stale edits can be refused.
     """
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     objects = ClinicalQuerySet.as_manager()
     # Where the audit trail finds the record's center and study ID: the path to its patient.
@@ -173,40 +183,47 @@ class Patient(ClinicalRecord):
     """An infant registered in MLL96 or MLL98. Holds no name and no medical record number."""
 
     study_id = models.CharField(
-        "study ID",
+        _("study ID"),
         max_length=20,
         unique=True,
         validators=[
             RegexValidator(
                 r"^[A-Z0-9]{2,8}-\d{3,6}$",
-                "Study IDs look like MLL96-0012 (a code, a hyphen, 3-6 digits) and never contain a name.",
+                _("Study IDs look like MLL96-0012 (a code, a hyphen, 3-6 digits) and never contain a name."),
             )
         ],
-        error_messages={"unique": "A patient with this study ID is already registered."},
+        error_messages={"unique": _("A patient with this study ID is already registered.")},
     )
-    center = models.ForeignKey(Center, on_delete=models.PROTECT, related_name="patients")
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="patients")
-    registration_date = models.DateField(help_text="Date of registration in the trial.")
-    sex = models.CharField(max_length=1, choices=Sex.choices)
-    date_of_birth = models.DateField()
-    diagnosis_date = models.DateField("date of diagnosis")
+    center = models.ForeignKey(Center, verbose_name=_("center"), on_delete=models.PROTECT, related_name="patients")
+    trial = models.ForeignKey(Trial, verbose_name=_("trial"), on_delete=models.PROTECT, related_name="patients")
+    registration_date = models.DateField(_("registration date"), help_text=_("Date of registration in the trial."))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    date_of_birth = models.DateField(_("date of birth"))
+    diagnosis_date = models.DateField(_("date of diagnosis"))
     wbc = models.DecimalField(
-        "WBC at diagnosis (x10^9/L)",
+        _("WBC at diagnosis (x10^9/L)"),
         max_digits=7,
         decimal_places=1,
         validators=[MinValueValidator(0), MaxValueValidator(5000)],
     )
-    cns_status = models.CharField("CNS status", max_length=10, choices=CNSStatus.choices)
-    immunophenotype = models.CharField(max_length=10, choices=Immunophenotype.choices)
-    prednisone_response = models.CharField(max_length=10, choices=PrednisoneResponse.choices)
-    mll_partner = models.CharField("MLL partner gene", max_length=10, choices=MLLPartner.choices)
+    cns_status = models.CharField(_("CNS status"), max_length=10, choices=CNSStatus.choices)
+    immunophenotype = models.CharField(_("immunophenotype"), max_length=10, choices=Immunophenotype.choices)
+    prednisone_response = models.CharField(_("prednisone response"), max_length=10, choices=PrednisoneResponse.choices)
+    mll_partner = models.CharField(_("MLL partner gene"), max_length=10, choices=MLLPartner.choices)
     mll_detection_method = models.CharField(
-        "MLL rearrangement detected by", max_length=20, choices=DetectionMethod.choices
+        _("MLL rearrangement detected by"), max_length=20, choices=DetectionMethod.choices
     )
-    locked = models.BooleanField(default=False, help_text="Locked records can only be changed after unlocking.")
-    verified_at = models.DateTimeField(null=True, blank=True)
+    locked = models.BooleanField(
+        _("locked"), default=False, help_text=_("Locked records can only be changed after unlocking.")
+    )
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("verified by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
@@ -230,21 +247,23 @@ class Patient(ClinicalRecord):
 
     class Meta:
         ordering = ["study_id"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         constraints = [
             models.CheckConstraint(
                 condition=Q(date_of_birth__lte=F("diagnosis_date")),
                 name="patient_born_before_diagnosis",
-                violation_error_message="The date of birth must not be after the date of diagnosis.",
+                violation_error_message=_("The date of birth must not be after the date of diagnosis."),
             ),
             models.CheckConstraint(
                 condition=Q(registration_date__gte=F("diagnosis_date")),
                 name="patient_registered_after_diagnosis",
-                violation_error_message="The registration date must not be before the date of diagnosis.",
+                violation_error_message=_("The registration date must not be before the date of diagnosis."),
             ),
             models.CheckConstraint(
                 condition=Q(wbc__gte=0),
                 name="patient_wbc_not_negative",
-                violation_error_message="WBC must not be negative.",
+                violation_error_message=_("WBC must not be negative."),
             ),
         ]
 
@@ -268,13 +287,13 @@ class Patient(ClinicalRecord):
         if self.date_of_birth and self.diagnosis_date:
             age = self.age_at_diagnosis_days
             if age >= INFANT_AGE_LIMIT_DAYS:
-                errors["diagnosis_date"] = (
-                    f"Age at diagnosis is {age} days; MLL96/MLL98 register infants only (under 365 days)."
-                )
+                errors["diagnosis_date"] = _(
+                    "Age at diagnosis is %(age)d days; MLL96/MLL98 register infants only (under 365 days)."
+                ) % {"age": age}
         for field in ("date_of_birth", "diagnosis_date", "registration_date"):
             value = getattr(self, field)
             if value and value > date.today():
-                errors.setdefault(field, "This date is in the future.")
+                errors.setdefault(field, _("This date is in the future."))
         if errors:
             raise ValidationError(errors)
 
@@ -282,10 +301,13 @@ class Patient(ClinicalRecord):
 class FirstLineResponse(ClinicalRecord):
     """Outcome of first-line induction: complete remission (CR1) with its date, or induction failure."""
 
-    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="first_line_response")
-    outcome = models.CharField(max_length=20, choices=FirstLineOutcome.choices)
+    patient = models.OneToOneField(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="first_line_response"
+    )
+    outcome = models.CharField(_("outcome"), max_length=20, choices=FirstLineOutcome.choices)
     assessment_date = models.DateField(
-        help_text="Date of CR1, or the date induction failure was established.",
+        _("assessment date"),
+        help_text=_("Date of CR1, or the date induction failure was established."),
     )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
@@ -293,16 +315,24 @@ class FirstLineResponse(ClinicalRecord):
     # What the case report form holds, in its order: pages, API and templates list these.
     entry_fields = ("outcome", "assessment_date")
 
+    class Meta:
+        verbose_name = _("first line response")
+        verbose_name_plural = _("first line responses")
+
     def __str__(self):
-        return f"{self.patient}: {self.get_outcome_display()} on {self.assessment_date}"
+        return gettext("%(patient)s: %(outcome)s on %(date)s") % {
+            "patient": self.patient,
+            "outcome": self.get_outcome_display(),
+            "date": self.assessment_date,
+        }
 
 
 class Relapse(ClinicalRecord):
     """A recurrence after complete remission. Its sequence number follows from the dates."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="relapses")
-    relapse_date = models.DateField()
-    site = models.CharField(max_length=10, choices=RelapseSite.choices)
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="relapses")
+    relapse_date = models.DateField(_("relapse date"))
+    site = models.CharField(_("site"), max_length=10, choices=RelapseSite.choices)
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 
@@ -311,27 +341,39 @@ class Relapse(ClinicalRecord):
 
     class Meta:
         ordering = ["patient", "relapse_date"]
+        verbose_name = _("relapse")
+        verbose_name_plural = _("relapses")
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "relapse_date"],
                 name="relapse_one_per_patient_and_date",
-                violation_error_message="This patient already has a relapse on this date.",
+                violation_error_message=_("This patient already has a relapse on this date."),
             )
         ]
 
     def __str__(self):
-        return f"{self.patient}: relapse ({self.get_site_display()}) on {self.relapse_date}"
+        return gettext("%(patient)s: relapse (%(site)s) on %(date)s") % {
+            "patient": self.patient,
+            "site": self.get_site_display(),
+            "date": self.relapse_date,
+        }
 
 
 class SalvageLine(ClinicalRecord):
     """A second-line (salvage) regimen given after relapse or induction failure."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="salvage_lines")
-    regimen = models.CharField(max_length=120, help_text="Protocol or regimen name, e.g. FLAG or MLL98 rescue.")
-    agents = models.CharField(max_length=300, help_text="Agents given, comma-separated, e.g. fludarabine, cytarabine.")
-    start_date = models.DateField()
-    response = models.CharField(max_length=2, choices=SalvageResponse.choices)
-    response_date = models.DateField(null=True, blank=True)
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="salvage_lines"
+    )
+    regimen = models.CharField(
+        _("regimen"), max_length=120, help_text=_("Protocol or regimen name, e.g. FLAG or MLL98 rescue.")
+    )
+    agents = models.CharField(
+        _("agents"), max_length=300, help_text=_("Agents given, comma-separated, e.g. fludarabine, cytarabine.")
+    )
+    start_date = models.DateField(_("start date"))
+    response = models.CharField(_("response"), max_length=2, choices=SalvageResponse.choices)
+    response_date = models.DateField(_("response date"), null=True, blank=True)
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 
@@ -340,35 +382,41 @@ class SalvageLine(ClinicalRecord):
 
     class Meta:
         ordering = ["patient", "start_date"]
+        verbose_name = _("salvage line")
+        verbose_name_plural = _("salvage lines")
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "start_date"],
                 name="salvage_one_line_per_patient_and_start",
-                violation_error_message="This patient already has a salvage line starting on this date.",
+                violation_error_message=_("This patient already has a salvage line starting on this date."),
             ),
             models.CheckConstraint(
                 condition=Q(response_date__isnull=True) | Q(response_date__gte=F("start_date")),
                 name="salvage_response_after_start",
-                violation_error_message="The response date must not be before the start of the regimen.",
+                violation_error_message=_("The response date must not be before the start of the regimen."),
             ),
             models.CheckConstraint(
                 condition=~Q(response="CR") | Q(response_date__isnull=False),
                 name="salvage_remission_has_date",
-                violation_error_message="A complete remission needs its date.",
+                violation_error_message=_("A complete remission needs its date."),
             ),
         ]
 
     def __str__(self):
-        return f"{self.patient}: {self.regimen} from {self.start_date}"
+        return gettext("%(patient)s: %(regimen)s from %(date)s") % {
+            "patient": self.patient,
+            "regimen": self.regimen,
+            "date": self.start_date,
+        }
 
     def validate_record(self):
         errors = {}
         if self.response == SalvageResponse.COMPLETE_REMISSION and not self.response_date:
-            errors["response_date"] = "A complete remission needs its date."
+            errors["response_date"] = _("A complete remission needs its date.")
         if self.response_date and self.start_date and self.response_date < self.start_date:
-            errors["response_date"] = (
-                f"The response date must not be before the start of the regimen ({self.start_date})."
-            )
+            errors["response_date"] = _(
+                "The response date must not be before the start of the regimen (%(start)s)."
+            ) % {"start": self.start_date}
         if errors:
             raise ValidationError(errors)
 
@@ -376,14 +424,20 @@ class SalvageLine(ClinicalRecord):
 class Transplant(ClinicalRecord):
     """A hematopoietic stem cell transplant (HSCT)."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="transplants")
-    transplant_date = models.DateField("HSCT date")
-    transplant_type = models.CharField(max_length=4, choices=TransplantType.choices)
-    donor = models.CharField(max_length=4, choices=Donor.choices)
-    stem_cell_source = models.CharField(max_length=2, choices=StemCellSource.choices)
-    conditioning = models.CharField(max_length=5, choices=Conditioning.choices)
-    conditioning_intensity = models.CharField(max_length=3, choices=ConditioningIntensity.choices)
-    disease_status = models.CharField("disease status at HSCT", max_length=7, choices=DiseaseStatusAtTransplant.choices)
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="transplants"
+    )
+    transplant_date = models.DateField(_("HSCT date"))
+    transplant_type = models.CharField(_("transplant type"), max_length=4, choices=TransplantType.choices)
+    donor = models.CharField(_("donor"), max_length=4, choices=Donor.choices)
+    stem_cell_source = models.CharField(_("stem cell source"), max_length=2, choices=StemCellSource.choices)
+    conditioning = models.CharField(_("conditioning"), max_length=5, choices=Conditioning.choices)
+    conditioning_intensity = models.CharField(
+        _("conditioning intensity"), max_length=3, choices=ConditioningIntensity.choices
+    )
+    disease_status = models.CharField(
+        _("disease status at HSCT"), max_length=7, choices=DiseaseStatusAtTransplant.choices
+    )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
 
@@ -400,43 +454,52 @@ class Transplant(ClinicalRecord):
 
     class Meta:
         ordering = ["patient", "transplant_date"]
+        verbose_name = _("transplant")
+        verbose_name_plural = _("transplants")
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "transplant_date"],
                 name="transplant_one_per_patient_and_date",
-                violation_error_message="This patient already has a transplant on this date.",
+                violation_error_message=_("This patient already has a transplant on this date."),
             ),
             models.CheckConstraint(
                 condition=(Q(transplant_type="AUTO") & Q(donor="AUTO"))
                 | (Q(transplant_type="ALLO") & ~Q(donor="AUTO")),
                 name="transplant_donor_matches_type",
-                violation_error_message="An autologous transplant has the patient as donor; an allogeneic one has not.",
+                violation_error_message=_(
+                    "An autologous transplant has the patient as donor; an allogeneic one has not."
+                ),
             ),
         ]
 
     def __str__(self):
-        return f"{self.patient}: HSCT on {self.transplant_date}"
+        return gettext("%(patient)s: HSCT on %(date)s") % {"patient": self.patient, "date": self.transplant_date}
 
     def validate_record(self):
         if self.transplant_type and self.donor:
             autologous = self.transplant_type == TransplantType.AUTOLOGOUS
             if autologous != (self.donor == Donor.AUTOLOGOUS):
                 raise ValidationError(
-                    {"donor": "An autologous transplant has the patient as donor; an allogeneic one has not."}
+                    {"donor": _("An autologous transplant has the patient as donor; an allogeneic one has not.")}
                 )
 
 
 class FollowUp(ClinicalRecord):
     """A follow-up contact: vital status on that date and, once, the death."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="follow_ups")
-    contact_date = models.DateField("date of contact", help_text="Date the patient's status was last known.")
-    vital_status = models.CharField(max_length=5, choices=VitalStatus.choices)
-    death_date = models.DateField(null=True, blank=True)
-    cause_of_death = models.CharField(max_length=20, choices=CauseOfDeath.choices, blank=True)
-    lost_to_follow_up = models.BooleanField(default=False, help_text="No contact is expected after this one.")
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="follow_ups")
+    contact_date = models.DateField(_("date of contact"), help_text=_("Date the patient's status was last known."))
+    vital_status = models.CharField(_("vital status"), max_length=5, choices=VitalStatus.choices)
+    death_date = models.DateField(_("death date"), null=True, blank=True)
+    cause_of_death = models.CharField(_("cause of death"), max_length=20, choices=CauseOfDeath.choices, blank=True)
+    lost_to_follow_up = models.BooleanField(
+        _("lost to follow up"), default=False, help_text=_("No contact is expected after this one.")
+    )
     second_malignancy_date = models.DateField(
-        null=True, blank=True, help_text="Date a second malignancy was diagnosed, if reported at this contact."
+        _("second malignancy date"),
+        null=True,
+        blank=True,
+        help_text=_("Date a second malignancy was diagnosed, if reported at this contact."),
     )
 
     history = AuditedHistoricalRecords(bases=[AuditFields])
@@ -453,50 +516,56 @@ class FollowUp(ClinicalRecord):
 
     class Meta:
         ordering = ["patient", "contact_date"]
+        verbose_name = _("follow up")
+        verbose_name_plural = _("follow ups")
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "contact_date"],
                 name="follow_up_one_per_patient_and_date",
-                violation_error_message="This patient already has a follow-up on this date.",
+                violation_error_message=_("This patient already has a follow-up on this date."),
             ),
             models.UniqueConstraint(
                 fields=["patient"],
                 condition=Q(vital_status="DEAD"),
                 name="follow_up_one_death_per_patient",
-                violation_error_message="This patient's death is already recorded.",
+                violation_error_message=_("This patient's death is already recorded."),
             ),
             models.CheckConstraint(
                 condition=(Q(vital_status="DEAD") & Q(death_date__isnull=False) & ~Q(cause_of_death=""))
                 | (Q(vital_status="ALIVE") & Q(death_date__isnull=True) & Q(cause_of_death="")),
                 name="follow_up_death_fields_match_status",
-                violation_error_message="A death needs its date and cause; a living patient has neither.",
+                violation_error_message=_("A death needs its date and cause; a living patient has neither."),
             ),
             models.CheckConstraint(
                 condition=Q(death_date__isnull=True) | Q(death_date__lte=F("contact_date")),
                 name="follow_up_death_not_after_contact",
-                violation_error_message="The date of death must not be after the date of contact.",
+                violation_error_message=_("The date of death must not be after the date of contact."),
             ),
         ]
 
     def __str__(self):
-        return f"{self.patient}: {self.get_vital_status_display()} on {self.contact_date}"
+        return gettext("%(patient)s: %(status)s on %(date)s") % {
+            "patient": self.patient,
+            "status": self.get_vital_status_display(),
+            "date": self.contact_date,
+        }
 
     def validate_record(self):
         errors = {}
         if self.vital_status == VitalStatus.DEAD:
             if not self.death_date:
-                errors["death_date"] = "A death needs its date."
+                errors["death_date"] = _("A death needs its date.")
             if not self.cause_of_death:
-                errors["cause_of_death"] = "A death needs its cause (use Unknown if it is not known)."
+                errors["cause_of_death"] = _("A death needs its cause (use Unknown if it is not known).")
         elif self.vital_status == VitalStatus.ALIVE:
             if self.death_date:
-                errors["death_date"] = "A living patient has no date of death."
+                errors["death_date"] = _("A living patient has no date of death.")
             if self.cause_of_death:
-                errors["cause_of_death"] = "A living patient has no cause of death."
+                errors["cause_of_death"] = _("A living patient has no cause of death.")
         if self.death_date and self.contact_date and self.death_date > self.contact_date:
-            errors["death_date"] = "The date of death must not be after the date of contact."
+            errors["death_date"] = _("The date of death must not be after the date of contact.")
         if self.contact_date and self.contact_date > date.today():
-            errors["contact_date"] = "This date is in the future."
+            errors["contact_date"] = _("This date is in the future.")
         if errors:
             raise ValidationError(errors)
 
@@ -540,21 +609,23 @@ class ImportJob(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Checking or importing"
-        CHECKED = "checked", "Checked, ready to commit"
-        REJECTED = "rejected", "Problems found, nothing written"
-        COMMITTED = "committed", "Committed"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Checking or importing")
+        CHECKED = "checked", _("Checked, ready to commit")
+        REJECTED = "rejected", _("Problems found, nothing written")
+        COMMITTED = "committed", _("Committed")
+        FAILED = "failed", _("Failed")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     file_name = models.CharField(max_length=200)
     content = models.BinaryField()
     sha256 = models.CharField(max_length=64)
-    entity = models.CharField(max_length=30, blank=True, help_text="For a CSV file: which sheet it holds.")
-    reason = models.CharField(max_length=255, blank=True, help_text="Reason for change, for rows that update records.")
+    entity = models.CharField(max_length=30, blank=True, help_text=_("For a CSV file: which sheet it holds."))
+    reason = models.CharField(
+        max_length=255, blank=True, help_text=_("Reason for change, for rows that update records.")
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    action = models.CharField(max_length=10, default="check", help_text="check (dry run) or commit.")
+    action = models.CharField(max_length=10, default="check", help_text=_("check (dry run) or commit."))
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=dict, blank=True)
@@ -579,7 +650,7 @@ class ExportLog(models.Model):
     file_name = models.CharField(max_length=200)
     n_patients = models.PositiveIntegerField(null=True)
     sha256 = models.CharField(max_length=64)
-    source = models.CharField(max_length=20, help_text="page or api")
+    source = models.CharField(max_length=20, help_text=_("page or api"))
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,21 +5,23 @@ from datetime import UTC, date, datetime, time
 
 from django.db.models import Exists, Max, OuterRef, Q
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from . import course
+from . import access, course
 from .choices import FirstLineOutcome, VitalStatus
-from .models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+from .models import CLINICAL_MODELS, FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant, Trial
 
 
 class PatientStatus:
     """Where a patient stands in the course, for list filters."""
 
     CHOICES = [
-        ("pending", "No first-line response yet"),
-        ("cr1", "In first remission"),
-        ("relapsed", "Relapsed"),
-        ("refractory", "Induction failure"),
-        ("dead", "Dead"),
+        ("pending", gettext_lazy("No first-line response yet")),
+        ("cr1", gettext_lazy("In first remission")),
+        ("relapsed", gettext_lazy("Relapsed")),
+        ("refractory", gettext_lazy("Induction failure")),
+        ("dead", gettext_lazy("Dead")),
     ]
 
 
@@ -58,7 +60,32 @@ def patient_for(user, pk):
     try:
         return Patient.objects.for_user(user).select_related("center", "trial").get(pk=pk)
     except (Patient.DoesNotExist, ValueError):
-        raise Http404("No such patient.") from None
+        raise Http404(_("No such patient.")) from None
+
+
+def locked_refusal(patient):
+    """Why a locked patient's records cannot be changed, and what to do, in one sentence:
+    "MLL98-0090 was locked by datamanager on 2026-11-30 09:12 UTC; ask them to unlock it."
+
+    Who and when come from the patient's audit trail: the history row where ``locked`` last
+    turned true (written by the ORM on SQLite and by the capture trigger on PostgreSQL; the rows
+    are the same). Pages, API and import all refuse with this (``access.require_entry``).
+    """
+    locking = None
+    rows = patient.history.order_by("-history_date", "-history_id").values_list(
+        "locked", "history_user__username", "history_date"
+    )
+    for locked, username, when in rows.iterator():
+        if not locked:
+            break
+        locking = (username, when)
+    if locking is None or not locking[0]:
+        return str(access.LOCKED_REFUSED % {"study_id": patient.study_id})
+    username, when = locking
+    return str(
+        access.LOCKED_BY
+        % {"study_id": patient.study_id, "user": username, "when": when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    )
 
 
 def has_first_line_response(patient):
@@ -71,7 +98,7 @@ def record_for(user, model, pk):
     try:
         return model.objects.for_user(user).select_related("patient", "patient__center").get(pk=pk)
     except (model.DoesNotExist, ValueError):
-        raise Http404("No such record.") from None
+        raise Http404(_("No such record.")) from None
 
 
 @dataclass
@@ -86,13 +113,18 @@ class TimelineEntry:
 def timeline(patient):
     """The patient's course in date order: diagnosis, remission, relapses, salvage, HSCT, follow-up."""
     entries = [
-        TimelineEntry(patient.date_of_birth, "birth", "Birth", "", patient),
+        TimelineEntry(patient.date_of_birth, "birth", _("Birth"), "", patient),
         TimelineEntry(
             patient.diagnosis_date,
             "diagnosis",
-            "Diagnosis",
-            f"{patient.age_at_diagnosis_days} days old; WBC {patient.wbc} x10^9/L; {patient.get_cns_status_display()}; "
-            f"MLL partner {patient.get_mll_partner_display()}",
+            _("Diagnosis"),
+            _("%(age)s days old; WBC %(wbc)s x10^9/L; %(cns)s; MLL partner %(partner)s")
+            % {
+                "age": patient.age_at_diagnosis_days,
+                "wbc": patient.wbc,
+                "cns": patient.get_cns_status_display(),
+                "partner": patient.get_mll_partner_display(),
+            },
             patient,
         ),
     ]
@@ -103,18 +135,24 @@ def timeline(patient):
         )
     for number, relapse in enumerate(Relapse.objects.filter(patient=patient), start=1):
         entries.append(
-            TimelineEntry(relapse.relapse_date, "relapse", f"Relapse {number}", relapse.get_site_display(), relapse)
+            TimelineEntry(
+                relapse.relapse_date,
+                "relapse",
+                _("Relapse %(number)d") % {"number": number},
+                relapse.get_site_display(),
+                relapse,
+            )
         )
     for number, line in enumerate(SalvageLine.objects.filter(patient=patient), start=1):
         response = line.get_response_display()
         if line.response_date:
-            response += f" on {line.response_date}"
+            response = _("%(response)s on %(date)s") % {"response": response, "date": line.response_date}
         entries.append(
             TimelineEntry(
                 line.start_date,
                 "salvage",
-                f"Salvage line {number}: {line.regimen}",
-                f"{line.agents}. Response: {response}",
+                _("Salvage line %(number)d: %(regimen)s") % {"number": number, "regimen": line.regimen},
+                _("%(agents)s. Response: %(response)s") % {"agents": line.agents, "response": response},
                 line,
             )
         )
@@ -123,26 +161,32 @@ def timeline(patient):
             TimelineEntry(
                 transplant.transplant_date,
                 "transplant",
-                f"HSCT ({transplant.get_transplant_type_display()})",
-                f"{transplant.get_donor_display()}, {transplant.get_stem_cell_source_display()}; "
-                f"{transplant.get_conditioning_display()}, {transplant.get_conditioning_intensity_display()}; "
-                f"status {transplant.get_disease_status_display()}",
+                _("HSCT (%(type)s)") % {"type": transplant.get_transplant_type_display()},
+                _("%(donor)s, %(source)s; %(conditioning)s, %(intensity)s; status %(status)s")
+                % {
+                    "donor": transplant.get_donor_display(),
+                    "source": transplant.get_stem_cell_source_display(),
+                    "conditioning": transplant.get_conditioning_display(),
+                    "intensity": transplant.get_conditioning_intensity_display(),
+                    "status": transplant.get_disease_status_display(),
+                },
                 transplant,
             )
         )
     for follow_up in FollowUp.objects.filter(patient=patient):
         if follow_up.second_malignancy_date:
             entries.append(
-                TimelineEntry(follow_up.second_malignancy_date, "second_malignancy", "Second malignancy", "", follow_up)
+                TimelineEntry(
+                    follow_up.second_malignancy_date, "second_malignancy", _("Second malignancy"), "", follow_up
+                )
             )
         if follow_up.vital_status == VitalStatus.DEAD:
-            title = f"Death ({follow_up.get_cause_of_death_display()})"
-            entries.append(
-                TimelineEntry(follow_up.death_date, "death", title, f"reported {follow_up.contact_date}", follow_up)
-            )
+            title = _("Death (%(cause)s)") % {"cause": follow_up.get_cause_of_death_display()}
+            reported = _("reported %(date)s") % {"date": follow_up.contact_date}
+            entries.append(TimelineEntry(follow_up.death_date, "death", title, reported, follow_up))
         else:
-            detail = "lost to follow-up after this contact" if follow_up.lost_to_follow_up else ""
-            entries.append(TimelineEntry(follow_up.contact_date, "follow_up", "Follow-up: alive", detail, follow_up))
+            detail = _("lost to follow-up after this contact") if follow_up.lost_to_follow_up else ""
+            entries.append(TimelineEntry(follow_up.contact_date, "follow_up", _("Follow-up: alive"), detail, follow_up))
     return sorted(entries, key=lambda e: (e.day, _KIND_ORDER.index(e.kind)))
 
 
@@ -301,3 +345,19 @@ def _audit_row(row, names, previous):
 def patient_history(patient):
     """Every audited change to the patient and their events, newest first."""
     return audit_trail(patient_id=patient.pk)
+
+
+def next_study_ids():
+    """{trial pk: the next free study ID of that trial} ("MLL98-0091"), suggested at registration.
+
+    Study IDs are the trial code, a dash and four digits, unique across centers, so the highest
+    one (they sort as text) gives the next. Only a suggestion: the coordinator may type another.
+    """
+    suggestions = {}
+    for trial in Trial.objects.order_by("code"):
+        prefix = f"{trial.code}-"
+        ids = Patient.objects.filter(study_id__regex=rf"^{trial.code}-[0-9]{{4}}$").order_by("-study_id")
+        last = ids.values_list("study_id", flat=True).first()
+        number = int(last[len(prefix) :]) + 1 if last else 1
+        suggestions[trial.pk] = f"{prefix}{number:04d}"
+    return suggestions

@@ -2,7 +2,8 @@
 
 Each service checks the actor's right to write, validates the record with ``full_clean()``
 (model rules, course chronology, database constraints), saves it in one transaction with the
-patient's row locked, and records who, when and why in the audit trail. ``user=None`` stands
+patient's row locked, and records who, when and why in the audit trail. A record held by a data
+cut in force (``registry.cuts``) is refused on every path, with a message naming the cut. ``user=None`` stands
 for the system itself (a management command or a Celery task) and must say its ``source``.
 
 Bulk imports write many courses at once through :func:`save_courses`: the same rules (field
@@ -19,10 +20,14 @@ from dataclasses import dataclass, field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 from . import access, chronology
 from .audit import ReasonRequired, audit_context
+from .cuts.services import FrozenByCut, frozen_trial_ids, refuse_if_frozen
 from .models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
+from .signatures.services import invalidate_for_patient, invalidate_for_patients
 
 EVENT_MODELS = (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
 BATCH = 2000
@@ -33,8 +38,11 @@ class StaleVersion(ValidationError):
 
     def __init__(self, record, expected):
         super().__init__(
-            f"{record._meta.verbose_name.capitalize()} was changed by someone else since you opened it "
-            f"(version {expected}, now {record.version}). Reload it and apply your change again.",
+            _(
+                "%(record)s was changed by someone else since you opened it (version %(expected)s, now %(now)s). "
+                "Reload it and apply your change again."
+            )
+            % {"record": capfirst(record._meta.verbose_name), "expected": expected, "now": record.version},
             code="stale_version",
         )
 
@@ -42,8 +50,7 @@ class StaleVersion(ValidationError):
 def _check_can_enter(user, patient):
     if user is None:
         return  # the system: management commands and tasks, which name their source
-    if not access.can_enter_data(user, patient):
-        raise PermissionDenied("Only the study coordinator of this patient's center may change this record.")
+    access.require_entry(user, patient)  # a locked patient's refusal names who locked it and when
 
 
 def _lock_patient(patient):
@@ -62,8 +69,9 @@ def save_record(*, user, record, source, reason="", expected_version=None):
     patient = record if isinstance(record, Patient) else record.patient
     _check_can_enter(user, patient)  # a new patient too: its center must be the coordinator's
     if not isinstance(record, Patient) and patient.pk is None:
-        raise ValidationError({"patient": "Save the patient before adding events."})
+        raise ValidationError({"patient": _("Save the patient before adding events.")})
     _lock_patient(patient)
+    refuse_if_frozen(patient)
     reason = (reason or "").strip()
     if not record._state.adding:
         if not reason:
@@ -72,11 +80,12 @@ def save_record(*, user, record, source, reason="", expected_version=None):
         if expected_version is not None and int(expected_version) != stored.version:
             raise StaleVersion(stored, expected_version)
         if isinstance(record, Patient) and stored.center_id != record.center_id and user is not None:
-            raise PermissionDenied("A patient cannot be moved to another center from a coordinator's account.")
+            raise PermissionDenied(_("A patient cannot be moved to another center from a coordinator's account."))
     record.full_clean()
     record._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
         record.save()  # the audit trail records it and moves the data revision
+    invalidate_for_patient(patient, reason, user=user, source=source, record=record)
     return record
 
 
@@ -88,13 +97,15 @@ def delete_record(*, user, record, reason, source):
     correct the record, or ask the data manager.
     """
     if user is not None and not access.can_review(user):
-        raise PermissionDenied("Only a data manager may delete a clinical record.")
+        raise PermissionDenied(_("Only a data manager may delete a clinical record."))
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired("deletion")
     patient = record if isinstance(record, Patient) else record.patient
     _lock_patient(patient)
+    refuse_if_frozen(patient)
     record._change_reason = reason
+    invalidate_for_patient(patient, reason, user=user, source=source, record=record, action="deleted")
     with audit_context(user=user, reason=reason, source=source):
         record.delete()
 
@@ -103,11 +114,12 @@ def delete_record(*, user, record, reason, source):
 def review_patient(*, user, patient, source, verify=None, lock=None, reason=""):
     """Data manager's review: mark the patient's data verified and/or lock or unlock it."""
     if user is not None and not access.can_review(user):
-        raise PermissionDenied("Only a data manager may verify or lock records.")
+        raise PermissionDenied(_("Only a data manager may verify or lock records."))
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired("change")
     _lock_patient(patient)
+    refuse_if_frozen(patient)
     if verify is not None:
         patient.verified_at = timezone.now() if verify else None
         patient.verified_by = user if verify else None
@@ -116,6 +128,7 @@ def review_patient(*, user, patient, source, verify=None, lock=None, reason=""):
     patient._change_reason = reason
     with audit_context(user=user, reason=reason, source=source):
         patient.save(update_fields=["verified_at", "verified_by", "locked", "version", "updated_at"])
+    invalidate_for_patient(patient, reason, user=user, source=source, action="reviewed")
     return patient
 
 
@@ -149,7 +162,7 @@ class CoursesInvalid(ValidationError):
     """A bulk write was refused; ``problems`` lists every broken rule and nothing was written."""
 
     def __init__(self, problems):
-        super().__init__(f"{len(problems)} problem(s); nothing was written.", code="courses_invalid")
+        super().__init__(_("%(n)d problem(s); nothing was written.") % {"n": len(problems)}, code="courses_invalid")
         self.problems = problems
 
 
@@ -178,24 +191,28 @@ def load_courses(patient_ids, *, lock=False):
 def check_courses(*, user, writes, reason=""):
     """Every problem with ``writes`` (a list of :class:`CourseWrite`), without writing anything."""
     reason = (reason or "").strip()
+    frozen = frozen_trial_ids()
     problems = []
     for write in writes:
-        problems += _course_problems(user, write, reason)
+        problems += _course_problems(user, write, reason, frozen)
     return problems
 
 
-def _course_problems(user, write, reason):
+def _course_problems(user, write, reason, frozen):
     course, changed = write.course, write.changed
     if not changed:
         return []
     patient = course.patient
     changed_ids = {id(record) for record in changed}
     problems = []
+    if patient.trial_id in frozen:
+        error = FrozenByCut(frozen[patient.trial_id])
+        return [Problem(record, "", str(error), "permission") for record in changed]
     try:
         _check_can_enter(user, patient)
         if patient.pk is not None and user is not None and id(patient) in changed_ids:
             if patient.center_id != getattr(patient, "_loaded_center_id", patient.center_id):
-                raise PermissionDenied("A patient cannot be moved to another center from a coordinator's account.")
+                raise PermissionDenied(_("A patient cannot be moved to another center from a coordinator's account."))
     except PermissionDenied as error:
         return [Problem(record, "", str(error), "permission") for record in changed]
     for record in changed:
@@ -256,6 +273,7 @@ def save_courses(*, user, writes, source, reason=""):
                     record.updated_at = now  # bulk_update does not apply auto_now
                 with audit_context(reason=reason):
                     model.objects.bulk_update(stored, _updatable_fields(model), batch_size=BATCH)
+    invalidate_for_patients([w.course.patient.pk for w in writes if w.changed], reason, user=user, source=source)
     return len(changed)
 
 

@@ -89,6 +89,13 @@ def tasks_in_process(request):
 
 
 @pytest.fixture(autouse=True)
+def no_refresh_in_process(settings):
+    """No background refresh threads in tests (the embedded demo's after-change refresh), except
+    where a test turns it on."""
+    settings.ANALYSIS_REFRESH_IN_PROCESS = False
+
+
+@pytest.fixture(autouse=True)
 def second_factor_off(settings):
     """Tests log admins and data managers in with ``force_login``: no second factor is asked for,
     unless a test turns it on (``second_factor_on``)."""

@@ -131,9 +131,10 @@ def test_list_shows_only_own_center(login, patient, other_center):
     assert b'name="center"' not in response.content  # no center filter for a one-center user
 
 
-def test_list_for_outsider_is_empty(login, patient):
+def test_list_for_outsider_is_the_no_role_page(login, patient):
     response = login("outsider").get(reverse("registry:patient-list"))
-    assert response.status_code == 200
+    assert response.status_code == 403
+    assert "registry/no_role.html" in [t.name for t in response.templates]
     assert b"MLL96-0001" not in response.content
     assert b"Register patient" not in response.content
 
@@ -189,7 +190,7 @@ def test_register_lands_on_patient_page(login, center):
 
 def test_register_form_is_quick_to_fill(login, center):
     content = login("coordinator").get(reverse("registry:patient-create")).content.decode()
-    assert 'type="date"' in content
+    assert 'placeholder="YYYY-MM-DD"' in content  # dates typed as ISO, not the browser's mm/dd/yyyy widget
     assert "autofocus" in content.split('name="study_id"')[1].split(">")[0]
     assert 'name="reason"' not in content  # no reason on create
     assert 'name="center"' not in content

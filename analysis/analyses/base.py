@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.utils import translation
 
 from .. import figures, stats
 from ..stats import StatsInputError
@@ -65,8 +66,10 @@ class Analysis:
         return self.figure_specs(results) if self.figure_specs else {}
 
     def draw(self, results):
-        """The figures as SVG text, as a run stores them."""
-        return {name: figures.to_svg(spec) for name, spec in self.figures(results).items()}
+        """The figures as SVG text, as a run stores them: in English whoever started the run (a run
+        started from a Japanese page in the embedded demo runs in that request)."""
+        with translation.override("en"):
+            return {name: figures.to_svg(spec) for name, spec in self.figures(results).items()}
 
 
 # Every analysis, by name, in ``order`` once the package has imported its modules.

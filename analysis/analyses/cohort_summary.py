@@ -6,6 +6,9 @@ exact confidence interval, transplants after recurrence by disease status, death
 shows it with the OS estimates of ``os_after_second_line``, in the outcome table.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from registry import course as facts
 
 from .. import stats
@@ -57,17 +60,17 @@ def cohort_summary(course):
 def outcome_table(summary, os2):
     """The outcome table: salvage remission, transplants, OS at 1/3/5 years, median follow-up."""
     rows = [
-        Row(["Registered patients", str(summary["n_registered"]), ""]),
-        Row(["Relapse after first remission (CR1)", str(summary["n_relapsed"]), ""]),
-        Row(["Induction failure", str(summary["n_induction_failure"]), ""]),
-        Row(["Recurrent or refractory", str(summary["n_recurrent_or_refractory"]), ""]),
+        Row([_("Registered patients"), str(summary["n_registered"]), ""]),
+        Row([_("Relapse after first remission (CR1)"), str(summary["n_relapsed"]), ""]),
+        Row([_("Induction failure"), str(summary["n_induction_failure"]), ""]),
+        Row([_("Recurrent or refractory"), str(summary["n_recurrent_or_refractory"]), ""]),
     ]
     fr = summary["first_remission_months"]
     if fr["n"]:
         rows.append(
             Row(
                 [
-                    "Duration of first remission, months, median (range)",
+                    _("Duration of first remission, months, median (range)"),
                     f"{fr['median']:.1f} ({fr['min']:.0f}-{fr['max']:.0f})",
                     f"n = {fr['n']}",
                 ]
@@ -75,62 +78,60 @@ def outcome_table(summary, os2):
         )
     salvage = summary["salvage_remission"]
     if is_error(salvage):
-        rows.append(Row(["Remission after salvage therapy", "-", salvage["error"]]))
+        rows.append(Row([_("Remission after salvage therapy"), "-", salvage["error"]]))
     else:
         rows.append(
             Row(
                 [
-                    "Remission after salvage therapy",
+                    _("Remission after salvage therapy"),
                     f"{salvage['successes']}/{salvage['n']} ({salvage['percent']:.1f}%)",
-                    f"95% CI {ci(salvage['lower'], salvage['upper'])} (exact)",
+                    _("95%% CI %(ci)s (exact)") % {"ci": ci(salvage["lower"], salvage["upper"])},
                 ]
             )
         )
     hsct = summary["transplants_after_recurrence"]
     rows += [
-        Row(["HSCT after recurrence", str(hsct["n"]), ""]),
-        Row(["HSCT in remission", str(hsct["in_remission"]), ""]),
-        Row(["HSCT not in remission", str(hsct["not_in_remission"]), ""]),
-        Row(["HSCT with disease status unknown", str(hsct["unknown"]), ""]),
+        Row([_("HSCT after recurrence"), str(hsct["n"]), ""]),
+        Row([_("HSCT in remission"), str(hsct["in_remission"]), ""]),
+        Row([_("HSCT not in remission"), str(hsct["not_in_remission"]), ""]),
+        Row([_("HSCT with disease status unknown"), str(hsct["unknown"]), ""]),
     ]
     overall = os2["overall"] if os2 else None
     if overall and not is_error(overall):
         for year in (1, 3, 5):
             at = at_year(overall, year)
+            measure = _("%(year)d-year OS after second-line treatment") % {"year": year}
             if not at or at.get("survival") is None:
-                rows.append(Row([f"{year}-year OS after second-line treatment", survival_text(at), ""]))
+                rows.append(Row([measure, survival_text(at), ""]))
                 continue
-            rows.append(
-                Row(
-                    [
-                        f"{year}-year OS after second-line treatment",
-                        survival_text(at),
-                        f"95% CI {ci(at['lower'], at['upper'])}; {at['n_at_risk']} at risk",
-                    ]
-                )
-            )
-        rows.append(Row(["Median OS after second-line treatment, years", median_text(overall), "95% CI in brackets"]))
+            note = _("95%% CI %(ci)s; %(n)s at risk") % {"ci": ci(at["lower"], at["upper"]), "n": at["n_at_risk"]}
+            rows.append(Row([measure, survival_text(at), note]))
+        rows.append(
+            Row([_("Median OS after second-line treatment, years"), median_text(overall), _("95% CI in brackets")])
+        )
     follow_up = os2.get("median_follow_up") if os2 else None
     if follow_up and not is_error(follow_up):
         rows.append(
             Row(
                 [
-                    "Median follow-up after second-line treatment, years",
+                    _("Median follow-up after second-line treatment, years"),
                     years(follow_up["median_days"], 1),
-                    "reverse Kaplan-Meier",
+                    _("reverse Kaplan-Meier"),
                 ]
             )
         )
     return Table(
         "outcomes",
-        "Outcome after recurrence or induction failure",
+        _("Outcome after recurrence or induction failure"),
         "os_after_second_line",
-        ["Measure", "Value", "Note"],
+        [_("Measure"), _("Value"), _("Note")],
         rows,
         text_columns=(2,),
         notes=[
-            "OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
-            "SE: Greenwood standard error; 95% confidence intervals on the log scale."
+            _(
+                "OS: overall survival from the start of second-line (salvage) treatment, Kaplan-Meier estimate "
+                "SE: Greenwood standard error; 95% confidence intervals on the log scale."
+            )
         ],
     )
 
@@ -138,7 +139,7 @@ def outcome_table(summary, os2):
 def report_sections(results):
     """The outcome table (with the OS estimates of ``os_after_second_line``) and the OS curve."""
     summary, os2 = results.get(NAME), results.get("os_after_second_line")
-    section = Section("outcomes", "Outcome after recurrence", [NAME, "os_after_second_line"])
+    section = Section("outcomes", _("Outcome after recurrence"), [NAME, "os_after_second_line"])
     if summary:
         table = outcome_table(summary, os2)
         table.analysis, table.also_from = NAME, ("os_after_second_line",) if os2 else ()
@@ -149,9 +150,9 @@ def report_sections(results):
         section.figures.append(
             curve_figure(
                 "os_overall",
-                "Overall survival after second-line treatment",
+                _("Overall survival after second-line treatment"),
                 "os_after_second_line",
-                {"All patients": os2["overall"]},
+                {_("All patients"): os2["overall"]},
             )
         )
     return [section]
@@ -160,7 +161,7 @@ def report_sections(results):
 ANALYSIS = register(
     Analysis(
         name=NAME,
-        title="Cohort summary",
+        title=gettext_lazy("Cohort summary"),
         order=20,
         inputs=course_only,
         compute=lambda frames: cohort_summary(frames["course"]),

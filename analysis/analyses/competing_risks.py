@@ -5,6 +5,9 @@ Aalen-Johansen cumulative incidence, by trial with Gray's test. Frames from
 ``analysis.datasets`` (``relapse_incidence``, ``non_relapse_mortality_after_hsct``).
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from .. import datasets, stats
 from ..figures import cif_spec, format_p
 from ..reports import Figure, Row, Section, Table, ci, is_error, missing, p_value, pct
@@ -77,15 +80,15 @@ def figure_specs(results):
     return specs
 
 
-def _cif_rows(label, cif):
+def _cif_rows(group, cif):
     if is_error(cif):
-        return [Row([label, "-", "-", "-", "-", cif["error"]])]
+        return [Row([group, "-", "-", "-", "-", cif["error"]])]
     cause = cif["causes"]["1"]
-    cells = [label, str(cif["n"])]
+    cells = [group, str(cif["n"])]
     for year in (1, 3, 5):
         at = next((e for e in cause.get("at_times", []) if round(e.get("time_years") or 0) == year), {})
         cells.append(
-            "beyond follow-up"
+            _("beyond follow-up")
             if at.get("estimate") is None or at.get("beyond_follow_up")
             else f"{pct(at['estimate'])} ({ci(at.get('lower'), at.get('upper'))})"
         )
@@ -95,27 +98,36 @@ def _cif_rows(label, cif):
 
 def competing_risks_table(results):
     relapse, nrm = results["relapse_incidence"], results["non_relapse_mortality"]
-    columns = ["Endpoint / group", "n", "1 year (95% CI)", "3 years (95% CI)", "5 years (95% CI)", "Gray's test P"]
-    rows = [Row(["Relapse (death in remission competing), from CR1", "", "", "", "", ""], heading=True)]
-    rows += _cif_rows("All patients in CR1", relapse["overall"])
+    columns = [
+        _("Endpoint / group"),
+        "n",
+        _("1 year (95% CI)"),
+        _("3 years (95% CI)"),
+        _("5 years (95% CI)"),
+        _("Gray's test P"),
+    ]
+    rows = [Row([_("Relapse (death in remission competing), from CR1"), "", "", "", "", ""], heading=True)]
+    rows += _cif_rows(_("All patients in CR1"), relapse["overall"])
     gray = relapse.get("grays_test") or {}
     for i, (level, cif) in enumerate(sorted((relapse.get("by_group") or {}).items())):
-        group_rows = _cif_rows(f"Trial {level}", cif)
+        group_rows = _cif_rows(_("Trial %(trial)s") % {"trial": level}, cif)
         if i == 0 and not is_error(gray):
             group_rows[0].cells[-1] = p_value(gray.get("p"))
         rows += group_rows
-    heading = "Non-relapse mortality (relapse competing), from the first HSCT"
+    heading = _("Non-relapse mortality (relapse competing), from the first HSCT")
     rows.append(Row([heading, "", "", "", "", ""], heading=True))
-    rows += _cif_rows("Transplanted patients", nrm["overall"])
+    rows += _cif_rows(_("Transplanted patients"), nrm["overall"])
     return Table(
         "competing_risks",
-        "Cumulative incidence of relapse and of non-relapse mortality",
+        _("Cumulative incidence of relapse and of non-relapse mortality"),
         NAME,
         columns,
         rows,
         notes=[
-            "Aalen-Johansen estimates with 95% confidence intervals; competing events are not "
-            "censored (1 - Kaplan-Meier would overstate the incidence)."
+            _(
+                "Aalen-Johansen estimates with 95% confidence intervals; competing events are not "
+                "censored (1 - Kaplan-Meier would overstate the incidence)."
+            )
         ],
     )
 
@@ -123,10 +135,11 @@ def competing_risks_table(results):
 def _competing_section(results):
     section = Section(
         "competing",
-        "Relapse and non-relapse mortality",
+        _("Relapse and non-relapse mortality"),
         [NAME],
-        intro="Relapse and death in remission compete: cumulative incidence (Aalen-Johansen), compared with "
-        "Gray's test.",
+        intro=_(
+            "Relapse and death in remission compete: cumulative incidence (Aalen-Johansen), compared with Gray's test."
+        ),
     )
     if not results:
         return missing(section, NAME)
@@ -136,10 +149,10 @@ def _competing_section(results):
         section.figures.append(
             Figure(
                 "relapse_incidence",
-                "Cumulative incidence of relapse",
+                _("Cumulative incidence of relapse"),
                 NAME,
-                f"Cumulative incidence of relapse from first remission, {relapse['n']} patients, "
-                "death in remission competing.",
+                _("Cumulative incidence of relapse from first remission, %(n)s patients, death in remission competing.")
+                % {"n": relapse["n"]},
             )
         )
     if relapse.get("by_group"):
@@ -147,20 +160,23 @@ def _competing_section(results):
         section.figures.append(
             Figure(
                 "relapse_incidence_by_trial",
-                "Cumulative incidence of relapse by trial",
+                _("Cumulative incidence of relapse by trial"),
                 NAME,
-                "Cumulative incidence of relapse by trial; Gray's test "
-                f"{format_p(None if is_error(gray) else gray.get('p'))}.",
+                _("Cumulative incidence of relapse by trial; Gray's test %(p)s.")
+                % {"p": format_p(None if is_error(gray) else gray.get("p"))},
             )
         )
     if not is_error(nrm["overall"]):
         section.figures.append(
             Figure(
                 "non_relapse_mortality",
-                "Non-relapse mortality after HSCT",
+                _("Non-relapse mortality after HSCT"),
                 NAME,
-                f"Cumulative incidence of death without relapse after the first HSCT, {nrm['n']} patients, "
-                "relapse competing.",
+                _(
+                    "Cumulative incidence of death without relapse after the first HSCT, %(n)s patients, "
+                    "relapse competing."
+                )
+                % {"n": nrm["n"]},
             )
         )
     return section
@@ -173,7 +189,7 @@ def report_sections(results):
 ANALYSIS = register(
     Analysis(
         name=NAME,
-        title="Cumulative incidence of relapse; non-relapse mortality after HSCT",
+        title=gettext_lazy("Cumulative incidence of relapse; non-relapse mortality after HSCT"),
         order=40,
         inputs=lambda course: {
             "relapse": datasets.relapse_incidence(course),

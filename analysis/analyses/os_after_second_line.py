@@ -7,32 +7,35 @@ multivariable Cox model, which counts remission after salvage from the origin (s
 ``time_dependent`` for the model without immortal-time bias).
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
+
 from registry.course import WBC_HIGH, WBC_VERY_HIGH
 
 from .. import datasets, stats
 from ..figures import FigureSpec, factor_spec, forest_plot, format_p, km_plot, lower_first
-from ..reports import Figure, Section, cox_table, factor_figure, factor_table, is_error, missing, num
+from ..reports import Figure, Section, cox_table, factor_figure, factor_table, is_error, label, missing, num
 from .base import SCHEMA_VERSION, Analysis, by_factor, guard, km, register
 
 NAME = "os_after_second_line"
 # The paper's univariate factors (columns of the OS-after-second-line frame), with labels.
 UNIVARIATE_FACTORS = {
-    "age_under_3_months": "Age at diagnosis < 3 months",
-    "cns_involvement": "CNS involvement (CNS3) at diagnosis",
+    "age_under_3_months": gettext_noop("Age at diagnosis < 3 months"),
+    "cns_involvement": gettext_noop("CNS involvement (CNS3) at diagnosis"),
     "wbc_100_or_more": f"WBC >= {WBC_HIGH} x10^9/L",
     "wbc_300_or_more": f"WBC >= {WBC_VERY_HIGH} x10^9/L",
-    "mll_partner": "MLL partner gene",
-    "first_remission": "Duration of first remission",
-    "relapse_site": "Site of relapse",
-    "salvage_remission": "Remission after salvage",
-    "hsct": "HSCT after recurrence",
+    "mll_partner": gettext_noop("MLL partner gene"),
+    "first_remission": gettext_noop("Duration of first remission"),
+    "relapse_site": gettext_noop("Site of relapse"),
+    "salvage_remission": gettext_noop("Remission after salvage"),
+    "hsct": gettext_noop("HSCT after recurrence"),
 }
 # The multivariable model of the paper: baseline factors plus remission after salvage.
 COX_COVARIATES = {
-    "age_under_3_months": "Age < 3 months",
-    "cns_involvement": "CNS involvement",
+    "age_under_3_months": gettext_noop("Age < 3 months"),
+    "cns_involvement": gettext_noop("CNS involvement"),
     "wbc_100_or_more": f"WBC >= {WBC_HIGH} x10^9/L",
-    "no_salvage_remission": "No remission after salvage",
+    "no_salvage_remission": gettext_noop("No remission after salvage"),
 }
 
 
@@ -50,7 +53,7 @@ def os_after_second_line(frame):
         "univariate": [by_factor(frame, factor, label) for factor, label in UNIVARIATE_FACTORS.items()],
         "cox": {
             "labels": COX_COVARIATES,
-            "note": (
+            "note": gettext_noop(
                 "Remission after salvage is known only after the origin; see time_dependent for the bias-free model."
             ),
             "model": guard(stats.cox_model, cox_frame, "time", "event", list(COX_COVARIATES)),
@@ -85,21 +88,23 @@ def figure_specs(results):
 def _by_factor_section(os2):
     section = Section(
         "univariate",
-        "Overall survival after second-line treatment by factor",
+        _("Overall survival after second-line treatment by factor"),
         [NAME],
-        intro="Univariate comparisons (Kaplan-Meier, log-rank test) of the factors the paper examined.",
+        intro=_("Univariate comparisons (Kaplan-Meier, log-rank test) of the factors the paper examined."),
     )
     if not os2:
         return missing(section, NAME)
     section.tables.append(
         factor_table(
             "os_by_factor",
-            "OS after second-line treatment by factor",
+            _("OS after second-line treatment by factor"),
             NAME,
             os2["univariate"],
             notes=[
-                "Remission after salvage and HSCT happen after the time origin; their comparison here favours them "
-                "(immortal-time bias); see the time-dependent and landmark analyses below."
+                _(
+                    "Remission after salvage and HSCT happen after the time origin; their comparison here favours "
+                    "them (immortal-time bias); see the time-dependent and landmark analyses below."
+                )
             ],
         )
     )
@@ -107,7 +112,7 @@ def _by_factor_section(os2):
         section.figures.append(
             factor_figure(
                 f"os_by_{factor['factor']}",
-                f"OS after second-line treatment by {lower_first(factor['label'])}",
+                _("OS after second-line treatment by %(factor)s") % {"factor": lower_first(label(factor["label"]))},
                 NAME,
                 factor,
             )
@@ -118,9 +123,9 @@ def _by_factor_section(os2):
 def _cox_section(os2):
     section = Section(
         "cox",
-        "Multivariable Cox model",
+        _("Multivariable Cox model"),
         [NAME],
-        intro="The paper's model: baseline factors and remission after salvage as a fixed covariate.",
+        intro=_("The paper's model: baseline factors and remission after salvage as a fixed covariate."),
     )
     if not os2:
         return missing(section, NAME)
@@ -128,26 +133,26 @@ def _cox_section(os2):
     section.tables.append(
         cox_table(
             "cox",
-            "Multivariable Cox model of OS after second-line treatment",
+            _("Multivariable Cox model of OS after second-line treatment"),
             NAME,
             cox["model"],
             cox.get("labels") or COX_COVARIATES,
-            notes=[cox.get("note", "")],
+            notes=[label(cox.get("note", ""))],
         )
     )
     if not is_error(cox["model"]):
         labels = cox.get("labels") or COX_COVARIATES
         terms = "; ".join(
-            f"{labels.get(t['term'], t['term'])}: HR {num(t.get('hazard_ratio'))} "
+            f"{label(labels.get(t['term'], t['term']))}: HR {num(t.get('hazard_ratio'))} "
             f"(95% CI {num(t.get('lower'))}-{num(t.get('upper'))}), {format_p(t.get('p'))}"
             for t in cox["model"]["terms"]
         )
         section.figures.append(
             Figure(
                 "cox_forest",
-                "Forest plot of the multivariable Cox model",
+                _("Forest plot of the multivariable Cox model"),
                 NAME,
-                f"Hazard ratios with 95% confidence intervals on a log scale. {terms}.",
+                _("Hazard ratios with 95% confidence intervals on a log scale.") + f" {terms}.",
             )
         )
     return section
@@ -161,7 +166,7 @@ def report_sections(results):
 ANALYSIS = register(
     Analysis(
         name=NAME,
-        title="Overall survival after second-line treatment",
+        title=gettext_lazy("Overall survival after second-line treatment"),
         order=30,
         inputs=lambda course: {"frame": datasets.os_after_second_line(course)},
         compute=lambda frames: os_after_second_line(frames["frame"]),

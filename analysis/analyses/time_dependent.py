@@ -7,9 +7,12 @@ analysis compares only patients alive ``LANDMARK_DAYS`` after the start of salva
 status on that day.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
+
 from .. import datasets, stats
 from ..figures import FigureSpec, factor_curves, factor_spec, km_plot
-from ..reports import Section, cox_table, curve_figure, factor_figure, factor_table, missing
+from ..reports import Section, cox_table, curve_figure, factor_figure, factor_table, label, missing
 from .base import SCHEMA_VERSION, Analysis, by_factor, guard, register
 from .os_after_second_line import COX_COVARIATES
 
@@ -33,7 +36,7 @@ def time_dependent(frame, counting_process):
         "schema": f"{NAME}/{SCHEMA_VERSION}",
         "time_dependent_cox": {
             "covariates": ["hsct", "salvage_remission", "age_under_3_months", "cns_involvement"],
-            "explanation": (
+            "explanation": gettext_noop(
                 "HSCT and remission after salvage switch on at the day they happen, so the time a patient "
                 "waited for them alive is not credited to them (no immortal-time bias)."
             ),
@@ -48,7 +51,7 @@ def time_dependent(frame, counting_process):
             ),
         },
         "simon_makuch": {
-            "explanation": (
+            "explanation": gettext_noop(
                 "Kaplan-Meier curves in which a patient counts as untransplanted until the day of HSCT and as "
                 "transplanted from then on (Simon-Makuch)."
             ),
@@ -67,15 +70,15 @@ def time_dependent(frame, counting_process):
                 f"Only patients alive and followed {LANDMARK_DAYS} days after the start of salvage are compared, "
                 "by their HSCT and remission status on that day."
             ),
-            "by_hsct": by_factor(landmark, "hsct_by_landmark", "HSCT by the landmark"),
-            "by_remission": by_factor(landmark, "remission_by_landmark", "Remission by the landmark"),
+            "by_hsct": by_factor(landmark, "hsct_by_landmark", gettext_noop("HSCT by the landmark")),
+            "by_remission": by_factor(landmark, "remission_by_landmark", gettext_noop("Remission by the landmark")),
             "cox": guard(stats.cox_model, landmark, "time", "event", ["hsct_by_landmark", "remission_by_landmark"]),
         }
     )
     return result
 
 
-SIMON_MAKUCH_TITLE = "OS after second-line treatment by HSCT as a time-dependent state (Simon-Makuch)"
+SIMON_MAKUCH_TITLE = gettext_noop("OS after second-line treatment by HSCT as a time-dependent state (Simon-Makuch)")
 
 
 def _simon_makuch_factor(results):
@@ -83,7 +86,8 @@ def _simon_makuch_factor(results):
     Cox model tests HSCT)."""
     sm = results.get("simon_makuch") or {}
     curves = sm.get("curves") or {"error": "not computed"}
-    return {"factor": "hsct", "label": "HSCT (time-dependent)", "curves": curves, "logrank": {"error": "none"}}
+    hsct = gettext_noop("HSCT (time-dependent)")
+    return {"factor": "hsct", "label": hsct, "curves": curves, "logrank": {"error": "none"}}
 
 
 def figure_specs(results):
@@ -111,33 +115,34 @@ def figure_specs(results):
 def _corrections_section(results):
     section = Section(
         "corrections",
-        "Correcting for immortal-time bias",
+        _("Correcting for immortal-time bias"),
         [NAME],
-        intro=(
+        intro=_(
             "Remission after salvage and HSCT happen after the start of second-line treatment, so a patient must "
             "survive long enough to receive them. Counting them from the start (as Table 3 and Table 4 do) credits "
             "that waiting time to the treated group and makes them look better than they are (immortal-time bias). "
             "The time-dependent Cox model counts a patient as untreated until the day of HSCT or remission; the "
-            f"landmark analysis compares only patients alive {LANDMARK_DAYS} days after the start of salvage, by "
+            "landmark analysis compares only patients alive %(days)s days after the start of salvage, by "
             "their status on that day."
-        ),
+        )
+        % {"days": LANDMARK_DAYS},
     )
     if not results:
         return missing(section, NAME)
     td = results["time_dependent_cox"]
     labels = {
-        "hsct": "HSCT (time-dependent)",
-        "salvage_remission": "Remission after salvage (time-dependent)",
+        "hsct": gettext_noop("HSCT (time-dependent)"),
+        "salvage_remission": gettext_noop("Remission after salvage (time-dependent)"),
         **COX_COVARIATES,
     }
     section.tables.append(
         cox_table(
             "time_dependent_cox",
-            "Cox model with HSCT and remission as time-dependent covariates",
+            _("Cox model with HSCT and remission as time-dependent covariates"),
             NAME,
             td["model"],
             labels,
-            notes=[td.get("explanation", "")],
+            notes=[label(td.get("explanation", ""))],
         )
     )
     factor = _simon_makuch_factor(results)
@@ -145,42 +150,50 @@ def _corrections_section(results):
         section.figures.append(
             curve_figure(
                 "simon_makuch_by_hsct",
-                SIMON_MAKUCH_TITLE,
+                _(SIMON_MAKUCH_TITLE),
                 NAME,
-                factor_curves(factor),
-                extra=" " + results["simon_makuch"]["explanation"],
+                {label(group): km for group, km in factor_curves(factor).items()},
+                extra=" " + label(results["simon_makuch"]["explanation"]),
             )
         )
     landmark = results["landmark"]
     if "error" in landmark:
-        section.error = f"Landmark analysis: {landmark['error']}"
+        section.error = _("Landmark analysis: %(error)s") % {"error": landmark["error"]}
         return section
-    lm_labels = {"hsct_by_landmark": "HSCT by the landmark", "remission_by_landmark": "Remission by the landmark"}
+    lm_labels = {
+        "hsct_by_landmark": gettext_noop("HSCT by the landmark"),
+        "remission_by_landmark": gettext_noop("Remission by the landmark"),
+    }
+    days = landmark["landmark_days"]
     table = factor_table(
         "landmark",
-        f"Landmark analysis at {landmark['landmark_days']} days after the start of salvage",
+        _("Landmark analysis at %(days)s days after the start of salvage") % {"days": days},
         NAME,
         [landmark["by_hsct"], landmark["by_remission"]],
         notes=[
-            landmark.get("explanation", ""),
-            f"{landmark['n']} patients at the landmark; {landmark['n_excluded']} died or were censored before it.",
+            _(
+                "Only patients alive and followed %(days)s days after the start of salvage are compared, "
+                "by their HSCT and remission status on that day."
+            )
+            % {"days": days},
+            _("%(n)s patients at the landmark; %(excluded)s died or were censored before it.")
+            % {"n": landmark["n"], "excluded": landmark["n_excluded"]},
         ],
     )
     section.tables.append(table)
     section.tables.append(
         cox_table(
             "landmark_cox",
-            "Cox model from the landmark",
+            _("Cox model from the landmark"),
             NAME,
             landmark["cox"],
             lm_labels,
         )
     )
-    days = landmark["landmark_days"]
     section.figures.append(
         factor_figure(
             "landmark_by_hsct",
-            f"OS from {days} days after the start of salvage, by HSCT by then",
+            _("OS from %(days)s days after the start of salvage, by HSCT by then") % {"days": days},
             NAME,
             landmark["by_hsct"],
         )
@@ -188,7 +201,7 @@ def _corrections_section(results):
     section.figures.append(
         factor_figure(
             "landmark_by_remission",
-            f"OS from {days} days after the start of salvage, by remission by then",
+            _("OS from %(days)s days after the start of salvage, by remission by then") % {"days": days},
             NAME,
             landmark["by_remission"],
         )
@@ -208,7 +221,7 @@ def _inputs(course):
 ANALYSIS = register(
     Analysis(
         name=NAME,
-        title="HSCT and remission as time-dependent covariates; landmark analysis",
+        title=gettext_lazy("HSCT and remission as time-dependent covariates; landmark analysis"),
         order=50,
         inputs=_inputs,
         compute=lambda frames: time_dependent(frames["frame"], frames["counting_process"]),

@@ -8,6 +8,7 @@ from ..models import AnalysisRun
 
 class AnalysisRunListSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    data_cut = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = AnalysisRun
@@ -28,6 +29,7 @@ class AnalysisRunListSerializer(serializers.ModelSerializer):
             "n_patients",
             "error",
             "reused_from",
+            "data_cut",
         ]
 
 

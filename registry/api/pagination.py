@@ -12,12 +12,28 @@ from operator import or_
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
 from rest_framework.utils.urls import replace_query_param
 
 
-class RegistryPagination(PageNumberPagination):
+class PageSizeMixin:
+    """``page_size`` as documented: a whole number from 1 (larger ones are capped); anything else is a 400,
+    not silently the default. Left out or empty: the default."""
+
+    page_size_message = _("A whole number of records per page (1 or more) is required.")
+
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param, "")
+        if value == "":
+            return self.page_size
+        if not value.isascii() or not value.isdigit() or int(value) < 1:
+            raise ValidationError({self.page_size_query_param: [self.page_size_message]})
+        return min(int(value), self.max_page_size)
+
+
+class RegistryPagination(PageSizeMixin, PageNumberPagination):
     """``?page=N&page_size=M`` with a ``count``; 50 by default, at most 100 per page. For short lists."""
 
     page_size = 50
@@ -25,7 +41,7 @@ class RegistryPagination(PageNumberPagination):
     max_page_size = 100
 
 
-class ClinicalRecordPagination(CursorPagination):
+class ClinicalRecordPagination(PageSizeMixin, CursorPagination):
     """``?page_size=M``, then the ``next`` and ``previous`` links (``?cursor=...``); 50 by default, at most 100.
 
     Keyset pagination: the cursor holds the sort key of the last record shown (the first, going

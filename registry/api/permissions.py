@@ -32,8 +32,12 @@ class ClinicalRecordPermission(HasRegistryRole):
         if request.method in SAFE_METHODS or request.method == "DELETE":
             return True
         patient = obj if not hasattr(obj, "patient_id") else obj.patient
-        self.message = access.LOCKED_REFUSED if patient.locked else access.OTHER_CENTER_REFUSED
-        return access.can_enter_data(request.user, patient)
+        try:
+            access.require_entry(request.user, patient)  # locked: who locked it and when
+        except access.NotYourRole as refusal:
+            self.message = refusal.message
+            return False
+        return True
 
 
 class CanReview(HasRegistryRole):

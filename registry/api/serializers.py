@@ -5,6 +5,8 @@ model rules, the course chronology, the access rules and the audit trail are the
 the pages. Unknown fields are refused rather than ignored.
 """
 
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import services
@@ -13,15 +15,55 @@ from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Re
 API_SOURCE = "api"
 
 
+# The JSON type each kind of field takes, as the schema says (DRF alone would also take 12 for
+# "12", "7" for 7 and "true" for true). Checked in this order: BooleanField before the numbers.
+_JSON_TYPES = (
+    (serializers.BooleanField, (bool,), _("Must be true or false.")),
+    (serializers.DecimalField, (str, int, float), _("Must be a number or a string holding one.")),
+    ((serializers.IntegerField, serializers.PrimaryKeyRelatedField), (int,), _("Must be a whole number.")),
+    (
+        (serializers.CharField, serializers.ChoiceField, serializers.SlugRelatedField, serializers.DateField),
+        (str,),
+        _("Must be a string."),
+    ),
+)
+
+
+def _type_error(field, value):
+    """The message for a JSON value of the wrong type for ``field`` (None if it is of the right one)."""
+    if value is None:
+        return None  # allow_null is the field's own check
+    for kinds, json_types, message in _JSON_TYPES:
+        if isinstance(field, kinds):
+            wrong = not isinstance(value, json_types) or (isinstance(value, bool) and bool not in json_types)
+            return message if wrong else None
+    return None
+
+
 class StrictFieldsMixin:
-    """Refuse fields the serializer does not know (a typo must not be silently dropped)."""
+    """Refuse fields the serializer does not know (a typo must not be silently dropped), and in a JSON
+    body values of another type than the schema's."""
 
     def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
+        if not hasattr(data, "keys"):
+            return super().to_internal_value(data)
+        unknown = sorted(set(data.keys()) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
+        wrong = {}
+        if not isinstance(data, QueryDict):  # JSON, where types are the client's to get right
+            wrong = {
+                name: [message]
+                for name, value in data.items()
+                if not self.fields[name].read_only and (message := _type_error(self.fields[name], value))
+            }
+        try:
+            value = super().to_internal_value({k: v for k, v in data.items() if k not in wrong} if wrong else data)
+        except serializers.ValidationError as error:  # every field's problem at once
+            raise serializers.ValidationError({**error.detail, **wrong}) from None
+        if wrong:
+            raise serializers.ValidationError(wrong)
+        return value
 
 
 class CenterSerializer(serializers.ModelSerializer):
@@ -238,6 +280,13 @@ class ImportUploadSerializer(StrictFieldsMixin, serializers.Serializer):
         required=False,
         allow_blank=True,
         help_text="For a CSV file: which entity it holds (else from its name/columns).",
+    )
+    encoding = serializers.ChoiceField(
+        choices=["auto", "utf-8", "cp932"],
+        required=False,
+        default="auto",
+        help_text="Of CSV files (also inside a ZIP): auto (UTF-8, else Shift_JIS), utf-8, or cp932 "
+        "(Shift_JIS as Japanese Excel saves 'CSV').",
     )
     reason = serializers.CharField(
         required=False,

@@ -26,7 +26,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -325,7 +325,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [CanImport]
     queryset = ImportJob.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.ImportJobSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file; every other endpoint takes JSON only
     filter_backends = []
 
     def get_queryset(self):
@@ -355,6 +355,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             content=file.read(),
             entity=upload.validated_data.get("entity", ""),
             reason=upload.validated_data.get("reason", ""),
+            encoding=upload.validated_data.get("encoding", "auto"),
         )
         job = imports.start(job, action="check")
         code = status.HTTP_202_ACCEPTED if job.status == job.Status.QUEUED else status.HTTP_201_CREATED
@@ -410,6 +411,11 @@ class ExportIndexView(APIView):
         )
 
 
+_EXPORT_FORMATS = sorted({fmt for formats in exports.KINDS.values() for fmt in formats})
+# What a download is sent as: its format's content type (without the charset parameter).
+_EXPORT_MEDIA_TYPES = sorted({content_type.split(";")[0] for content_type in exports.CONTENT_TYPES.values()})
+
+
 class ExportDownloadView(APIView):
     renderer_classes = [JSONRenderer, FileRenderer]
 
@@ -418,18 +424,38 @@ class ExportDownloadView(APIView):
         operation_id="exports_download",
         description="kind: analysis (zip, xlsx, csv, xpt, dta, sav; docs/analysis-data-set.md), "
         "identified (xlsx, zip; admins), odm (xml; admins), "
-        "dictionary (md, csv, xlsx template).",
+        "dictionary (md, csv, xlsx template). CSV files (alone or in a ZIP) are UTF-8 with a byte-order mark, "
+        "or Shift_JIS for Japanese Excel with ?encoding=cp932.",
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(exports.KINDS)),
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=_EXPORT_FORMATS),
+            OpenApiParameter(
+                "encoding",
+                str,
+                enum=["utf-8", "cp932"],
+                description="Of CSV files: utf-8 (with a byte-order mark; the default) or cp932 (Shift_JIS).",
+            ),
+        ],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **{(200, media_type): OpenApiTypes.BINARY for media_type in _EXPORT_MEDIA_TYPES},
+            400: OpenApiResponse(description="Unknown encoding, or a character Shift_JIS cannot write."),
             403: OpenApiResponse(description="Your role may not download it."),
-            404: OpenApiResponse(description="No such export."),
+            404: OpenApiResponse(description="No such export (a kind and format that do not go together)."),
         },
     )
     def get(self, request, kind, fmt):
         try:
-            content, content_type, file_name = exports.export(user=request.user, kind=kind, fmt=fmt, source="api")
+            content, content_type, file_name = exports.export(
+                user=request.user,
+                kind=kind,
+                fmt=fmt,
+                source="api",
+                encoding=request.query_params.get("encoding") or "utf-8",
+            )
         except exports.UnknownExport as error:
             raise NotFound(str(error)) from None
+        except exports.CsvEncodingError as error:
+            raise ValidationError({"encoding": [error.message]}) from None
         except exports.PermissionDenied as error:
             raise PermissionDenied(str(error)) from None
         response = HttpResponse(content, content_type=content_type)

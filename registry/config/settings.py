@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "registry",
     "registry.security",
     "registry.queries",
+    "registry.cuts",
+    "registry.signatures",
     "registry.ops",
     "analysis",
 ]
@@ -80,6 +82,8 @@ MIDDLEWARE = [
     "registry.security.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the header's switch (session cookie) or else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -163,7 +167,12 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en-us"  # the fallback when the browser asks for neither language
+LANGUAGES = [("en", "English"), ("ja", "日本語")]
+# Catalogues in locale/ (.po committed; `manage.py compile_translations` writes the .mo).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates ISO (YYYY-MM-DD) in both languages (registry/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["registry.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -192,13 +201,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "registry.api.filters.StrictOrderingFilter",  # an unknown field is a 400, not the default order
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "registry.api.parsers.LimitedJSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only: one body format per record endpoint, so a generated client has one to choose. The
+    # import upload (a file) declares its own multipart parser (registry.api.views.ImportJobViewSet).
+    "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -234,6 +241,12 @@ SPECTACULAR_SETTINGS = {
         "AnalysisRunStatusEnum": "analysis.models.AnalysisRun.Status",
         "ImportJobStatusEnum": "registry.models.ImportJob.Status",
     },
+    # What the API really answers: problem documents for every error status, the version headers,
+    # and links from each create to its read, edit and delete (registry/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.api.schema.postprocess",
+    ],
 }
 
 # Celery: without a broker URL, tasks run in process (the embedded default).
@@ -263,6 +276,10 @@ TASK_HEARTBEAT_SECONDS = envint("TASK_HEARTBEAT_SECONDS", "10")
 TASK_LOST_AFTER_SECONDS = envint("TASK_LOST_AFTER_SECONDS", "120")
 TASK_RESEND_AFTER_SECONDS = envint("TASK_RESEND_AFTER_SECONDS", "60")
 WORKER_STALE_AFTER_SECONDS = envint("WORKER_STALE_AFTER_SECONDS", "90")
+# Without a broker (the embedded demo) nothing runs beat's after-change refresh: the process runs it
+# itself, ANALYSIS_QUIET_SECONDS after the last edit (debounced). With a broker, beat does it every minute.
+ANALYSIS_QUIET_SECONDS = envint("ANALYSIS_QUIET_SECONDS", "120")
+ANALYSIS_REFRESH_IN_PROCESS = envbool("ANALYSIS_REFRESH_IN_PROCESS", "1" if CELERY_TASK_ALWAYS_EAGER else "0")
 # A repeated API POST with the same Idempotency-Key gets the first response for this long.
 IDEMPOTENCY_KEY_HOURS = envint("IDEMPOTENCY_KEY_HOURS", "24")
 

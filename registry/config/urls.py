@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from analysis.api import urls as analysis_api
 from registry.api import urls as registry_api
+from registry.cuts import api as cuts_api
 from registry.ops import health, problems
 from registry.pages import urls as pages
 from registry.queries import api as queries_api
@@ -27,9 +28,10 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's language switch
     path("", include("registry.security.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include((api_v1(registry_api, analysis_api, queries_api), "api"))),
+    path("api/v1/", include((api_v1(registry_api, analysis_api, queries_api, cuts_api), "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script (Content-Security-Policy).
     path(
@@ -39,6 +41,8 @@ urlpatterns = [
     ),
     path("reports/", include("analysis.urls")),
     path("queries/", include("registry.queries.urls")),
+    path("cuts/", include("registry.cuts.urls")),
+    path("signatures/", include("registry.signatures.urls")),
     path("", include((pages.transfer_patterns, "transfer"))),
     path("", include("registry.pages.urls")),
 ]

@@ -93,12 +93,12 @@ def write_bulk(courses, centers, trials, *, batch_size=2000, progress=None):
 
 
 DEMO_USERS = [
-    # (username, role, which center: 0 = the largest, 1 = the second largest, None = none)
-    ("coordinator", Role.COORDINATOR, 0),
-    ("coordinator2", Role.COORDINATOR, 1),
-    ("investigator", Role.INVESTIGATOR, None),
-    ("datamanager", Role.DATA_MANAGER, None),
-    ("admin", Role.ADMIN, None),
+    # (username, printed name (signatures show it), role, center: 0 = the largest, 1 = the second, None = none)
+    ("coordinator", ("Hanako", "Sato"), Role.COORDINATOR, 0),
+    ("coordinator2", ("Yuki", "Tanaka"), Role.COORDINATOR, 1),
+    ("investigator", ("Kenji", "Suzuki"), Role.INVESTIGATOR, None),
+    ("datamanager", ("Akiko", "Watanabe"), Role.DATA_MANAGER, None),
+    ("admin", ("Registry", "Administrator"), Role.ADMIN, None),
 ]
 
 
@@ -120,9 +120,15 @@ def create_demo_users(courses, centers):
     ranked = sorted(centers, key=lambda code: (-sizes.get(code, 0), code))
     user_model = get_user_model()
     created = []
-    for username, role, rank in DEMO_USERS:
+    for username, (first_name, last_name), role, rank in DEMO_USERS:
         center = centers[ranked[rank]] if rank is not None else None
-        user = user_model(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
+        user = user_model(
+            username=username,
+            first_name=first_name,
+            last_name=last_name,
+            is_staff=role == Role.ADMIN,
+            is_superuser=role == Role.ADMIN,
+        )
         user.set_password(DEMO_PASSWORD)
         user.save()
         Membership.objects.create(user=user, role=role, center=center)

@@ -63,7 +63,13 @@ class RequestIdMiddleware:
         tokens = context.bind(request_id=request_id, user="")
         started = time.perf_counter()
         try:
-            response = self.get_response(request)
+            if problems.is_api(request) and any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+                # PostgreSQL cannot hold a NUL character: a query parameter with one is a 400, not a 500.
+                response = problems.response(
+                    400, _("A query parameter contains a NUL character."), request=request, code="nul_character"
+                )
+            else:
+                response = self.get_response(request)
             if problems.is_api(request) and response.status_code >= 400:
                 response = _as_problem(request, response)
             response["X-Request-ID"] = request_id

@@ -18,6 +18,8 @@ from . import context
 
 CONTENT_TYPE = "application/problem+json"
 MEMBERS = ("type", "title", "status", "detail", "instance", "request_id")
+# Never overwritten by a field of the same name (a request may well send a field called "errors").
+RESERVED = (*MEMBERS, "errors")
 API_PREFIX = "/api/"
 RETRY_AFTER_SECONDS = 30
 
@@ -45,9 +47,9 @@ def document(status, detail, *, request=None, code=None, errors=None, extra=None
     }
     if errors:
         problem["errors"] = errors
-        problem.update({field: messages for field, messages in errors.items() if field not in MEMBERS})
+        problem.update({field: messages for field, messages in errors.items() if field not in RESERVED})
     if extra:
-        problem.update({key: value for key, value in extra.items() if key not in MEMBERS})
+        problem.update({key: value for key, value in extra.items() if key not in RESERVED})
     return problem
 
 

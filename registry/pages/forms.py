@@ -9,6 +9,8 @@ POST.
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.utils.text import capfirst, format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from ..models import (
     CLINICAL_MODELS,
@@ -33,6 +35,37 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
+class IsoDateInput(forms.TextInput):
+    """A date typed as YYYY-MM-DD: the browser's date widget shows mm/dd/yyyy in an English
+    locale and takes two Tabs, while the registry and the paper forms write ISO dates."""
+
+    def __init__(self, attrs=None):
+        attrs = {
+            "inputmode": "numeric",
+            "pattern": r"\d{4}-\d{2}-\d{2}",
+            "placeholder": "YYYY-MM-DD",
+            "autocomplete": "off",
+            "size": 10,
+            "class": "iso-date",
+            **(attrs or {}),
+        }
+        super().__init__(attrs=attrs)
+        self.format = "%Y-%m-%d"
+
+    def format_value(self, value):
+        if hasattr(value, "strftime"):
+            return value.strftime("%Y-%m-%d")
+        return super().format_value(value)
+
+
+class NumberInput(forms.TextInput):
+    """A number typed as text: a browser number field drops "abc" silently and the server then
+    says "This field is required"; as text the server sees it and says "Enter a number"."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"inputmode": "decimal", "autocomplete": "off", **(attrs or {})})
+
+
 class PlainLabels:
     """Labels without Django's trailing colon, as on the paper CRFs."""
 
@@ -49,9 +82,9 @@ class ClinicalRecordForm(PlainLabels, forms.ModelForm):
     """
 
     reason = forms.CharField(
-        label="Reason for change",
+        label=_("Reason for change"),
         max_length=255,
-        help_text="Why is this record being changed? Stored in the audit trail.",
+        help_text=_("Why is this record being changed? Stored in the audit trail."),
         widget=forms.TextInput(attrs={"size": 60}),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -64,7 +97,15 @@ class ClinicalRecordForm(PlainLabels, forms.ModelForm):
             self.fields["version"].initial = self.instance.version
         for field in self.fields.values():
             if isinstance(field, forms.DateField):
-                field.widget = DateInput(attrs=field.widget.attrs)
+                field.widget = IsoDateInput()
+                field.input_formats = ["%Y-%m-%d"]
+                field.error_messages["invalid"] = _("Enter the date as YYYY-MM-DD.")
+                field.label = format_lazy("{} (YYYY-MM-DD)", field.label)
+            elif isinstance(field, forms.DecimalField | forms.FloatField | forms.IntegerField) and not (
+                field.widget.is_hidden
+            ):
+                field.widget = NumberInput()
+                field.error_messages["invalid"] = _("Enter a number.")
         first = next((name for name, f in self.fields.items() if not f.widget.is_hidden), None)
         if first:
             self.fields[first].widget.attrs["autofocus"] = True
@@ -127,11 +168,11 @@ class FollowUpForm(ClinicalRecordForm):
 
 # URL slug -> (model, form, label). The slugs name the events in the study's words.
 EVENT_KINDS = {
-    "first-line": (FirstLineResponse, FirstLineResponseForm, "first-line response"),
-    "relapse": (Relapse, RelapseForm, "relapse"),
-    "salvage": (SalvageLine, SalvageLineForm, "salvage line"),
-    "transplant": (Transplant, TransplantForm, "HSCT"),
-    "follow-up": (FollowUp, FollowUpForm, "follow-up"),
+    "first-line": (FirstLineResponse, FirstLineResponseForm, _("first-line response")),
+    "relapse": (Relapse, RelapseForm, _("relapse")),
+    "salvage": (SalvageLine, SalvageLineForm, _("salvage line")),
+    "transplant": (Transplant, TransplantForm, _("HSCT")),
+    "follow-up": (FollowUp, FollowUpForm, _("follow-up")),
 }
 KIND_OF_MODEL = {model: kind for kind, (model, _, _) in EVENT_KINDS.items()}
 
@@ -140,9 +181,9 @@ class ReasonForm(PlainLabels, forms.Form):
     """The reason a data manager gives to delete a record."""
 
     reason = forms.CharField(
-        label="Reason",
+        label=_("Reason"),
         max_length=255,
-        help_text="Stored in the audit trail.",
+        help_text=_("Stored in the audit trail."),
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
@@ -160,14 +201,26 @@ class ReviewForm(ReasonForm):
 
 
 class PatientFilterForm(PlainLabels, forms.Form):
-    q = forms.CharField(label="Study ID", required=False, widget=forms.SearchInput(attrs={"placeholder": "MLL96-0012"}))
+    q = forms.CharField(
+        label=_("Study ID"), required=False, widget=forms.SearchInput(attrs={"placeholder": "MLL96-0012"})
+    )
     trial = forms.ModelChoiceField(
-        queryset=Trial.objects.all(), to_field_name="code", required=False, empty_label="All trials"
+        label=_("Trial"),
+        queryset=Trial.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("All trials"),
     )
     center = forms.ModelChoiceField(
-        queryset=Center.objects.all(), to_field_name="code", required=False, empty_label="All centers"
+        label=_("Center"),
+        queryset=Center.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("All centers"),
     )
-    status = forms.ChoiceField(choices=[("", "Any status"), *PatientStatus.CHOICES], required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any status")), *PatientStatus.CHOICES], required=False
+    )
 
     def __init__(self, *args, see_all_centers=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -188,17 +241,20 @@ class PatientFilterForm(PlainLabels, forms.Form):
 
 class AuditFilterForm(PlainLabels, forms.Form):
     user = forms.ModelChoiceField(
-        queryset=get_user_model().objects.order_by("username"), required=False, empty_label="Anyone"
+        label=_("User"), queryset=get_user_model().objects.order_by("username"), required=False, empty_label=_("Anyone")
     )
-    center = forms.ModelChoiceField(queryset=Center.objects.all(), required=False, empty_label="All centers")
-    study_id = forms.CharField(label="Study ID", required=False)
+    center = forms.ModelChoiceField(
+        label=_("Center"), queryset=Center.objects.all(), required=False, empty_label=_("All centers")
+    )
+    study_id = forms.CharField(label=_("Study ID"), required=False)
     record_type = forms.ChoiceField(
-        choices=[("", "All records")]
-        + [(m._meta.model_name, m._meta.verbose_name.capitalize()) for m in CLINICAL_MODELS],
+        label=_("Record type"),
+        choices=[("", _("All records"))]
+        + [(m._meta.model_name, capfirst(m._meta.verbose_name)) for m in CLINICAL_MODELS],
         required=False,
     )
-    since = forms.DateField(label="From (UTC)", required=False, widget=DateInput)
-    until = forms.DateField(label="To (UTC)", required=False, widget=DateInput)
+    since = forms.DateField(label=_("From (UTC)"), required=False, widget=DateInput)
+    until = forms.DateField(label=_("To (UTC)"), required=False, widget=DateInput)
 
     def filters(self):
         """Keyword arguments for ``selectors.audit_trail``; an invalid form filters nothing."""

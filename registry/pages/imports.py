@@ -6,30 +6,47 @@ The work is done by ``registry.transfer.imports`` and ``registry.transfer.export
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
-from ..transfer import exports, imports, uploads
+from ..transfer import encodings, exports, imports, uploads
 from ..transfer.data_dictionary import SHEETS
 
 
 class UploadForm(forms.Form):
     file = forms.FileField(
-        help_text="A .csv file (one entity), an .xlsx workbook (one sheet per entity) or a .zip of CSV files."
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "A .csv file (one entity), an .xlsx workbook (one sheet per entity) or a .zip of CSV files."
+        ),
     )
     entity = forms.ChoiceField(
         required=False,
-        choices=[("", "Work it out (from the sheet, file name or columns)")] + [(s.name, s.label) for s in SHEETS],
-        help_text="For a CSV file only.",
+        label=gettext_lazy("Entity"),
+        choices=[("", gettext_lazy("Work it out (from the sheet, file name or columns)"))]
+        + [(s.name, gettext_lazy(s.label)) for s in SHEETS],  # labels marked by gettext_noop in the dictionary
+        help_text=gettext_lazy("For a CSV file only."),
+    )
+    encoding = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Text encoding"),
+        choices=encodings.IMPORT_CHOICES,
+        initial=encodings.AUTO,
+        help_text=gettext_lazy(
+            'For CSV files (also inside a ZIP): Excel\'s "CSV UTF-8", or "CSV" from Japanese Excel (Shift_JIS).'
+        ),
     )
     reason = forms.CharField(
         required=False,
         max_length=255,
-        label="Reason for change",
-        help_text="Needed only if rows change records already in the registry; stored in the audit trail.",
+        label=gettext_lazy("Reason for change"),
+        help_text=gettext_lazy(
+            "Needed only if rows change records already in the registry; stored in the audit trail."
+        ),
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
@@ -41,6 +58,7 @@ class UploadForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_start(request):
+    access.require_role(request.user)
     can_import = access.can_import(request.user)
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
@@ -57,6 +75,7 @@ def import_start(request):
                     content=upload.read(),
                     entity=form.cleaned_data["entity"],
                     reason=form.cleaned_data["reason"],
+                    encoding=form.cleaned_data["encoding"] or encodings.AUTO,
                 )
                 imports.start(job, action="check")
                 return redirect("transfer:import-job", pk=job.pk)
@@ -87,6 +106,9 @@ def import_job(request, pk):
             "job": job,
             "report": report,
             "sheets": (report.get("sheets") or {}).items(),
+            "read_as": [
+                (sheet, encodings.LABELS.get(code, code)) for sheet, code in (report.get("encodings") or {}).items()
+            ],
             "running": job.status in (job.Status.QUEUED, job.Status.RUNNING),
             "can_commit": job.status == job.Status.CHECKED and access.can_import(request.user),
         },
@@ -118,28 +140,41 @@ def import_commit(request, pk):
         messages.error(request, error.message)
         return redirect("transfer:import-job", pk=job.pk)
     if job.status == job.Status.COMMITTED:
-        messages.success(request, f"Imported {job.file_name}.")
+        messages.success(request, _("Imported %(file)s.") % {"file": job.file_name})
     elif job.status == job.Status.REJECTED:
-        messages.error(request, "Nothing was written: the file no longer passes the checks (see the report).")
+        messages.error(request, _("Nothing was written: the file no longer passes the checks (see the report)."))
     return redirect("transfer:import-job", pk=job.pk)
 
 
 @login_required
 @require_http_methods(["GET"])
 def export_index(request):
-    available = exports.available(request.user)
-    if not available:
-        raise PermissionDenied("You have no role in the registry.")
+    access.require_role(request.user)
+    available = [
+        (kind, [(fmt, exports.is_csv(kind, fmt)) for fmt in formats])
+        for kind, formats in exports.available(request.user)
+    ]
     return render(request, "registry/export.html", {"available": available})
 
 
 @login_required
 @require_http_methods(["GET"])
 def export_download(request, kind, fmt):
+    """One export; ``?encoding=cp932`` writes its CSV files in Shift_JIS for Japanese Excel."""
+    access.require_role(request.user)
     try:
-        content, content_type, file_name = exports.export(user=request.user, kind=kind, fmt=fmt, source="page")
+        content, content_type, file_name = exports.export(
+            user=request.user,
+            kind=kind,
+            fmt=fmt,
+            source="page",
+            encoding=request.GET.get("encoding") or encodings.UTF8,
+        )
     except exports.UnknownExport:
-        raise Http404("No such export.") from None
+        raise Http404(_("No such export.")) from None
+    except exports.CsvEncodingError as error:
+        messages.error(request, error.message)
+        return redirect("transfer:export")
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{file_name}"'
     return response

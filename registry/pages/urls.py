@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assets, views
+from . import assets, audit_review, views
 from .imports import export_download, export_index, import_commit, import_job, import_start, import_status
 
 app_name = "registry"
@@ -28,4 +28,6 @@ urlpatterns = [
     path("<slug:kind>/<int:pk>/delete/", views.event_delete, name="event-delete"),
     path("audit/", views.audit_trail, name="audit-trail"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
+    path("audit/review/", audit_review.audit_review, name="audit-review"),
+    path("audit/review.csv", audit_review.audit_review_csv, name="audit-review-export"),
 ]

@@ -6,16 +6,21 @@ A user who may see a record but not change it gets 403.
 """
 
 import csv
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access, selectors, services, trail
+from ..cuts.services import FrozenByCut, cut_freezing
 from ..models import Center, FirstLineResponse, Patient
 from ..security import events as security_events
 from ..transfer import spreadsheet
@@ -30,12 +35,12 @@ def _event_kind(kind):
     try:
         return EVENT_KINDS[kind]
     except KeyError:
-        raise Http404("No such kind of record.") from None
+        raise Http404(_("No such kind of record.")) from None
 
 
 def _require_entry(user, patient=None):
-    if not access.can_enter_data(user, patient):
-        raise PermissionDenied("Only the study coordinator of this patient's center may change its records.")
+    """403 in the site's layout saying why: not a coordinator, or the patient is locked (by whom, when)."""
+    access.require_entry(user, patient)
 
 
 def _save(request, form, *, edit):
@@ -57,6 +62,9 @@ def _save(request, form, *, edit):
     except ValidationError as error:
         form.add_service_errors(error)
         return None
+    except FrozenByCut as error:
+        form.add_error(None, str(error))
+        return None
 
 
 def _query_without_page(request):
@@ -71,6 +79,7 @@ def _query_without_page(request):
 @login_required
 @require_http_methods(["GET"])
 def patient_list(request):
+    access.require_role(request.user)  # a user without a role gets the page saying so
     filter_form = PatientFilterForm(request.GET or None, see_all_centers=access.can_see_all_centers(request.user))
     filters = filter_form.filters() if request.GET else {}
     patients = selectors.patients_for(request.user, **filters)
@@ -87,17 +96,29 @@ def patient_list(request):
     )
 
 
+LAST_TRIAL_KEY = "registry.last_trial"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_create(request):
     _require_entry(request.user)
     # A coordinator registers patients of their own center only.
     patient = Patient(center=request.user.membership.center)
-    form = PatientForm(request.POST or None, instance=patient)
+    # The trial used last is remembered, and the next free study ID of each trial suggested.
+    suggestions = selectors.next_study_ids()
+    initial = {}
+    last_trial = request.session.get(LAST_TRIAL_KEY)
+    if last_trial in suggestions:
+        initial = {"trial": last_trial, "study_id": suggestions[last_trial]}
+    form = PatientForm(request.POST or None, instance=patient, initial=initial)
+    form.fields["study_id"].widget.attrs["data-suggestions"] = json.dumps(suggestions)
     if request.method == "POST" and form.is_valid() and _save(request, form, edit=False):
-        messages.success(request, f"Saved. Patient {patient.study_id} registered.")
+        request.session[LAST_TRIAL_KEY] = patient.trial_id
+        messages.success(request, _("Saved. Patient %(study_id)s registered.") % {"study_id": patient.study_id})
         return redirect("registry:patient-detail", pk=patient.pk)
-    return render(request, "registry/record_form.html", {"form": form, "patient": None, "title": "Register a patient"})
+    context = {"form": form, "patient": None, "title": _("Register a patient"), "two_columns": True}
+    return render(request, "registry/record_form.html", context)
 
 
 @login_required
@@ -107,9 +128,9 @@ def patient_edit(request, pk):
     _require_entry(request.user, patient)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid() and _save(request, form, edit=True):
-        messages.success(request, "Saved.")
+        messages.success(request, _("Saved."))
         return redirect("registry:patient-detail", pk=patient.pk)
-    title = f"Edit patient {form.initial.get('study_id', patient.study_id)}"
+    title = _("Edit patient %(study_id)s") % {"study_id": form.initial.get("study_id", patient.study_id)}
     return render(request, "registry/record_form.html", {"form": form, "patient": patient, "title": title})
 
 
@@ -120,21 +141,29 @@ def patient_detail(request, pk):
     return _render_patient(request, patient)
 
 
-def _render_patient(request, patient, review_form=None, status=200):
+def _course_context(request, patient):
+    """What the patient page and its course fragment show."""
     entries = selectors.timeline(patient)
     for entry in entries:
         entry.edit_kind = KIND_OF_MODEL.get(type(entry.record))
-    can_review = access.can_review(request.user)
-    context = {
+    frozen_by = cut_freezing(patient.trial_id)
+    return {
         "patient": patient,
+        "frozen_by": frozen_by,
         "timeline": entries,
-        "history": selectors.patient_history(patient),
-        "can_edit": access.can_enter_data(request.user, patient),
-        "can_register": access.can_enter_data(request.user),
-        "can_review": can_review,
+        "can_edit": access.can_enter_data(request.user, patient) and frozen_by is None,
+        "can_review": access.can_review(request.user),
         "has_first_line": selectors.has_first_line_response(patient),
-        "review_form": review_form or ReasonForm(),
         "event_kinds": [(kind, label) for kind, (_, _, label) in EVENT_KINDS.items() if kind != "first-line"],
+    }
+
+
+def _render_patient(request, patient, review_form=None, status=200):
+    context = {
+        **_course_context(request, patient),
+        "history": selectors.patient_history(patient),
+        "can_register": access.can_enter_data(request.user),
+        "review_form": review_form or ReasonForm(),
     }
     return render(request, "registry/patient_detail.html", context, status=status)
 
@@ -143,8 +172,7 @@ def _render_patient(request, patient, review_form=None, status=200):
 @require_POST
 def patient_review(request, pk):
     patient = selectors.patient_for(request.user, pk)
-    if not access.can_review(request.user):
-        raise PermissionDenied("Only a data manager may verify or lock records.")
+    access.require_review(request.user)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _render_patient(request, patient, review_form=form, status=400)
@@ -156,11 +184,75 @@ def patient_review(request, pk):
         reason=form.cleaned_data["reason"],
         **ReviewForm.ACTIONS[action],
     )
-    messages.success(request, f"Saved. Patient {patient.study_id}: {action} done.")
+    done = {
+        "verify": _("Patient %(study_id)s verified."),
+        "unverify": _("Patient %(study_id)s is no longer marked verified."),
+        "lock": _("Patient %(study_id)s locked."),
+        "unlock": _("Patient %(study_id)s unlocked."),
+    }[action]
+    messages.success(request, done % {"study_id": patient.study_id})
     return redirect("registry:patient-detail", pk=patient.pk)
 
 
 # --- Events of the course -------------------------------------------------------------------
+
+
+# The order of the paper form's course: "save and add next event" opens the next of these.
+COURSE_ORDER = ["first-line", "relapse", "salvage", "transplant", "follow-up"]
+
+
+# Says which fragment a response holds; a response without it (a refusal, a redirect) is a whole page.
+FRAGMENT_HEADER = "X-Registry-Fragment"
+
+
+def _wants_fragment(request):
+    """The patient page's script asks for the form or the course alone (``?fragment=1``)."""
+    return request.GET.get("fragment") == "1"
+
+
+def next_event_kind(kind):
+    """The kind after ``kind`` in the course order, or None after the follow-up."""
+    position = COURSE_ORDER.index(kind) + 1
+    return COURSE_ORDER[position] if position < len(COURSE_ORDER) else None
+
+
+def _event_form_response(request, form, patient, title, kind):
+    """The event form: a whole page, or only the form (400 with its errors) when asked for in place."""
+    following = None if form.instance.pk else next_event_kind(kind)
+    context = {
+        "form": form,
+        "patient": patient,
+        "title": title,
+        "action": request.path,
+        "next_label": EVENT_KINDS[following][2] if following else None,
+    }
+    if _wants_fragment(request):
+        response = render(request, "registry/_event_form.html", context, status=400 if form.is_bound else 200)
+        response[FRAGMENT_HEADER] = "form"
+        return response
+    return render(request, "registry/record_form.html", context)
+
+
+def _event_saved(request, patient, kind, message, *, added=True):
+    """After a save: the updated course alone (in place, with the next event's form URL) or a page.
+
+    A new event is followed by the next one of the course: in place its form opens; without
+    JavaScript "Save and add next event" goes to its page.
+    """
+    following = next_event_kind(kind) if added else None
+    if not _wants_fragment(request):
+        if message:
+            messages.success(request, message)
+        if following and request.POST.get("then") == "next":
+            return redirect("registry:event-create", pk=patient.pk, kind=following)
+        return redirect("registry:patient-detail", pk=patient.pk)
+    context = _course_context(request, patient)
+    if following and request.POST.get("then") == "next":
+        context["next_form_url"] = reverse("registry:event-create", args=[patient.pk, following]) + "?fragment=1"
+    context["saved_message"] = message
+    response = render(request, "registry/_course.html", context)
+    response[FRAGMENT_HEADER] = "course"
+    return response
 
 
 @login_required
@@ -170,14 +262,13 @@ def event_create(request, pk, kind):
     patient = selectors.patient_for(request.user, pk)
     _require_entry(request.user, patient)
     if model is FirstLineResponse and selectors.has_first_line_response(patient):
-        messages.info(request, "This patient already has a first-line response; edit it instead.")
+        messages.info(request, _("This patient already has a first-line response; edit it instead."))
         return redirect("registry:patient-detail", pk=patient.pk)
     form = form_class(request.POST or None, instance=model(patient=patient))
     if request.method == "POST" and form.is_valid() and _save(request, form, edit=False):
-        messages.success(request, f"Saved. {label.capitalize()} added.")
-        return redirect("registry:patient-detail", pk=patient.pk)
-    title = f"Add {label} for {patient.study_id}"
-    return render(request, "registry/record_form.html", {"form": form, "patient": patient, "title": title})
+        return _event_saved(request, patient, kind, _("Saved. %(record)s added.") % {"record": capfirst(label)})
+    title = _("Add %(record)s for %(study_id)s") % {"record": label, "study_id": patient.study_id}
+    return _event_form_response(request, form, patient, title, kind)
 
 
 @login_required
@@ -189,24 +280,24 @@ def event_edit(request, kind, pk):
     _require_entry(request.user, patient)
     form = form_class(request.POST or None, instance=record)
     if request.method == "POST" and form.is_valid() and _save(request, form, edit=True):
-        messages.success(request, f"Saved. {label.capitalize()} updated.")
-        return redirect("registry:patient-detail", pk=patient.pk)
-    title = f"Edit {label} of {patient.study_id}"
-    return render(request, "registry/record_form.html", {"form": form, "patient": patient, "title": title})
+        message = _("Saved. %(record)s updated.") % {"record": capfirst(label)}
+        return _event_saved(request, patient, kind, message, added=False)
+    title = _("Edit %(record)s of %(study_id)s") % {"record": label, "study_id": patient.study_id}
+    return _event_form_response(request, form, patient, title, kind)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def event_delete(request, kind, pk):
-    model, _, label = _event_kind(kind)
+    model, _form, label = _event_kind(kind)
     record = selectors.record_for(request.user, model, pk)
     patient = record.patient
     if not access.can_review(request.user):
-        raise PermissionDenied("Only a data manager may delete a clinical record.")
+        raise access.NotYourRole(access.DELETE_REFUSED)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.delete_record(user=request.user, record=record, reason=form.cleaned_data["reason"], source=PAGE_SOURCE)
-        messages.success(request, f"Deleted the {label} ({record}).")
+        messages.success(request, _("Deleted the %(record)s (%(name)s).") % {"record": label, "name": record})
         return redirect("registry:patient-detail", pk=patient.pk)
     return render(
         request, "registry/record_delete.html", {"form": form, "record": record, "patient": patient, "label": label}
@@ -217,8 +308,7 @@ def event_delete(request, kind, pk):
 
 
 def _audit_rows(request):
-    if not access.can_audit(request.user):
-        raise PermissionDenied("Only administrators may read the audit trail.")
+    access.require_audit(request.user)
     form = AuditFilterForm(request.GET or None)
     rows = selectors.audit_trail(**form.filters()) if request.GET else selectors.audit_trail()
     centers = dict(Center.objects.values_list("pk", "code"))
@@ -290,7 +380,7 @@ class _Echo:
 @login_required
 @require_http_methods(["GET"])
 def audit_export(request):
-    _, rows = _audit_rows(request)
+    _form, rows = _audit_rows(request)
     security_events.record(security_events.Kind.EXPORT, request=request, detail=f"audit-trail.csv, {len(rows)} rows")
     writer = csv.writer(_Echo())
     lines = (writer.writerow(r) for r in [AUDIT_CSV_COLUMNS, *(_audit_csv_row(row) for row in rows)])

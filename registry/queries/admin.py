@@ -3,18 +3,12 @@
 
 from django.contrib import admin
 
+from ..admin import ReadOnlyAdminMixin
 from .models import DataQuery, QueryMessage, SourceVerification
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnly(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 class MessageInline(admin.TabularInline):

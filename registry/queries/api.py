@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from ..api.serializers import StrictFieldsMixin
 from . import selectors, services
 from .models import DataQuery, QueryMessage, RecordType, SourceVerification
 from .rules import RULES
@@ -64,14 +65,14 @@ class QuerySerializer(serializers.ModelSerializer):
         return query.age_days()
 
 
-class RaiseSerializer(serializers.Serializer):
+class RaiseSerializer(StrictFieldsMixin, serializers.Serializer):
     record_type = serializers.ChoiceField(choices=RecordType.choices)
     record_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     field = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     message = serializers.CharField(max_length=2000)
 
 
-class TextSerializer(serializers.Serializer):
+class TextSerializer(StrictFieldsMixin, serializers.Serializer):
     message = serializers.CharField(max_length=2000)
 
 
@@ -84,8 +85,13 @@ _FILTERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=[s for s, _ in DataQuery.Status.choices]),
     OpenApiParameter("center", OpenApiTypes.STR, description="Center code."),
     OpenApiParameter("patient", OpenApiTypes.STR, description="Study ID."),
-    OpenApiParameter("age", OpenApiTypes.INT, description="Open for at least this many days."),
-    OpenApiParameter("rule", OpenApiTypes.STR, enum=["manual", *[r.code for r in RULES]]),
+    OpenApiParameter(
+        "age",
+        {"type": "integer", "minimum": 0, "maximum": 100_000},
+        description="Open for at least this many days.",
+    ),
+    # Not an enum: an unknown rule matches no query (200, empty), it is not refused.
+    OpenApiParameter("rule", OpenApiTypes.STR, description="manual, or a rule: " + ", ".join(r.code for r in RULES)),
 ]
 
 
@@ -196,7 +202,7 @@ class VerificationSerializer(serializers.ModelSerializer):
         return self.context.get("current", {}).get(mark.pk, mark.value) == mark.value
 
 
-class VerifySerializer(serializers.Serializer):
+class VerifySerializer(StrictFieldsMixin, serializers.Serializer):
     record_type = serializers.ChoiceField(choices=RecordType.choices)
     record_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     fields = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list)
@@ -206,8 +212,9 @@ class VerifySerializer(serializers.Serializer):
     list=extend_schema(
         summary="Source data verification marks",
         parameters=[
-            OpenApiParameter("record_type", OpenApiTypes.STR, enum=RecordType.values),
-            OpenApiParameter("record_id", OpenApiTypes.INT),
+            # Not an enum: an unknown record type matches no mark (200, empty), it is not refused.
+            OpenApiParameter("record_type", OpenApiTypes.STR, description="One of " + ", ".join(RecordType.values)),
+            OpenApiParameter("record_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
         ],
     ),
     create=extend_schema(

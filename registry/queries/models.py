@@ -17,10 +17,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
 from ..access import center_scope
-from ..audit import AuditFields, current_actor, reason_for
+from ..audit import AuditFields, RecordedHistoricalRecords
 from ..models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 
 
@@ -74,20 +73,6 @@ def field_label(record_type, field):
     if not field:
         return str(_("whole record"))
     return str(record_model(record_type)._meta.get_field(field).verbose_name)
-
-
-class QueryHistoricalRecords(HistoricalRecords):
-    """simple-history with the clinical trail's actor, reason and source (``registry.audit``'s
-    ``audit_context``; the ``AuditFields`` columns), written by the ORM on every database. Unlike
-    the clinical records' history it does not move the analysis data revision: a query or a
-    verification mark is not a change of the analysis data."""
-
-    def get_history_user(self, instance):
-        user = super().get_history_user(instance)
-        return user if user is not None else current_actor().user
-
-    def get_change_reason_for_object(self, instance, history_type, using):
-        return reason_for(instance)[:100]
 
 
 class ScopedQuerySet(models.QuerySet):
@@ -147,7 +132,7 @@ class DataQuery(OnPatientRecord):
         default=False, help_text=_("Closed by its rule once the data no longer trigger it.")
     )
 
-    history = QueryHistoricalRecords(bases=[AuditFields])
+    history = RecordedHistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -195,7 +180,7 @@ class QueryMessage(models.Model):
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
-    history = QueryHistoricalRecords(bases=[AuditFields])
+    history = RecordedHistoricalRecords(bases=[AuditFields])
     audit_patient_path = "query__patient__"
 
     class Meta:
@@ -219,7 +204,7 @@ class SourceVerification(OnPatientRecord):
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     verified_at = models.DateTimeField(default=timezone.now)
 
-    history = QueryHistoricalRecords(bases=[AuditFields])
+    history = RecordedHistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["record_type", "record_id", "field"]

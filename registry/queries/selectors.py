@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import access
 from ..models import Center, Patient
@@ -214,7 +215,9 @@ def field_verification(record_type, record):
             result[field] = FieldVerification(
                 "changed",
                 mark,
-                changed_by=(row.history_user.get_username() if row and row.history_user else "system") if row else "",
+                changed_by=(row.history_user.get_username() if row and row.history_user else _("system"))
+                if row
+                else "",
                 changed_at=row.history_date if row else None,
             )
         else:
@@ -260,9 +263,9 @@ def changed_since_verification(user, *, center=None, patient=None, limit=500):
     changed.sort(key=lambda pair: pair[0].verified_at, reverse=True)
     changed = changed[:limit]
     histories = {}
-    for record_type in {m.record_type for m, _ in changed}:
+    for record_type in {m.record_type for m, _state in changed}:
         model = record_model(record_type)
-        ids = [m.record_id for m, _ in changed if m.record_type == record_type]
+        ids = [m.record_id for m, _state in changed if m.record_type == record_type]
         for row in (
             model.history.filter(id__in=ids).select_related("history_user").order_by("history_date", "history_id")
         ):
@@ -270,7 +273,7 @@ def changed_since_verification(user, *, center=None, patient=None, limit=500):
     result = []
     for mark, current in changed:
         row = _change_after(record_model(mark.record_type), mark, histories.get((mark.record_type, mark.record_id), []))
-        who = (row.history_user.get_username() if row.history_user else "system") if row else ""
+        who = (row.history_user.get_username() if row.history_user else _("system")) if row else ""
         result.append(Changed(mark, "" if current is None else current, who, row.history_date if row else None))
     return result
 
@@ -343,7 +346,7 @@ def field_history(record_type, record_id, field=""):
                 changes.append(
                     FieldChange(
                         row.history_date,
-                        row.history_user.get_username() if row.history_user else "system",
+                        row.history_user.get_username() if row.history_user else _("system"),
                         label + old,
                         label + new if new else new,
                         row.history_change_reason or "",
@@ -360,7 +363,7 @@ def query_history(query):
     return [
         {
             "when": row.history_date,
-            "user": row.history_user.get_username() if row.history_user else "system",
+            "user": row.history_user.get_username() if row.history_user else _("system"),
             "status": row.get_status_display(),
             "reason": row.history_change_reason or "",
             "source": row.audit_source,

@@ -39,10 +39,11 @@ class TwoFactorMiddleware:
         return self.get_response(request)
 
     def _open(self, path):
-        """Static files, login, logout and the two pages that complete the second factor."""
+        """Static files, login, logout, the language switch and the two pages that complete the second factor."""
         if path.startswith(static("")):
             return True
-        return path in {reverse(name) for name in ("login", "logout", "security:verify", "security:enrol")}
+        names = ("login", "logout", "set_language", "security:verify", "security:enrol")
+        return path in {reverse(name) for name in names}
 
     def _refuse(self, request):
         if request.path_info.startswith("/api/"):

@@ -28,6 +28,8 @@ if __name__ == "__main__":  # pragma: no cover - `python -m registry.transfer.da
     django.setup()
 
 from django.db import models as dj_models  # noqa: E402
+from django.utils import translation  # noqa: E402
+from django.utils.translation import gettext_noop  # noqa: E402
 
 from .. import choices as choice_module  # noqa: E402
 from ..models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant  # noqa: E402
@@ -48,8 +50,9 @@ from .analysis_variables import (  # noqa: E402, F401 (re-exported: the dictiona
 
 
 def _choice_classes():
+    """The code list classes by their codes (values only: labels are translated lazily)."""
     return {
-        tuple(cls.choices): cls
+        tuple(cls.values): cls
         for _, cls in inspect.getmembers(choice_module, inspect.isclass)
         if issubclass(cls, dj_models.TextChoices) and cls is not dj_models.TextChoices and cls.__name__ != "Role"
     }
@@ -109,16 +112,18 @@ def _kind(model_field):
 
 def _column(model, name, *, example="", description=None, required=None):
     f = model._meta.get_field(name)
-    codes = _CHOICES_BY_VALUES.get(tuple(f.choices)) if f.choices else None
+    codes = _CHOICES_BY_VALUES.get(tuple(value for value, _label in f.choices)) if f.choices else None
     if required is None:
         required = not (f.null or f.blank or isinstance(f, dj_models.BooleanField))
-    label = str(f.verbose_name)
+    with translation.override("en"):  # the dictionary is English whatever the language of the first request
+        label = str(f.verbose_name)
+        description = str(description if description is not None else f.help_text or "")
     return Column(
         name=name,
         label=label[:1].upper() + label[1:],
         kind=_kind(f),
         required=required,
-        description=str(description if description is not None else f.help_text or ""),
+        description=description,
         codes=codes,
         max_length=f.max_length if _kind(f) == TEXT else None,
         example=example,
@@ -132,14 +137,14 @@ STUDY_ID = Column(
     True,
     "The patient's study ID, e.g. MLL96-0012 (on event sheets: a patient registered before or in the same import).",
     max_length=20,
-    example="MLL96-0012",
+    example="MLL98-0012",  # the examples are one course of an MLL98 infant, dates in course order
 )
 
 SHEETS = (
     Sheet(
         "patients",
         Patient,
-        "Patients",
+        gettext_noop("Patients"),  # English in exported files; translated where shown
         key=("study_id",),
         description="One row per registered infant: presenting features at diagnosis.",
         columns=(
@@ -169,7 +174,7 @@ SHEETS = (
     Sheet(
         "first_line_responses",
         FirstLineResponse,
-        "First-line responses",
+        gettext_noop("First-line responses"),  # English in exported files; translated where shown
         key=("study_id",),
         description="At most one row per patient: CR1 with its date, or induction failure.",
         columns=(
@@ -181,7 +186,7 @@ SHEETS = (
     Sheet(
         "relapses",
         Relapse,
-        "Relapses",
+        gettext_noop("Relapses"),  # English in exported files; translated where shown
         key=("study_id", "relapse_date"),
         description="One row per relapse after a complete remission.",
         columns=(
@@ -193,7 +198,7 @@ SHEETS = (
     Sheet(
         "salvage_lines",
         SalvageLine,
-        "Salvage lines",
+        gettext_noop("Salvage lines"),  # English in exported files; translated where shown
         key=("study_id", "start_date"),
         description="One row per second-line (salvage) regimen after relapse or induction failure.",
         columns=(
@@ -210,7 +215,7 @@ SHEETS = (
     Sheet(
         "transplants",
         Transplant,
-        "Transplants (HSCT)",
+        gettext_noop("Transplants (HSCT)"),  # English in exported files; translated where shown
         key=("study_id", "transplant_date"),
         description="One row per hematopoietic stem cell transplant.",
         columns=(
@@ -227,7 +232,7 @@ SHEETS = (
     Sheet(
         "follow_ups",
         FollowUp,
-        "Follow-up contacts",
+        gettext_noop("Follow-up contacts"),  # English in exported files; translated where shown
         key=("study_id", "contact_date"),
         description="One row per follow-up contact; a death is recorded once, with its date and cause.",
         columns=(
@@ -294,8 +299,10 @@ def markdown():
         "(case-insensitive, in any order); every other row is one record. Dates are",
         "`YYYY-MM-DD` (or real date cells in XLSX); decimals use a point; coded columns take the codes listed",
         "under *Code lists* (case-insensitive). Unknown columns are refused, so nothing is silently dropped.",
-        "CSV files must be UTF-8 (a byte-order mark is fine). Formulas are refused; a text cell exported with",
-        "a leading apostrophe to neutralise `=`, `+`, `-` or `@` is read back without it.",
+        'CSV files are UTF-8 (a byte-order mark is fine) or Shift_JIS as Japanese Excel saves "CSV" (CP932),',
+        "worked out from the file or chosen on upload. Formulas are refused; a text cell exported with",
+        "a leading apostrophe to neutralise `=`, `+`, `-` or `@` is read back without it. In the template",
+        "workbook every coded column offers its codes as a drop-down list.",
         "",
         "Re-importing the same rows changes nothing: each row is matched to a stored record by its natural",
         "key; identical records are left alone, differing ones are updated (with the import's reason for",
@@ -351,34 +358,70 @@ def markdown():
     return "\n".join(out)
 
 
+TEMPLATE_ROWS = 1_048_576  # the drop-down lists cover every row a spreadsheet has
+
+
 def template_workbook():
-    """An XLSX workbook: one sheet per entity (header, example row) plus README and code lists."""
+    """An XLSX workbook: one sheet per entity (header, example row) plus README and code lists.
+
+    The example rows are one consistent course (they pass the import's own dry run once their
+    center exists), and every coded column offers its codes as a drop-down list (a data
+    validation reading the ``codes`` sheet), so a code cannot be mistyped in Excel.
+    """
     from io import BytesIO
 
+    from django.utils.translation import gettext as _
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     wb = Workbook()
     readme = wb.active
     readme.title = "README"
-    readme.append(["MLL96/MLL98 registry import template. Fill one sheet per entity; delete the example rows."])
-    readme.append(["Columns and codes: docs/data-dictionary.md. Sheets named README and codes are ignored on import."])
-    for sheet in SHEETS:
-        ws = wb.create_sheet(sheet.name)
+    readme.append([_("MLL96/MLL98 registry import template. Fill one sheet per entity; delete the example rows.")])
+    readme.append(
+        [_("Columns and codes: docs/data-dictionary.md. Sheets named README and codes are ignored on import.")]
+    )
+    readme.append([_("Coded columns offer their codes as a drop-down list (the codes sheet lists them with labels).")])
+    codes = wb.create_sheet("codes")
+    codes.append(["code list", "code", "label"])
+    ranges = {}
+    for name, cls in code_lists().items():
+        first = codes.max_row + 1
+        for code, label in cls.choices:
+            codes.append([name, code, str(label)])
+        ranges[name] = f"codes!$B${first}:$B${codes.max_row}"
+    for index, sheet in enumerate(SHEETS, start=1):
+        ws = wb.create_sheet(sheet.name, index)  # entity sheets before the codes
         ws.append(sheet.column_names)
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.append([c.example for c in sheet.columns])
         for c, cell in zip(sheet.columns, ws[1], strict=True):
             ws.column_dimensions[cell.column_letter].width = max(14, len(c.name) + 2)
-    codes = wb.create_sheet("codes")
-    codes.append(["code list", "code", "label"])
-    for name, cls in code_lists().items():
-        for code, label in cls.choices:
-            codes.append([name, code, label])
+            codes_of_column = ranges.get(c.code_list) or (f'"{",".join(TRIAL_CODES)}"' if c.name == "trial" else None)
+            if codes_of_column:
+                ws.add_data_validation(_drop_down(codes_of_column, cell.column_letter))
     buffer = BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _drop_down(codes, column):
+    """A list validation offering ``codes`` (a range or a quoted list) in every data row of ``column`` (a letter)."""
+    from django.utils.translation import gettext as _
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    validation = DataValidation(
+        type="list",
+        formula1=codes,
+        allow_blank=True,
+        showDropDown=False,  # (sic) False shows the arrow
+        showErrorMessage=True,
+        errorTitle=_("Not a code of this column"),
+        error=_("Choose a code from the list; the codes sheet lists them with their labels."),
+    )
+    validation.add(f"{column}2:{column}{TEMPLATE_ROWS}")
+    return validation
 
 
 IGNORED_SHEETS = {"readme", "codes"}

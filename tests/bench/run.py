@@ -5,7 +5,11 @@ seeded by `manage.py seed_demo --patients N`; the measurements run in separate p
 peak memory is per size. The table is written to docs/benchmarks.md. Timings are measured here,
 never asserted in tests.
 
-Usage: python -m tests.bench.run [--sizes 1000,10000,100000]
+Usage: python -m tests.bench.run [--sizes 1000,10000,100000] [--only writers,queries]
+
+``--only`` runs the named benchmarks (the last part of their module name) and replaces only their
+sections of docs/benchmarks.md, keeping the others as they are. ``stats_vs_r`` (each statistic
+against R, tests/bench/stats_vs_r.py) runs last and needs no database.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -39,7 +44,14 @@ def manage(env, *args):
 
 # Each benchmark module has measure(n, env) -> dict (it runs its own subprocesses against the
 # database seeded with n patients) and markdown(results) -> str, a section of docs/benchmarks.md.
-BENCHES = ["tests.bench.analyses", "tests.bench.report", "tests.bench.queries", "tests.bench.api_import"]
+BENCHES = [
+    "tests.bench.analyses",
+    "tests.bench.report",
+    "tests.bench.queries",
+    "tests.bench.api_import",
+    "tests.bench.writers",
+    "tests.bench.course_entry",
+]
 
 
 def bench_size(n, modules):
@@ -79,18 +91,50 @@ never asserted in tests.
     print(text)
 
 
+def _by_heading(text):
+    """{'## heading': its text up to the next '## ' heading}, in order."""
+    parts = re.split(r"^(?=## )", text, flags=re.MULTILINE)
+    return {part.splitlines()[0]: part.rstrip("\n") for part in parts if part.startswith("## ")}
+
+
+def merge_report(sections):
+    """Replace only the given sections of docs/benchmarks.md (by their '## ' heading); add new ones at the end."""
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text()
+    for heading, new in _by_heading("\n\n".join(sections)).items():
+        old = _by_heading(text).get(heading)
+        text = text.replace(old, new) if old else text.rstrip("\n") + "\n\n" + new + "\n"
+    path.write_text(text)
+    print("\n\n".join(sections))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--only", help="comma-separated benchmarks, e.g. writers: run them, update their sections")
     args = parser.parse_args()
-    modules = [importlib.import_module(name) for name in BENCHES]
+    names = BENCHES
+    if args.only:
+        wanted = set(args.only.split(","))
+        names = [name for name in BENCHES if name.rpartition(".")[2] in wanted]
+        unknown = wanted - {name.rpartition(".")[2] for name in names} - {"stats_vs_r"}
+        if unknown:
+            parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; known: {', '.join(BENCHES)}")
+    modules = [importlib.import_module(name) for name in names]
     by_module = {m.__name__: [] for m in modules}
-    for n in [int(s) for s in args.sizes.split(",")]:
+    for n in [int(s) for s in args.sizes.split(",")] if modules else []:
         print(f"benchmarking {n:,} patients ...", file=sys.stderr, flush=True)
         for name, result in bench_size(n, modules).items():
             by_module[name].append(result)
             print(json.dumps(result)[:500], file=sys.stderr, flush=True)
-    write_report([m.markdown(by_module[m.__name__]) for m in modules])
+    sections = [m.markdown(by_module[m.__name__]) for m in modules]
+    if args.only:
+        merge_report(sections)
+    else:
+        write_report(sections)
+    if not args.only or "stats_vs_r" in args.only.split(","):
+        # no database: its own cohort at 1,000 to 1,000,000 patients; replaces its own section
+        importlib.import_module("tests.bench.stats_vs_r").main([])
 
 
 if __name__ == "__main__":

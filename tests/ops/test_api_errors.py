@@ -100,3 +100,12 @@ def test_access_log_line_has_method_path_status_duration_and_user(api, coordinat
     assert line["method"] == "GET" and line["path"] == "/api/v1/patients/" and line["status"] == 200
     assert line["duration_ms"] >= 0 and line["user"] == "coord"
     assert line["request_id"] == response["X-Request-ID"]
+
+
+def test_a_nul_character_in_a_query_parameter_is_a_400_problem(client, data_manager):
+    client.force_login(data_manager)
+    for url in ("/api/v1/queries/?center=TK%00Y", "/api/v1/verifications/?record_type=a%00", "/api/v1/patients/?q=%00"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response["Content-Type"].startswith("application/problem+json")
+        assert "NUL" in response.json()["detail"]

@@ -8,14 +8,20 @@
   var bar = box.querySelector("progress");
   var text = box.querySelector(".progress-text");
   var body = document.getElementById("report-body");
+
+  // A message of the page (data-text-* on the progress box, translated there) with {name} filled in.
+  function say(name, values) {
+    return (box.dataset[name] || name).replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
+  }
   var button = form ? form.querySelector("button[type=submit]") : null;
 
   function show(done, total, message) {
     box.hidden = false;
     bar.max = Math.max(total, 1);
     bar.value = done;
-    bar.setAttribute("aria-valuetext", done + " of " + total + " analyses done");
-    text.textContent = message || (done + " of " + total + " analyses done");
+    var progress = say("textProgress", {done: done, total: total});
+    bar.setAttribute("aria-valuetext", progress);
+    text.textContent = message || progress;
   }
 
   function finish(ok, message) {
@@ -37,11 +43,11 @@
         show(s.done, s.total);
         if (!s.finished) { window.setTimeout(function () { poll(statusUrl, fragmentUrl); }, 1000); return; }
         return swap(fragmentUrl).then(function () {
-          if (s.failed.length) { finish(false, "Done, but failed: " + s.failed.join(", ") + ". The report shows the newest successful results."); }
-          else { finish(true, "Done: " + s.total + " of " + s.total + " analyses computed; the report below is up to date."); }
+          if (s.failed.length) { finish(false, say("textFailed", {names: s.failed.join(", ")})); }
+          else { finish(true, say("textDone", {total: s.total})); }
         });
       })
-      .catch(function (e) { finish(false, "Could not follow the computation (" + e.message + "). Reload the page."); });
+      .catch(function (e) { finish(false, say("textLost", {error: e.message})); });
   }
 
   if (form) {
@@ -49,7 +55,7 @@
       event.preventDefault();
       box.classList.remove("done", "failed");
       if (button) { button.disabled = true; }
-      show(0, 1, "Starting the computation...");
+      show(0, 1, say("textStarting", {}));
       bar.removeAttribute("value");  // indeterminate until the runs are queued
       fetch(form.action, {
         method: "POST", body: new FormData(form), credentials: "same-origin",
@@ -57,7 +63,7 @@
       })
         .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
         .then(function (data) { show(0, data.runs.length); poll(data.status_url, data.fragment_url); })
-        .catch(function (e) { finish(false, "Could not start the computation (" + e.message + ")."); });
+        .catch(function (e) { finish(false, say("textNotStarted", {error: e.message})); });
     });
     // Runs already pending when the page was served: follow them.
     if (form.dataset.pending) {

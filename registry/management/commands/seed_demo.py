@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 f"The registry already holds {Patient.objects.count()} patients; "
                 "seed_demo only fills an empty registry."
             )
-        taken = get_user_model().objects.filter(username__in=[name for name, _, _ in seeding.DEMO_USERS])
+        taken = get_user_model().objects.filter(username__in=[name for name, *_ in seeding.DEMO_USERS])
         if taken.exists():
             names = ", ".join(taken.values_list("username", flat=True))
             raise CommandError(f"User(s) {names} already exist; seed_demo creates its own demo users.")

@@ -9,8 +9,10 @@
     var b = Date.parse(birth.value), d = Date.parse(diagnosis.value);
     if (isNaN(b) || isNaN(d)) { out.textContent = ""; return; }
     var days = Math.round((d - b) / 86400000);
-    out.textContent = "Age at diagnosis: " + days + " days" +
-      (days < 0 ? " (diagnosis before birth?)" : days >= 365 ? " (not an infant: under 365 days only)" : days < 90 ? " (under 3 months)" : "");
+    // The words come from the page (data-* attributes), in its language.
+    var words = out.dataset;
+    var note = days < 0 ? words.beforeBirth : days >= 365 ? words.notInfant : days < 90 ? words.young : "";
+    out.textContent = words.age.replace("{days}", days) + (note ? " " + note : "");
   }
   birth.addEventListener("input", update);
   diagnosis.addEventListener("input", update);

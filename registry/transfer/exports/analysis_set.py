@@ -137,12 +137,13 @@ def _values(values, diagnosis):
     return values.to_numpy()
 
 
-def analysis_tables(patients):
-    """{table name: DataFrame} of the de-identified data set for ``patients`` (a scoped queryset).
+def analysis_tables(patients=None, *, tables=None):
+    """{table name: DataFrame} of the de-identified data set for ``patients`` (a scoped queryset),
+    or of course ``tables`` already read (a data cut's, ``registry.cuts.snapshot.tables``).
 
     One query per registry table. Every interval is whole days from the date of diagnosis.
     """
-    tables = course.read_tables(patients)
+    tables = course.read_tables(patients) if tables is None else tables
     frame = course.course_frame(tables=tables)
     events = course.event_tables(tables=tables, course=frame)
     names = frame.set_index("patient_id")["study_id"].map(pseudonym)
@@ -265,19 +266,21 @@ def _sas_text(text):
     return str(text).replace('"', "'")[:256]
 
 
-def analysis_export(patients, fmt):
+def analysis_export(patients, fmt, encoding="utf-8"):
     """(bytes, number of patients) of the data set in ``fmt``.
 
     ``zip``: one CSV per table; ``csv``: the patients table alone; ``xlsx``: one sheet per table
     and a ``labels`` sheet; ``xpt`` (SAS transport v8), ``xpt5`` (v5, with ``formats.sas``),
-    ``dta``, ``sav``: a ZIP of one such file per table.
+    ``dta``, ``sav``: a ZIP of one such file per table. ``encoding``: of the CSV files.
     """
     frames = analysis_tables(patients)
     n = len(frames["patients"])
     if fmt == "csv":
-        return writers.write_csv(*records(frames["patients"])), n
+        return writers.write_csv(*records(frames["patients"]), encoding=encoding), n
     if fmt == "zip":
-        files = {f"{t.name}.csv": writers.write_csv(*records(frames[t.name])) for t in ANALYSIS_TABLES}
+        files = {
+            f"{t.name}.csv": writers.write_csv(*records(frames[t.name]), encoding=encoding) for t in ANALYSIS_TABLES
+        }
         return writers.write_zip(files), n
     if fmt == "xlsx":
         sheets = {t.name: records(frames[t.name]) for t in ANALYSIS_TABLES}

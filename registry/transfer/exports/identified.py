@@ -33,17 +33,19 @@ def identified_tables(patients):
     return tables
 
 
-def identified_export(patients, fmt):
-    """(bytes, number of patients): an XLSX workbook, or a ZIP of one CSV per sheet."""
+def identified_export(patients, fmt, encoding="utf-8"):
+    """(bytes, number of patients): an XLSX workbook, or a ZIP of one CSV (in ``encoding``) per sheet."""
     tables = identified_tables(patients)
     n = len(tables["patients"][1])
     if fmt == "xlsx":
         return write_xlsx(tables), n
-    return write_zip({f"{name}.csv": write_csv(header, rows) for name, (header, rows) in tables.items()}), n
+    files = {f"{name}.csv": write_csv(header, rows, encoding) for name, (header, rows) in tables.items()}
+    return write_zip(files), n
 
 
-def dictionary_export(fmt):
-    """(bytes, None): the dictionary as Markdown, CSV (import sheets and analysis tables), or the template."""
+def dictionary_export(fmt, encoding="utf-8"):
+    """(bytes, None): the dictionary as Markdown, CSV (import sheets and analysis tables; in ``encoding``),
+    or the template."""
     if fmt == "md":
         return markdown().encode("utf-8"), None
     if fmt == "xlsx":
@@ -80,4 +82,4 @@ def dictionary_export(fmt):
             ]
         )
     header = ["part", "sheet", "name", "label", "type", "required", "code_list", "codes", "description"]
-    return write_csv(header, rows), None
+    return write_csv(header, rows, encoding), None

@@ -2,7 +2,8 @@
 
 ``odm_export`` writes the study metadata of every import sheet (``SHEETS``) and every patient's
 records as one Snapshot file; ``validate_odm`` checks a file against the ODM 1.3.2 XML schema
-shipped in odmlib.
+shipped in odmlib. Casebook signatures go in as ``SubjectData/Signature`` with their ``AdminData``;
+an invalidated one only as an annotation saying so (``registry.signatures.odm``).
 """
 
 from collections import defaultdict
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from ...signatures.odm import OdmSignatures
 from ..data_dictionary import BOOLEAN, SHEETS, TRIAL_CODES, code_lists
 from .identified import identified_tables
 
@@ -99,6 +101,8 @@ def odm_export(patients):
             item = el(code_list, "CodeListItem", CodedValue=code)
             text(item, "Decode", str(label))
 
+    signing = OdmSignatures(patients)
+    signing.admin_data(el, root, study_oid="ST.MLL", metadata_version_oid="MDV.1", effective_date=now.date())
     clinical = el(root, "ClinicalData", StudyOID="ST.MLL", MetaDataVersionOID="MDV.1")
     tables = identified_tables(patients)
     by_patient = defaultdict(lambda: defaultdict(list))
@@ -108,6 +112,7 @@ def odm_export(patients):
             by_patient[row[0]][sheet.name].append(dict(zip(header, row, strict=True)))
     for study_id in sorted(by_patient):
         subject = el(clinical, "SubjectData", SubjectKey=study_id)
+        signing.subject(el, subject, study_id)
         sed = el(subject, "StudyEventData", StudyEventOID="SE.REGISTRY")
         for sheet in SHEETS:
             records = by_patient[study_id].get(sheet.name)

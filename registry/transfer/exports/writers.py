@@ -1,5 +1,7 @@
 """File writers shared by the exports: CSV, XLSX, ZIP, and SAS / Stata / SPSS through pyreadstat.
 
+CSV is UTF-8 with a byte-order mark, or Shift_JIS (CP932) on request (``registry.transfer.encodings``).
+
 Text that a spreadsheet would run as a formula is neutralised (``registry.transfer.spreadsheet``)
 in CSV and XLSX. Tables are ``(header, rows)`` with Python values (None for missing).
 """
@@ -11,6 +13,7 @@ import tempfile
 import zipfile
 from datetime import date
 
+from .. import encodings
 from ..spreadsheet import neutralise
 
 
@@ -22,14 +25,16 @@ def _cell_text(value):
     return str(neutralise(value))
 
 
-def write_csv(header, rows):
-    """UTF-8 CSV with a byte-order mark (so Excel reads it as UTF-8), CRLF line ends."""
+def write_csv(header, rows, encoding=encodings.UTF8):
+    """CSV with CRLF line ends: UTF-8 with a byte-order mark (so Excel reads it as UTF-8), or
+    ``encoding="cp932"``, Shift_JIS as Japanese Excel reads it (``encodings.CsvEncodingError`` if a
+    character has no Shift_JIS form)."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow([_cell_text(v) for v in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return encodings.encode(buffer.getvalue(), encoding)
 
 
 def write_xlsx(tables):

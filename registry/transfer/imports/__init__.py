@@ -16,7 +16,8 @@ differing ones are updated with the import's reason for change.
 
 The parts, in the order an import passes through them:
 
-* ``readers``: the file into tables (CSV, XLSX, ZIP of CSV); formulas refused;
+* ``readers``: the file into tables (CSV in UTF-8 or Shift_JIS, ``registry.transfer.encodings``;
+  XLSX; ZIP of CSV); formulas refused;
 * ``cells``: one cell into its Python value (``parse_cell``) and the located ``Problem``;
 * ``courses``: rows onto the patients' courses, checked or written by the services
   (``check_and_write``);

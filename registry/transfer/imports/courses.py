@@ -16,6 +16,7 @@ from ... import access, chronology, services
 from ...audit import audit_context
 from ...models import Center, Patient, Trial
 from ...queries.tasks import run_quality_checks
+from .. import encodings
 from ..data_dictionary import SHEETS, SHEETS_BY_NAME
 from .cells import CellError, Problem, blank_value, parse_cell
 from .readers import read_tables
@@ -35,12 +36,13 @@ class Row:
 class _Run:
     """One pass over the tables: parse, resolve references, then write through the services."""
 
-    def __init__(self, *, user, file_name, tables, reason, progress):
+    def __init__(self, *, user, file_name, tables, reason, progress, encoding=encodings.AUTO):
         self.user = user
         self.file_name = file_name
         self.tables = tables
         self.reason = (reason or "").strip()
         self.progress = progress
+        self.encoding = encoding or encodings.AUTO
         self.problems = []
         self.problem_count = 0
         self.rows_with_problems = set()
@@ -302,16 +304,26 @@ def _same(stored, value):
 SHEET_OF_MODEL = {sheet.model: sheet for sheet in SHEETS}
 
 
-def check_and_write(*, user, file_name, content, entity="", reason="", commit=False, progress=None):
+def check_and_write(
+    *, user, file_name, content, entity="", reason="", commit=False, progress=None, encoding=encodings.AUTO
+):
     """Check a file and, with ``commit=True`` and no problem at all, write it in one transaction.
 
     Returns the report: ``{"committed", "problems": [...], "problem_count", "sheets": {name:
-    {"rows", "create", "update", "unchanged", "error"}}}``. ``user=None`` imports as the system
-    (benchmarks and scripts); otherwise only a study coordinator may import, and only their
-    center's patients.
+    {"rows", "create", "update", "unchanged", "error"}}, "encoding", "encodings"}``: the CSV
+    encoding asked for (``auto``, ``utf-8``, ``cp932``) and the one each CSV sheet was read in.
+    ``user=None`` imports as the system (benchmarks and scripts); otherwise only a study
+    coordinator may import, and only their center's patients.
     """
-    tables, file_problems = read_tables(file_name, content, entity)
-    run = _Run(user=user, file_name=PurePath(file_name).name, tables=tables, reason=reason, progress=progress)
+    tables, file_problems = read_tables(file_name, content, entity, encoding)
+    run = _Run(
+        user=user,
+        file_name=PurePath(file_name).name,
+        tables=tables,
+        reason=reason,
+        progress=progress,
+        encoding=encoding,
+    )
     for p in file_problems:
         run.problem(p.sheet, p.row, p.column, p.message, p.kind, p.value)
     if user is not None and not access.can_import(user):
@@ -345,4 +357,6 @@ def _report(run, *, committed):
         "problem_count": run.problem_count,
         "problems": [p.as_dict() for p in run.problems],
         "problems_truncated": run.problem_count > len(run.problems),
+        "encoding": run.encoding,
+        "encodings": {t.sheet: t.encoding for t in run.tables if t.encoding},
     }

@@ -13,10 +13,11 @@ from pathlib import PurePath
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ...models import ImportJob
 from ...ops import handoff
-from .. import uploads
+from .. import encodings, uploads
 from ..uploads import ImportRejected
 from .cells import Problem
 from .courses import check_and_write
@@ -27,13 +28,19 @@ ASYNC_BYTES = getattr(settings, "IMPORT_ASYNC_BYTES", 256 * 1024)
 TASK = "registry.run_import_job"
 
 
-def create_job(*, user, file_name, content, entity="", reason=""):
-    """Store an uploaded file for checking; refuses unreadable files at once (ImportRejected)."""
+def create_job(*, user, file_name, content, entity="", reason="", encoding=encodings.AUTO):
+    """Store an uploaded file for checking; refuses unreadable files at once (ImportRejected).
+
+    ``encoding`` is that of CSV files (``registry.transfer.encodings``); it rides in the job's
+    report (``report["encoding"]``), which every run of the job keeps, so the commit reads the
+    file as its dry run did.
+    """
     name = PurePath(file_name or "upload").name[:200]
     file_kind(name)
     uploads.check_file_size(len(content))
     check_entity(entity)
-    read_tables(name, content, entity)  # an unreadable file is refused now, not in a report later
+    encoding = encoding or encodings.AUTO
+    read_tables(name, content, entity, encoding)  # an unreadable file is refused now, not in a report later
     return ImportJob.objects.create(
         user=user,
         file_name=name,
@@ -41,7 +48,13 @@ def create_job(*, user, file_name, content, entity="", reason=""):
         sha256=hashlib.sha256(content).hexdigest(),
         entity=entity or "",
         reason=(reason or "").strip()[:255],
+        report={"encoding": encoding},
     )
+
+
+def encoding_of(job):
+    """The CSV encoding the job's file is read in (``auto`` for jobs stored before there was a choice)."""
+    return (job.report or {}).get("encoding") or encodings.AUTO
 
 
 def is_large(job):
@@ -55,7 +68,7 @@ def start(job, *, action):
         raise ValueError(action)
     if action == "commit" and job.status != ImportJob.Status.CHECKED:
         raise ImportRejected(
-            "Only a file whose dry run found no problems can be committed; check it again.", status=409
+            _("Only a file whose dry run found no problems can be committed; check it again."), status=409
         )
     job.action = action
     job.status = ImportJob.Status.QUEUED
@@ -101,6 +114,7 @@ def _run(job):
             reason=job.reason,
             commit=job.action == "commit",
             progress=progress,
+            encoding=encoding_of(job),
         )
     except ImportRejected as error:
         report = {
@@ -111,6 +125,7 @@ def _run(job):
             "problem_count": 1,
             "problems": [Problem("", None, "", error.message, "file").as_dict()],
             "problems_truncated": False,
+            "encoding": encoding_of(job),
         }
     finally:
         close()

@@ -1,5 +1,8 @@
 """Reading an uploaded file into tables: a CSV file, an XLSX workbook or a ZIP archive of CSV files.
 
+CSV files are UTF-8 (with or without a byte-order mark) or Shift_JIS as Japanese Excel writes it
+(CP932), chosen or worked out (``registry.transfer.encodings``).
+
 Each table is one sheet (one entity of ``registry.transfer.data_dictionary``) with its header
 and its non-blank rows numbered as a spreadsheet shows them. A file that cannot be read at all
 is refused with ``ImportRejected``; what is wrong inside a readable file is a located ``Problem``.
@@ -16,7 +19,7 @@ from pathlib import PurePath
 
 from django.utils.translation import gettext as _
 
-from .. import uploads
+from .. import encodings, uploads
 from ..data_dictionary import IGNORED_SHEETS, SHEETS, SHEETS_BY_NAME
 from ..spreadsheet import looks_like_formula
 from ..uploads import ImportRejected
@@ -28,6 +31,7 @@ class Table:
     sheet: str
     header: list  # normalised column names, in file order
     rows: list  # (row number, [cell values]) with blank rows left out
+    encoding: str = ""  # a CSV file's text encoding as read (``encodings.UTF8`` or ``CP932``)
 
 
 def file_kind(file_name):
@@ -39,36 +43,48 @@ def file_kind(file_name):
     if suffix == ".zip":
         return "zip"
     raise ImportRejected(
-        f"Unsupported file type {suffix or '(none)'!r}: upload a .csv, .xlsx or .zip (of CSV files) file.", status=415
+        _("Unsupported file type %(suffix)s: upload a .csv, .xlsx or .zip (of CSV files) file.")
+        % {"suffix": repr(suffix or "(none)")},
+        status=415,
     )
 
 
-def read_tables(file_name, content, entity=""):
-    """Split ``content`` into tables, one per sheet (or the one CSV), and report file-level problems."""
+def read_tables(file_name, content, entity="", encoding=encodings.AUTO):
+    """Split ``content`` into tables, one per sheet (or the one CSV), and report file-level problems.
+
+    ``encoding`` is that of CSV files (one, or each in a ZIP): ``auto``, ``utf-8`` or ``cp932``
+    (``registry.transfer.encodings``).
+    """
     uploads.check_file_size(len(content))
     if not content:
-        raise ImportRejected("The file is empty.")
+        raise ImportRejected(_("The file is empty."))
+    encodings.check_import_encoding(encoding)
     kind = file_kind(file_name)
     if kind == "csv":
-        return _read_csv(file_name, content, entity)
+        return _read_csv(file_name, content, entity, encoding)
     if kind == "zip":
-        return _read_zip(content)
+        return _read_zip(content, encoding)
     return _read_xlsx(content)
 
 
 def check_entity(entity):
     """Refuse an entity (the sheet a CSV file holds) the data dictionary does not know."""
     if entity and entity not in SHEETS_BY_NAME:
-        raise ImportRejected(f"Unknown entity {entity!r}; choose one of {', '.join(SHEETS_BY_NAME)}.")
+        raise ImportRejected(
+            _("Unknown entity %(entity)s; choose one of %(entities)s.")
+            % {"entity": repr(entity), "entities": ", ".join(SHEETS_BY_NAME)}
+        )
 
 
-def _read_zip(content):
+def _read_zip(content, encoding):
     """A ZIP archive of CSV files, one per entity and named after it (as the identified export)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ImportRejected(f"The file is not a readable ZIP archive ({type(error).__name__}).") from None
+        raise ImportRejected(
+            _("The file is not a readable ZIP archive (%(error)s).") % {"error": type(error).__name__}
+        ) from None
     uploads.check_unzipped_size(sum(m.file_size for m in members))
     tables, problems = [], []
     for member in members:
@@ -81,8 +97,8 @@ def _read_zip(content):
                         name,
                         None,
                         "",
-                        f"Unexpected file {name!r} in the archive; it holds one CSV file per entity, named "
-                        f"{', '.join(s + '.csv' for s in SHEETS_BY_NAME)}.",
+                        _("Unexpected file %(name)s in the archive; it holds one CSV file per entity, named %(files)s.")
+                        % {"name": repr(name), "files": ", ".join(s + ".csv" for s in SHEETS_BY_NAME)},
                         "unknown_sheet",
                     )
                 )
@@ -90,37 +106,35 @@ def _read_zip(content):
         try:
             data = archive.read(member)
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
-            raise ImportRejected(f"{name!r} cannot be unpacked ({type(error).__name__}).") from None
+            raise ImportRejected(
+                _("%(name)s cannot be unpacked (%(error)s).") % {"name": repr(name), "error": type(error).__name__}
+            ) from None
         try:
-            found, found_problems = _read_csv(name, data, stem)
+            found, found_problems = _read_csv(name, data, stem, encoding)
         except ImportRejected as error:
             raise ImportRejected(f"{name}: {error.message}", status=error.status) from None
         tables += found
         problems += found_problems
     if not tables and not problems:
-        problems.append(Problem("", None, "", "The archive holds no CSV file named after an entity.", "unknown_sheet"))
+        problems.append(
+            Problem("", None, "", _("The archive holds no CSV file named after an entity."), "unknown_sheet")
+        )
     return tables, problems
 
 
-def _read_csv(file_name, content, entity):
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ImportRejected(
-            f"The file is not UTF-8 text (byte {error.start + 1} cannot be read). "
-            "Save it as 'CSV UTF-8' and upload it again."
-        ) from None
+def _read_csv(file_name, content, entity, encoding):
+    text, used = encodings.decode(content, encoding)
     if "\x00" in text:
-        raise ImportRejected("The file holds NUL bytes: it is not a CSV text file.")
+        raise ImportRejected(_("The file holds NUL bytes: it is not a CSV text file."))
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         raw = list(reader)
     except csv.Error as error:
-        raise ImportRejected(f"The CSV file cannot be read: {error}.") from None
+        raise ImportRejected(_("The CSV file cannot be read: %(error)s.") % {"error": error}) from None
     if not raw:
-        raise ImportRejected("The file is empty.")
+        raise ImportRejected(_("The file is empty."))
     header = [normalise(h) for h in raw[0]]
     rows = [(i, r) for i, r in enumerate(raw[1:], start=2) if any(cell.strip() for cell in r)]
     uploads.check_row_count(len(rows), repr(PurePath(file_name).name))
@@ -131,12 +145,15 @@ def _read_csv(file_name, content, entity):
             PurePath(file_name).stem,
             1,
             "",
-            f"Cannot tell which entity this CSV file holds from its columns; name the file after it "
-            f"(e.g. relapses.csv) or choose the entity. Entities: {names}.",
+            _(
+                "Cannot tell which entity this CSV file holds from its columns; name the file after it "
+                "(e.g. relapses.csv) or choose the entity. Entities: %(names)s."
+            )
+            % {"names": names},
             "unknown_sheet",
         )
         return [], [problem]
-    return [Table(sheet, header, rows)], _csv_formulas(sheet, header, rows)
+    return [Table(sheet, header, rows, used)], _csv_formulas(sheet, header, rows)
 
 
 def _csv_formulas(sheet, header, rows):
@@ -200,7 +217,9 @@ def _read_xlsx(content):
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
-        raise ImportRejected(f"The file is not a readable XLSX workbook ({type(error).__name__}).") from None
+        raise ImportRejected(
+            _("The file is not a readable XLSX workbook (%(error)s).") % {"error": type(error).__name__}
+        ) from None
     tables, problems = [], []
     try:
         for ws in workbook.worksheets:
@@ -213,8 +232,8 @@ def _read_xlsx(content):
                         ws.title,
                         None,
                         "",
-                        f"Unknown sheet {ws.title!r}; sheets are named {', '.join(SHEETS_BY_NAME)} "
-                        "(README and codes are ignored).",
+                        _("Unknown sheet %(sheet)s; sheets are named %(sheets)s (README and codes are ignored).")
+                        % {"sheet": repr(ws.title), "sheets": ", ".join(SHEETS_BY_NAME)},
                         "unknown_sheet",
                     )
                 )
@@ -225,7 +244,7 @@ def _read_xlsx(content):
     finally:
         workbook.close()
     if not tables and not problems:
-        problems.append(Problem("", None, "", "The workbook holds no sheet named after an entity.", "unknown_sheet"))
+        problems.append(Problem("", None, "", _("The workbook holds no sheet named after an entity."), "unknown_sheet"))
     return tables, problems
 
 
