@@ -63,10 +63,15 @@ class RequestIdMiddleware:
         tokens = context.bind(request_id=request_id, user="")
         started = time.perf_counter()
         try:
-            if problems.is_api(request) and any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+            nul = [key for key, values in request.GET.lists() if "\x00" in key + "".join(values)]
+            if problems.is_api(request) and nul:
                 # PostgreSQL cannot hold a NUL character: a query parameter with one is a 400, not a 500.
                 response = problems.response(
-                    400, _("A query parameter contains a NUL character."), request=request, code="nul_character"
+                    400,
+                    _("A query parameter contains a NUL character."),
+                    request=request,
+                    code="nul_character",
+                    errors={key: [_nul_message(key)] for key in nul},
                 )
             else:
                 response = self.get_response(request)
@@ -91,6 +96,12 @@ class RequestIdMiddleware:
             return response
         finally:
             context.reset(tokens)
+
+
+def _nul_message(parameter):
+    if parameter == "cursor":
+        return _("This cursor is not valid (it contains a NUL character); use the next or previous link as given.")
+    return _("This value contains a NUL character, which no field can hold.")
 
 
 def _as_problem(request, response):
