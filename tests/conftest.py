@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from tests.factories import CenterFactory, UserFactory
 
@@ -86,6 +87,15 @@ def tasks_in_process(request):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = eager
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Every test starts in the default language (English): a test that served Japanese pages
+    must not leave Japanese active for the next one."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
