@@ -1,13 +1,19 @@
 """The study dashboard: registrations, recurrences, data completeness and the latest runs.
 
-Everyone with a role sees the dashboard of their centers: a few set-based aggregate queries
-scoped by ``Patient.objects.for_user`` (the course facts' SQL predicates, ``registry.course``),
-whatever the number of patients; admins also see operations warnings (as /health/ reports).
+Everyone with a role sees the dashboard of their centers; admins also see operations warnings
+(as /health/ reports). The counts are study-wide aggregates (two grouped queries over the course
+facts' SQL predicates, ``registry.course``) computed once per data revision and day and kept in
+the "summaries" cache (:func:`study_counts`): every clinical write moves the revision, so they are
+never stale, and a request reads them in constant time whatever the number of patients. A user's
+view keeps the rows of their centers (``access.center_scope``). The refresh after data changes
+computes them ahead of the first reader (``analysis.tasks``).
 """
 
+import logging
 from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import ExtractYear
 from django.shortcuts import render
@@ -23,6 +29,7 @@ from .models import AnalysisRun
 from .views import RUN_FIELDS, _describe
 
 NO_FOLLOW_UP_DAYS = 365
+log = logging.getLogger(__name__)
 
 
 @login_required
@@ -30,14 +37,14 @@ NO_FOLLOW_UP_DAYS = 365
 def dashboard(request):
     """Where the study stands: registrations, recurrences, data completeness, latest runs."""
     access.require_role(request.user)
-    patients = Patient.objects.for_user(request.user)
-    by_center = _center_rows(patients)
-    by_year, trials = _year_rows(patients)
+    counts = study_counts()
+    scope = access.center_scope(request.user)
+    by_center = [row for row in counts["by_center"] if scope is None or row["center_id"] in scope]
+    by_year, trials = _year_rows(row for row in counts["by_year"] if scope is None or row["center_id"] in scope)
     totals = {
         key: sum(row[key] for row in by_center)
         for key in ("n", "relapsed", "refractory", "recurrent_or_refractory", "no_recent_follow_up")
     }
-    scope = access.center_scope(request.user)
     parameters = (
         {}
         if scope is None
@@ -100,7 +107,32 @@ def _operations_warnings(user):
     return warnings
 
 
-def _center_rows(patients):
+def study_counts():
+    """The study-wide counts the dashboard shows: ``{"by_center": [...], "by_year": [...]}``, each row
+    with its ``center_id``; computed once per data revision and day (the follow-up cut-off moves
+    daily) and cached, so that a request costs the same whatever the number of patients."""
+    state = DataRevision.current()
+    today = date.today()
+    changed = state.changed_at.isoformat() if state.changed_at else "-"
+    key = f"dashboard-counts:{state.revision}:{changed}:{today.isoformat()}"
+    cache = caches["summaries"]
+    try:
+        counts = cache.get(key)
+    except Exception:  # the cache (Redis) is down: compute, as without a cache
+        log.warning("The summaries cache is unreachable; the dashboard counts are computed per request")
+        cache, counts = None, None
+    if counts is None:
+        patients = Patient.objects.all()
+        counts = {"by_center": _center_rows(patients, today), "by_year": _year_counts(patients)}
+        if cache is not None:
+            try:
+                cache.set(key, counts)
+            except Exception:
+                log.warning("The summaries cache is unreachable; the dashboard counts were not kept")
+    return counts
+
+
+def _center_rows(patients, today):
     """Per center: registrations, recurrences and data completeness, in one grouped query.
 
     Completeness: the share of required items recorded: CNS status, immunophenotype,
@@ -110,13 +142,13 @@ def _center_rows(patients):
     relapsed = course.relapsed_q()
     refractory = course.refractory_q()
     recurrent_or_refractory = course.recurrent_or_refractory_q()
-    cutoff = date.today() - timedelta(days=NO_FOLLOW_UP_DAYS)
+    cutoff = today - timedelta(days=NO_FOLLOW_UP_DAYS)
     dead = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD))
     recent = Exists(FollowUp.objects.filter(patient=OuterRef("pk"), contact_date__gte=cutoff))
     any_follow_up = Exists(FollowUp.objects.filter(patient=OuterRef("pk")))
     salvage = Exists(SalvageLine.objects.filter(patient=OuterRef("pk")))
     rows = list(
-        patients.values("center__code", "center__name")
+        patients.values("center_id", "center__code", "center__name")
         .annotate(
             n=Count("pk"),
             relapsed=Count("pk", filter=Q(relapsed)),
@@ -152,17 +184,23 @@ def _center_rows(patients):
     return rows
 
 
-def _year_rows(patients):
-    counts = (
+def _year_counts(patients):
+    """Registrations per center, year and trial."""
+    return list(
         patients.annotate(year=ExtractYear("registration_date"))
-        .values("year", "trial__code")
+        .values("center_id", "year", "trial__code")
         .annotate(n=Count("pk"))
         .order_by("year", "trial__code")
     )
+
+
+def _year_rows(counts):
+    """Registrations per year (rows) and trial (columns), and per trial, from :func:`_year_counts` rows."""
     trials = list(runs.TRIALS)
     table = {}
     for row in counts:
-        table.setdefault(row["year"], dict.fromkeys(trials, 0))[row["trial__code"]] = row["n"]
+        cells = table.setdefault(row["year"], dict.fromkeys(trials, 0))
+        cells[row["trial__code"]] = cells.get(row["trial__code"], 0) + row["n"]
     rows = [{"year": y, "cells": [c[t] for t in trials], "total": sum(c.values())} for y, c in sorted(table.items())]
     by_trial = [sum(r["cells"][i] for r in rows) for i in range(len(trials))]
     return rows, [{"code": t, "n": by_trial[i]} for i, t in enumerate(trials)]

@@ -31,5 +31,9 @@ def run_all_analyses(trigger=AnalysisRun.Trigger.SCHEDULE):
 
 @shared_task
 def refresh_after_data_changes(quiet_seconds=120):
-    """Queue every analysis once edits have stopped for ``quiet_seconds`` (every minute by beat)."""
+    """Queue every analysis once edits have stopped for ``quiet_seconds`` (every minute by beat), and
+    keep the dashboard's counts of the current data revision ready for its next reader."""
+    from .dashboard import study_counts
+
+    study_counts()
     return [run.pk for run in runs.refresh_if_data_changed(quiet_seconds=quiet_seconds)]

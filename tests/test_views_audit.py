@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry import services
-from registry.pages.views import csv_safe
+from registry.transfer.spreadsheet import csv_cell
 from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
 PERSONAS = [
@@ -119,8 +119,8 @@ def test_csv_export(login, changed_course, other_center):
     "value,safe",
     [("=1+1", "'=1+1"), ("+44", "'+44"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("ok", "ok"), (None, ""), (7, "7")],
 )
-def test_csv_safe(value, safe):
-    assert csv_safe(value) == safe
+def test_csv_cell(value, safe):
+    assert csv_cell(value) == safe
 
 
 def test_history_shows_on_patient_page_newest_first(login, center, coordinator):

@@ -128,6 +128,23 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The default cache (throttling, sessions' helpers) stays per process. "summaries" holds the
+# dashboard's study-wide counts, one entry per data revision (analysis.dashboard): shared by every
+# process through Redis when there is one, else kept per process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "summaries": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"mll-summaries:{DATABASES['default']['NAME']}",
+            "TIMEOUT": 2 * 24 * 3600,
+        }
+        if os.getenv("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "summaries"}
+    ),
+}
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

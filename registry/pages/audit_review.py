@@ -6,14 +6,12 @@ links each finding to where it can be read in full: the patient's page, and for 
 may read it) the audit trail filtered to the record or to the user's hour.
 """
 
-import csv
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -23,8 +21,9 @@ from .. import access
 from ..audit_review import CUT_WINDOW_DAYS, MASS_EDIT_RECORDS, Filters, Kind, review
 from ..models import Center
 from ..security import events as security_events
+from ..transfer import spreadsheet
 from .forms import DateInput, PlainLabels
-from .views import _Echo, _query_without_page, csv_safe
+from .listing import query_without_page
 
 ROWS_PER_PAGE = 100
 CSV_LIMIT = 50_000  # rows per kind in the CSV (the page shows ``audit_review.LIMIT``)
@@ -132,7 +131,7 @@ def audit_review(request):
             "form": form,
             "filters": filters,
             "page": page,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "total": len(found.rows),
             "counts": [(kind, labels[kind], n, kind in found.truncated) for kind, n in found.counts.items()],
             "can_read_trail": can_read_trail,
@@ -159,7 +158,7 @@ def _csv_row(row):
         row["cut"],
         row["detail"],
     ]
-    return [csv_safe(value) for value in values]
+    return [spreadsheet.csv_cell(value) for value in values]
 
 
 @login_required
@@ -169,8 +168,4 @@ def audit_review_csv(request):
     security_events.record(
         security_events.Kind.EXPORT, request=request, detail=f"audit-review.csv, {len(found.rows)} rows"
     )
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow(r) for r in [REVIEW_CSV_COLUMNS, *(_csv_row(row) for row in found.rows)])
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="audit-review.csv"'
-    return response
+    return spreadsheet.csv_response("audit-review.csv", REVIEW_CSV_COLUMNS, (_csv_row(row) for row in found.rows))

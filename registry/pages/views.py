@@ -5,14 +5,13 @@ through ``registry.services`` (which validate, audit and refuse users without th
 A user who may see a record but not change it gets 403.
 """
 
-import csv
 import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import capfirst
@@ -25,6 +24,7 @@ from ..models import Center, FirstLineResponse, Patient
 from ..security import events as security_events
 from ..transfer import spreadsheet
 from .forms import EVENT_KINDS, KIND_OF_MODEL, AuditFilterForm, PatientFilterForm, PatientForm, ReasonForm, ReviewForm
+from .listing import query_without_page
 
 PAGE_SOURCE = "page"
 PATIENTS_PER_PAGE = 50
@@ -67,12 +67,6 @@ def _save(request, form, *, edit):
         return None
 
 
-def _query_without_page(request):
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
-
-
 # --- Patients -------------------------------------------------------------------------------
 
 
@@ -90,7 +84,7 @@ def patient_list(request):
         {
             "filter_form": filter_form,
             "page": page,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "can_register": access.can_enter_data(request.user),
         },
     )
@@ -328,7 +322,7 @@ def audit_trail(request):
         {
             "form": form,
             "page": page,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "total": len(rows),
             "last_check": trail.last_check(),
             "chain_supported": trail.supported(),
@@ -350,11 +344,6 @@ AUDIT_CSV_COLUMNS = [
 ]
 
 
-def csv_safe(value):
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or tab/CR) gets a leading quote."""
-    return spreadsheet.neutralise("" if value is None else str(value))
-
-
 def _audit_csv_row(row):
     changes = "; ".join(f"{field}: {old} -> {new}" for field, old, new in row.changes)
     values = [
@@ -369,12 +358,7 @@ def _audit_csv_row(row):
         row.reason,
         changes,
     ]
-    return [csv_safe(v) for v in values]
-
-
-class _Echo:
-    def write(self, value):
-        return value
+    return [spreadsheet.csv_cell(v) for v in values]
 
 
 @login_required
@@ -382,8 +366,4 @@ class _Echo:
 def audit_export(request):
     _form, rows = _audit_rows(request)
     security_events.record(security_events.Kind.EXPORT, request=request, detail=f"audit-trail.csv, {len(rows)} rows")
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow(r) for r in [AUDIT_CSV_COLUMNS, *(_audit_csv_row(row) for row in rows)])
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
-    return response
+    return spreadsheet.csv_response("audit-trail.csv", AUDIT_CSV_COLUMNS, (_audit_csv_row(row) for row in rows))

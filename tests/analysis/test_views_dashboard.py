@@ -102,3 +102,23 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_number_of_patients(cl
     with CaptureQueriesContext(connection) as large:
         client.get(DASHBOARD)
     assert len(small) == len(large) <= 15
+
+
+def test_the_counts_are_kept_per_data_revision_and_follow_every_write(client, investigator, center):
+    client.force_login(investigator)
+    registry_cohort(2, center=center)
+    assert rows_by_center(client.get(DASHBOARD))["TKY01"]["n"] == 2
+    with CaptureQueriesContext(connection) as again:
+        client.get(DASHBOARD)
+    assert not any("registry_relapse" in q["sql"] for q in again.captured_queries)  # read from the cache
+    registry_cohort(1, center=center, start=2)  # a write moves the data revision: counted at once
+    assert rows_by_center(client.get(DASHBOARD))["TKY01"]["n"] == 3
+
+
+def test_without_the_cache_the_dashboard_still_answers(client, investigator, center, settings):
+    # The shared cache is down (nothing listens on this port): counted per request, never an error.
+    unreachable = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = {**settings.CACHES, "summaries": unreachable}
+    client.force_login(investigator)
+    registry_cohort(1, center=center)
+    assert rows_by_center(client.get(DASHBOARD))["TKY01"]["n"] == 1

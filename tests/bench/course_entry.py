@@ -26,6 +26,7 @@ from pathlib import Path
 import django
 
 ROOT = Path(__file__).resolve().parents[2]
+MAX_PATIENTS = 100_000  # tests.bench.run: one course's page loads and server time
 COURSES = 20
 DIAGNOSIS = date(1999, 5, 18)
 

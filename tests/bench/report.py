@@ -44,7 +44,7 @@ def _timed_requests(client, url, n=REQUESTS):
 def main(n):
     django.setup()
     from django.contrib.auth import get_user_model
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -67,6 +67,12 @@ def main(n):
     assert client.get("/reports/outcomes/").status_code == 200
     out["report_cold_ms"] = 1000 * (time.perf_counter() - start)
     out["report"] = _timed_requests(client, "/reports/outcomes/")
+    # The dashboard's counts are kept per data revision: "cold" is the first request after a data
+    # change (the counts computed, as the refresh after data changes does ahead of it), then warm.
+    caches["summaries"].clear()
+    start = time.perf_counter()
+    assert client.get("/reports/").status_code == 200
+    out["dashboard_cold_ms"] = 1000 * (time.perf_counter() - start)
     out["dashboard"] = _timed_requests(client, "/reports/")
     run = runs.latest_runs(names=["os_after_second_line"])["os_after_second_line"]
     out["figure_svg"] = _timed_requests(client, f"/reports/runs/{run.pk}/figures/os_overall.svg", n=5)
@@ -97,19 +103,29 @@ def markdown(results):
         "of all centers, against the stored study-wide runs. **report cold**: the first request after the report",
         "tables' cache was cleared (it parses the runs' results once); later requests reuse the tables built for",
         "those run ids. **queries**: database queries per request. The figures are separate requests for the",
-        "runs' stored SVGs (**figure**: the overall OS curve).",
+        "runs' stored SVGs (**figure**: the overall OS curve). **dashboard**: its counts are kept per data",
+        "revision (`analysis.dashboard.study_counts`); **dashboard cold** is the first request after a data change,",
+        "which computes them (the refresh after data changes does so ahead of the first reader), **dashboard** the",
+        "median after it; **vs 1,000**: dashboard time / its time at the smallest size.",
         "",
-        "| patients | dashboard | queries | report cold | report | queries | page size | figure | figure size |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| patients | dashboard cold | dashboard | vs 1,000 | queries | report cold | report | queries | page size "
+        "| figure | figure size |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    smallest = results[0]["dashboard"]["median_ms"] if results else None
     for r in results:
         lines.append(
-            f"| {r['patients']:,} | {fmt(r['dashboard']['median_ms'])} ms | {r['dashboard']['queries']} | "
+            f"| {r['patients']:,} | {fmt(r.get('dashboard_cold_ms'))} ms | {fmt(r['dashboard']['median_ms'])} ms | "
+            f"{r['dashboard']['median_ms'] / smallest:.2f}x | {r['dashboard']['queries']} | "
             f"{fmt(r['report_cold_ms'])} ms | {fmt(r['report']['median_ms'])} ms | {r['report']['queries']} | "
             f"{r['report']['bytes'] / 1024:.0f} KB | {fmt(r['figure_svg']['median_ms'])} ms | "
             f"{r['figure_svg']['bytes'] / 1024:.0f} KB |"
         )
-    lines += ["", "Target: the report page as fast with 100,000 patients as with 80 (its query count is constant)."]
+    lines += [
+        "",
+        "Targets: the report page as fast with 100,000 patients as with 80 (its query count is constant); the",
+        "dashboard at 100,000 patients within 1.1x of its time at 1,000.",
+    ]
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+MAX_PATIENTS = 1_000  # tests.bench.run: concurrency and lost updates, not cohort size
 WRITERS = 50
 RACERS = 10
 SECONDS = 60
