@@ -188,3 +188,22 @@ def test_a_run_whose_worker_is_killed_completes_on_a_restarted_worker(cohort, pr
     run.refresh_from_db()
     assert run.attempts == 2
     assert run.results["n_registered"] == 5
+
+
+def test_the_analyses_of_a_refresh_are_shared_out_among_several_workers(cohort, processes):
+    # Each analysis is its own task (one hand-off per run): two workers, one task at a time each,
+    # both take part, and every run reads the same data.
+    workers = {name: processes.worker(name) for name in ("worker-a", "worker-b")}
+    logs = {name: processes.tmp_path / f"{name}.log" for name in workers}
+    wait_for(
+        lambda: all("ready" in path.read_text(errors="replace") for path in logs.values()),
+        timeout=90,
+        processes=processes,
+        what="both workers to be ready",
+    )
+    requested = runs.request_all(trigger=AnalysisRun.Trigger.ON_DEMAND)
+    done = AnalysisRun.objects.filter(pk__in=[run.pk for run in requested], status="succeeded")
+    wait_for(lambda: done.count() == len(requested), timeout=180, processes=processes, what="every run to succeed")
+    executed = {name: path.read_text(errors="replace").count("execute_run_task[") for name, path in logs.items()}
+    assert all(executed.values()), executed
+    assert set(done.values_list("data_revision", flat=True)) == {done.first().data_revision}
