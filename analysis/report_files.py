@@ -3,16 +3,23 @@
 Rendering only: the tables and figures come from ``analysis.reports`` (built from stored
 results), the figures are redrawn from the same results by ``analysis.figures``. Text a
 spreadsheet would run as a formula is neutralised (``registry.transfer.spreadsheet``).
+
+The PDF is written in the active language, its figures too (``analysis.figure_text``), with a
+font that has the language's glyphs (Japanese: Noto Sans CJK JP, embedded); the view asks for it
+in English when the server has no such font.
 """
 
 import csv
 import io
 import textwrap
+import unicodedata
 
 from django.utils.translation import gettext as _
 
 from registry.signatures.selectors import signatures_lines
 from registry.transfer.spreadsheet import neutralise
+
+from .figure_text import font_settings
 
 
 def provenance_lines(provenances):
@@ -80,6 +87,14 @@ def table_xlsx(table):
     return buffer.getvalue()
 
 
+def _wrap(text, width):
+    """``text`` in lines of about ``width`` columns, a Japanese character (full width) counting two."""
+    wide = sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+    if wide:
+        width = max(20, width * len(text) // (len(text) + wide))
+    return textwrap.wrap(text, width) or [""]
+
+
 A4_PORTRAIT = (8.27, 11.69)  # inches: every page of the PDF
 MARGIN = 0.7  # inches
 
@@ -91,16 +106,20 @@ def report_pdf(report, figure_specs, *, heading, provenance_text, cut=None):
 
     ``figure_specs``: figure name -> ``analysis.figures.FigureSpec`` drawn from the stored results.
     """
+    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
     buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"Title": heading, "Creator": "MLL96/MLL98 registry"}) as pdf:
+    with (
+        matplotlib.rc_context(font_settings()),
+        PdfPages(buffer, metadata={"Title": heading, "Creator": "MLL96/MLL98 registry"}) as pdf,
+    ):
         page = plt.figure(figsize=A4_PORTRAIT)
         page.text(0.08, 0.93, heading, fontsize=15, weight="bold")
         y = 0.88
         for line in [*provenance_text, *(["", *signatures_lines("report", cut)] if cut is not None else [])]:
-            for part in textwrap.wrap(line, 110) or [""]:
+            for part in _wrap(line, 110):
                 page.text(0.08, y, part, fontsize=8)
                 y -= 0.02
         pdf.savefig(page)
@@ -119,7 +138,7 @@ def _pdf_figure(pdf, figure, spec, plt):
     wider than the text width), centred at the top, the numbered caption under it."""
     from PIL import Image
 
-    from .figures import render
+    from .figure_text import render
 
     image = Image.open(io.BytesIO(render(spec, "png", dpi=300)))
     width_in, height_in = image.width / 300, image.height / 300
@@ -134,7 +153,7 @@ def _pdf_figure(pdf, figure, spec, plt):
     ax.axis("off")
     caption = f"{figure.title}. {figure.description}"
     y = bottom - 0.03
-    for line in textwrap.wrap(caption, 105):
+    for line in _wrap(caption, 105):
         page.text(MARGIN / A4_PORTRAIT[0], y, line, fontsize=8.5)
         y -= 0.017
     for note in provenance_lines([figure.provenance] if figure.provenance else []):
@@ -167,7 +186,7 @@ def _pdf_table(pdf, table, plt, rows_per_page=45):
         notes = [n for n in table.notes if n] + provenance_lines(table.provenances)
         y = 0.11
         for note in notes:
-            for line in textwrap.wrap(note, 140) or [""]:
+            for line in _wrap(note, 140):
                 page.text(0.06, y, line, fontsize=6.5)
                 y -= 0.014
         pdf.savefig(page)

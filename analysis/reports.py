@@ -10,13 +10,17 @@ PDF (``analysis.report_files`` renders CSV, XLSX and PDF).
 
 Text is translated here, when a report is built for a request (``gettext``): the stored results
 hold English labels (marked with ``gettext_noop`` where they are declared), which
-:func:`label` translates; the stored SVG figures stay in English.
+:func:`label` translates, and the English messages of the statistics (``analysis.stats`` has no
+Django in it), which :func:`message` translates; the stored SVG figures are translated when they
+are served (``analysis.figure_text``).
 """
 
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from .figure_text import Phrases
 from .figures import factor_curves, format_p, group_label
 
 DAYS_PER_YEAR = 365.25
@@ -98,6 +102,52 @@ def label(text):
     return _(text) if text else text
 
 
+# What the statistics and the analyses store in English as an estimate's "error" or in its
+# "warnings" (the data cannot give the estimate), most specific first. Other texts (a programming
+# error's) are shown as stored.
+STATS_MESSAGES = Phrases(
+    [
+        gettext_noop("no patients: nothing to estimate"),
+        gettext_noop("no events: survival stays 1 and the median is not reached"),
+        gettext_noop("group '%(group)s' has no patients and is left out"),
+        gettext_noop("column 'group' needs at least two groups with patients for a log-rank test, got %(n)s"),
+        gettext_noop("column 'group' needs at least two groups with patients for Gray's test, got %(n)s"),
+        gettext_noop("fewer than two groups with expected events (no events?): no test possible"),
+        gettext_noop("cause %(cause)s: variance matrix is singular (too few events); no test"),
+        gettext_noop("no rows: a Cox model needs data"),
+        gettext_noop("column '%(column)s' has no events: a Cox model cannot be fitted"),
+        gettext_noop("covariate '%(covariate)s' has no variation (all %(value)s) and was dropped"),
+        gettext_noop("covariate '%(covariate)s' is a linear combination of earlier covariates and was dropped"),
+        gettext_noop("no covariate with variation is left to fit: %(reasons)s"),
+        gettext_noop("the Cox model could not be fitted (%(reason)s); no estimates"),
+        gettext_noop("the information matrix is singular"),
+        gettext_noop("information matrix is singular: standard errors are not available"),
+        gettext_noop(
+            "the Cox fit did not converge in %(n)s Newton-Raphson iterations (R's limit); estimates are not "
+            "reliable (one or more coefficients may be infinite)"
+        ),
+        gettext_noop(
+            "loglik converged before covariate(s) %(covariates)s; coefficient may be infinite (monotone "
+            "likelihood, e.g. a covariate that separates events perfectly)"
+        ),
+        gettext_noop("column '%(column)s' has %(n)s missing value(s)"),
+        gettext_noop(
+            "column '%(column)s' has %(n)s missing or infinite value(s) (first at position %(position)s); drop "
+            "or impute them first"
+        ),
+        gettext_noop("no patient with an evaluable salvage response"),
+        gettext_noop("no line with an evaluable response"),
+        gettext_noop("not computed"),
+    ]
+)
+
+
+def message(text):
+    """A message the statistics stored in English (an estimate's error or warning), in the
+    reader's language."""
+    return STATS_MESSAGES.translate(text) if text else text
+
+
 def pct(value, digits=1):
     return "-" if value is None else f"{100 * value:.{digits}f}%"
 
@@ -156,7 +206,7 @@ def at_year(km, year):
 
 def km_row(label, km):
     if is_error(km):
-        return [label, "-", "-", "-", "-", km["error"]]
+        return [label, "-", "-", "-", "-", message(km["error"])]
     at5 = at_year(km, 5)
     five = survival_text(at5)
     return [label, str(km["n"]), str(km["n_events"]), five, ci(at5.get("lower"), at5.get("upper")), median_text(km)]
@@ -178,7 +228,7 @@ def factor_table(name, title, analysis, factors, *, endpoint="OS", notes=()):
         p = None if is_error(factor["logrank"]) else factor["logrank"].get("p")
         rows.append(Row([label(factor["label"]), "", "", "", "", "", p_value(p)], heading=True))
         if is_error(factor["curves"]):
-            rows.append(Row([factor["curves"]["error"], "", "", "", "", "", ""]))
+            rows.append(Row([message(factor["curves"]["error"]), "", "", "", "", "", ""]))
             continue
         groups = factor["curves"]["groups"]
         for level in sorted(groups, key=lambda lv: (lv != "1", lv)):
@@ -190,7 +240,9 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
     """Hazard ratios with 95% CI and Wald P, and the proportional-hazards test, for every term."""
     columns = [_("Term"), _("Hazard ratio"), "95% CI", _("P (Wald)"), _("PH test P")]
     if is_error(model):
-        return Table(name, title, analysis, columns, [Row([model["error"], "", "", "", ""])], notes=list(notes))
+        return Table(
+            name, title, analysis, columns, [Row([message(model["error"]), "", "", "", ""])], notes=list(notes)
+        )
     ph = {t["term"]: t.get("p") for t in (model.get("ph_test") or {}).get("terms", [])}
     rows = []
     for term in model["terms"]:
@@ -215,7 +267,7 @@ def cox_table(name, title, analysis, model, labels, *, notes=()):
     if glob:
         details.append(_("Global proportional-hazards test (cox.zph) %(p)s.") % {"p": format_p(glob.get("p"))})
     if model.get("warnings"):
-        details += model["warnings"]
+        details += [message(warning) for warning in model["warnings"]]
     return Table(name, title, analysis, columns, rows, notes=list(notes) + details)
 
 

@@ -115,6 +115,26 @@ def _cif_numbers(out, analysis, endpoint, cif, group=None, level=None):
             )
 
 
+def _regimen_numbers(out, code, group):
+    """A row of remission after salvage by regimen: ``code`` "" for the lines not coded yet, None
+    for all lines together."""
+    where = "all" if code is None else f"regimen={code or '(not coded)'}"
+    values = {key: group[key] for key in ("n_lines", "n_patients", "n_second_line", "n_evaluable")}
+    remission = group["remission"]
+    if "error" not in remission:
+        values.update({key: remission[key] for key in ("successes", "proportion", "lower", "upper")})
+    for key, value in values.items():
+        out.append(
+            {
+                "id": f"salvage_regimens.{where}.{key}",
+                "kind": "salvage_regimen",
+                "regimen_code": code,
+                "what": key,
+                "value": value,
+            }
+        )
+
+
 def expected_numbers(results):
     """Every number of the report, from the stored results ``{analysis name: results}``: each with
     an ``id``, its ``value`` and the recipe (kind, endpoint, factor, level, time...) the scripts
@@ -203,6 +223,10 @@ def expected_numbers(results):
                     "value": follow["median_days"],
                 }
             )
+    regimens = results.get("salvage_regimens")
+    if regimens:
+        for group in [*regimens["regimens"], {"regimen_code": None, **regimens["overall"]}]:
+            _regimen_numbers(out, group["regimen_code"], group)
     td = results.get("time_dependent")
     if td:
         _cox_numbers(out, "time_dependent", "td_cox", td["time_dependent_cox"]["model"])

@@ -4,7 +4,8 @@ No statistics are computed here. The dashboard's counts are a few set-based aggr
 queries scoped by ``Patient.objects.for_user``; the outcome report reads the newest successful
 stored runs for the selected trial and center (``AnalysisRun.parameters``), builds its tables
 once per set of runs (``analysis.analyses.build_report``, cached by run id) and shows the runs' stored SVG
-figures. The page therefore costs the same whatever the number of patients.
+figures, their text translated as they are served (``analysis.figure_text``). The page therefore costs
+the same whatever the number of patients.
 
 Who sees what (the rules are ``registry.access``'s, the runs a user reads
 ``AnalysisRun.objects.for_user``): everyone with a role sees the dashboard of their centers;
@@ -25,6 +26,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -35,7 +37,7 @@ from registry.cuts.models import DataCut
 from registry.models import Center, DataRevision
 from registry.ops import handoff
 
-from . import analyses, figures, report_files, reproducibility, runs
+from . import analyses, figure_text, report_files, reproducibility, runs
 from .models import AnalysisRun
 
 PENDING = (AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING)
@@ -275,8 +277,8 @@ def recompute(request):
                 )
                 for name in analyses.REPORT_ANALYSES
             ]
-        except ValueError as error:  # a trial outside the cut's scope
-            raise Http404(str(error)) from None
+        except ValueError:  # a trial outside the cut's scope
+            raise Http404(_("No such trial or data cut.")) from None
     ids = [r.pk for r in pending]
     query = _query(parameters, cut)
     # The broker was unreachable: the runs stay queued (the outbox sends them when it is back).
@@ -373,7 +375,8 @@ def _run_for(user, pk):
 @require_GET
 def figure_download(request, pk, name, fmt):
     """A run's figure: the stored SVG, or PNG / TIFF (``?dpi=300`` or ``600``, which many journals
-    require) redrawn from the stored results."""
+    require) redrawn from the stored results; in the reader's language (``analysis.figure_text``:
+    PNG and TIFF in English if the server has no font for it)."""
     access.require_reports(request.user)
     dpi = request.GET.get("dpi", "300")
     if not FIGURE_NAME.match(name) or fmt not in FIGURE_FORMATS or dpi not in ("300", "600"):
@@ -384,23 +387,26 @@ def figure_download(request, pk, name, fmt):
         svg = AnalysisRun.objects.filter(pk=run.pk).values_list(f"figures__{name}", flat=True).first()
         if not svg:
             raise Http404(_("No such figure."))
-        response = HttpResponse(svg, content_type="image/svg+xml")
+        response = HttpResponse(figure_text.translate_svg(svg), content_type="image/svg+xml")
     else:
-        key = f"analysis-figure-{fmt}-{dpi}:{_run_key(run)}:{name}"
+        language = figure_text.drawing_language()
+        key = f"analysis-figure-{fmt}-{dpi}-{language}:{_run_key(run)}:{name}"
         image = cache.get(key)
         if image is None:
             results = AnalysisRun.objects.filter(pk=run.pk).values_list("results", flat=True).first()
             spec = analyses.figure_specs(run.name, results).get(name)
             if spec is None:
                 raise Http404(_("No such figure."))
-            image = figures.render(spec, fmt, dpi=int(dpi))
+            image = figure_text.render(spec, fmt, dpi=int(dpi))
             cache.set(key, image, REPORT_CACHE_SECONDS)
         response = HttpResponse(image, content_type=FIGURE_FORMATS[fmt])
     if request.GET.get("download"):
         suffix = "" if fmt == "svg" else f"-{dpi}dpi"
         response["Content-Disposition"] = f'attachment; filename="mll-registry-run{run.pk}-{name}{suffix}.{fmt}"'
-    # A stored run never changes: the browser may keep its figures.
+    # A stored run never changes: the browser may keep its figures (the page asks for them with
+    # ?lang=, so a change of language is another URL; a direct link varies by the language asked).
     response["Cache-Control"] = "private, max-age=86400, immutable"
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
     return response
 
 
@@ -431,13 +437,18 @@ def reproducibility_package(request):
 def report_pdf(request):
     """The whole report as PDF: tables and figures redrawn (vector) from the stored results.
 
-    In English whatever the page's language: the PDF's fonts have no Japanese glyphs, and the
-    figures it holds are English (``analysis.figures``)."""
-    with translation.override("en"):
+    In the reader's language when the server has a font with its glyphs
+    (``analysis.figure_text.japanese_font``); otherwise in English, and its title page says why."""
+    if figure_text.drawing_language() == figure_text.active_language():
         return _report_pdf(request)
+    with translation.override("en"):
+        return _report_pdf(
+            request,
+            note=_("In English: the server has no font with Japanese glyphs (Debian package fonts-noto-cjk)."),
+        )
 
 
-def _report_pdf(request):
+def _report_pdf(request, note=""):
     access.require_reports(request.user)
     form, parameters = _selection(request)
     context = _report_context(request, parameters, form.cut)
@@ -451,22 +462,38 @@ def _report_pdf(request):
     query = _query(parameters, form.cut)
     package = reverse("analysis:reproducibility") + (f"?{query}" if query else "")
     lines = [
-        f"Selection: {context['selection']}",
-        f"Reproducibility package (data, R and Python scripts): {package}",
-    ] + [
-        f"{p.analysis}: run {p.run_id}, finished {p.finished:%Y-%m-%d %H:%M} UTC, {p.n_patients} patients, "
-        f"fingerprint {p.short_fingerprint}, data revision {p.data_revision}"
-        + (f", at data cut {p.data_cut}" if p.data_cut else "")
-        + (" (data changed since)" if p.stale else "")
-        for p in context["provenance"]
-    ]
+        *([note] if note else []),
+        _("Selection: %(selection)s") % {"selection": context["selection"]},
+        _("Reproducibility package (data, R and Python scripts): %(url)s") % {"url": package},
+    ] + [_pdf_provenance(p) for p in context["provenance"]]
     pdf = report_files.report_pdf(
         report_,
         specs,
-        heading="Outcome report, MLL96/MLL98 infant ALL",
+        heading=_("Outcome report, MLL96/MLL98 infant ALL"),
         provenance_text=lines,
         cut=form.cut if not parameters else None,  # its signatures: a report at a cut is study-wide
     )
     response = HttpResponse(pdf, content_type="application/pdf")
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
     response["Content-Disposition"] = f'attachment; filename="{_filename(parameters, "outcome-report")}.pdf"'
     return response
+
+
+def _pdf_provenance(p):
+    """One run's provenance on the PDF's title page."""
+    line = _(
+        "%(analysis)s: run %(run)s, finished %(finished)s UTC, %(n)s patients, fingerprint %(fingerprint)s, "
+        "data revision %(revision)s"
+    ) % {
+        "analysis": p.analysis,
+        "run": p.run_id,
+        "finished": f"{p.finished:%Y-%m-%d %H:%M}",
+        "n": p.n_patients,
+        "fingerprint": p.short_fingerprint,
+        "revision": p.data_revision,
+    }
+    if p.data_cut:
+        line += _(", at data cut %(cut)s") % {"cut": p.data_cut}
+    if p.stale:
+        line += " " + _("(data changed since)")
+    return line

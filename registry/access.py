@@ -11,6 +11,7 @@
 * admin: read all centers, manage users and centers, read the audit trail; outcome results,
   recompute, and the identified and ODM exports.
 
+Data managers and admins code the salvage regimens entered as free text (``registry.vocabularies``).
 Data cuts are created and released by data managers; investigators sign (a casebook of a patient
 they see, a data cut, a report at a cut); admins and data managers (monitors) read the audit review.
 
@@ -56,6 +57,7 @@ SDV_REFUSED = _("Only a data manager (monitor) may verify data against source.")
 CUT_REFUSED = _("Only a data manager may create or release a data cut.")
 SIGN_REFUSED = _("Only an investigator may sign (casebooks of the centers they see, data cuts, reports at a cut).")
 AUDIT_REVIEW_REFUSED = _("The audit review is for administrators and data managers (monitors).")
+CODING_REFUSED = _("Only a data manager or an administrator may code salvage regimens.")
 NOT_IN_SCOPE = _("No such record among the centers you may see.")
 NO_CENTER = _("Your membership names no center; ask an administrator to set one.")
 
@@ -317,3 +319,16 @@ def can_review_audit(user):
 def require_review_audit(user):
     if not can_review_audit(user):
         raise NotYourRole(AUDIT_REVIEW_REFUSED)
+
+
+# --- controlled vocabularies ---------------------------------------------------------------------
+
+
+def can_code_regimens(user):
+    """Data managers and admins map the salvage regimens entered as free text to the registry's codes."""
+    return role_of(user) in (Role.DATA_MANAGER, Role.ADMIN)
+
+
+def require_code_regimens(user):
+    if not can_code_regimens(user):
+        raise NotYourRole(CODING_REFUSED if role_of(user) else NO_ROLE)

@@ -10,9 +10,11 @@ and the de-identified export all read them from here.
 Dates stay dates in this frame; intervals are in days unless a column says months.
 """
 
+import itertools
+
 import numpy as np
 import pandas as pd
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from .choices import FirstLineOutcome
@@ -27,8 +29,13 @@ WBC_VERY_HIGH = 300
 CUTOFF_FACTORS = ("age_under_3_months", "cns_involvement", "wbc_100_or_more", "wbc_300_or_more")
 
 
+def _dates_of(values):
+    return values if pd.api.types.is_datetime64_any_dtype(values) else pd.to_datetime(values)
+
+
 def days_between(later, earlier):
-    return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
+    """Whole days from ``earlier`` to ``later`` (NaN where either is missing)."""
+    return (_dates_of(later) - _dates_of(earlier)).dt.days.astype("float64")
 
 
 # The registry rows the course facts are derived from: each record's case-report fields
@@ -37,11 +44,38 @@ FREE_TEXT = ("regimen", "agents")
 
 
 def _columns(model):
-    return tuple(name for name in model.entry_fields if name not in FREE_TEXT)
+    # Coded fields (a salvage line's regimen_code) join the case-report fields: the facts use the code.
+    return tuple(name for name in model.entry_fields if name not in FREE_TEXT) + getattr(model, "coded_fields", ())
 
 
 def _dates(model, columns):
     return tuple(name for name in columns if isinstance(model._meta.get_field(name), models.DateField))
+
+
+def _field(model, path):
+    """The model field a ``values_list`` path names (``center__code``: the center's code)."""
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model
+    return model._meta.get_field("id" if name == "pk" else name)
+
+
+def _kind(field):
+    """How a column is typed in the tables: ``int`` (ids), ``date``, ``number`` (WBC), ``flag``
+    (yes/no) or ``text`` (codes); and whether it may be empty."""
+    if isinstance(field, models.DateField):
+        kind = "date"
+    elif isinstance(field, models.DecimalField | models.FloatField):
+        kind = "number"
+    elif isinstance(field, models.BooleanField):
+        kind = "flag"
+    elif isinstance(field, models.ForeignKey):  # the value is the target's: an id, or a code
+        kind = _kind(field.target_field)[0]
+    elif isinstance(field, models.AutoField | models.BigAutoField | models.IntegerField):
+        kind = "int"
+    else:
+        kind = "text"
+    return kind, field.null
 
 
 PATIENT_COLUMNS = ("pk", "center__code", *("trial__code" if name == "trial" else name for name in _columns(Patient)))
@@ -56,6 +90,14 @@ EVENT_SOURCES = {
         ("follow_ups", FollowUp),
     )
 }
+# {table: {column: (kind, nullable)}}: the one typing of every column, whichever way its rows are read.
+KINDS = {
+    "patients": {column: _kind(_field(Patient, column)) for column in PATIENT_COLUMNS},
+    **{
+        table: {column: _kind(_field(model, column)) for column in ("patient_id", *columns)}
+        for table, (model, columns, _dates) in EVENT_SOURCES.items()
+    },
+}
 # The date each event table is numbered by (1 = earliest; ties in the order of entry).
 EVENT_ORDER = {
     "first_line_responses": "assessment_date",
@@ -64,6 +106,21 @@ EVENT_ORDER = {
     "transplants": "transplant_date",
     "follow_ups": "contact_date",
 }
+PATIENT_RENAMES = {"pk": "patient_id", "center__code": "center", "trial__code": "trial"}
+
+
+def _querysets(patients=None):
+    """{table: (columns, values_list queryset)} of the rows of ``patients`` (default: all), each
+    ordered by primary key; the event tables through a ``patient__in`` sub-query."""
+    patients = Patient.objects.all() if patients is None else patients
+    out = {"patients": (PATIENT_COLUMNS, patients.order_by("pk").values_list(*PATIENT_COLUMNS))}
+    # Every patient (no filter, no slice): every event row belongs to one, so no sub-query to join.
+    everyone = not patients.query.where and not patients.query.is_sliced
+    scope = {} if everyone else {"patient__in": patients.values("pk")}
+    for name, (model, columns, _dates) in EVENT_SOURCES.items():
+        columns = ("patient_id", *columns)
+        out[name] = (columns, model.objects.filter(**scope).order_by("pk").values_list(*columns))
+    return out
 
 
 def read_rows(patients=None):
@@ -71,43 +128,102 @@ def read_rows(patients=None):
     {"patients": (columns, rows), event table: (columns, rows)}, each ordered by primary key.
 
     One query per table (the event tables through a ``patient__in`` sub-query, so the cost does
-    not grow with the cohort's size). A data cut keeps exactly these rows (``registry.cuts``).
+    not grow with the cohort's size). A data cut keeps exactly these rows (``registry.cuts``);
+    the analyses read the same rows as columns (:func:`read_tables`).
     """
-    patients = Patient.objects.all() if patients is None else patients
-    rows = {"patients": (PATIENT_COLUMNS, list(patients.order_by("pk").values_list(*PATIENT_COLUMNS)))}
-    scope = {"patient__in": patients.values("pk")}
-    for name, (model, columns, _dates) in EVENT_SOURCES.items():
-        columns = ("patient_id", *columns)
-        rows[name] = (columns, list(model.objects.filter(**scope).order_by("pk").values_list(*columns)))
-    return rows
+    return {name: (columns, list(queryset)) for name, (columns, queryset) in _querysets(patients).items()}
+
+
+def _typed(frame, kinds):
+    """The frame with each column in its kind's one dtype: ids int64, dates datetime64, numbers
+    float64, flags bool, text Python strings (None where empty), however the values arrived
+    (Python objects from the database, ISO strings and numbers from a data cut's copy)."""
+    for column, (kind, nullable) in kinds.items():
+        if column not in frame:  # a data cut taken before the column existed
+            continue
+        values = frame[column]
+        if kind == "int":
+            frame[column] = values.astype("int64")
+        elif kind == "number":
+            frame[column] = values.astype("float64")
+        elif kind == "date":
+            frame[column] = pd.to_datetime(values)
+        elif kind == "flag" and not nullable:
+            frame[column] = values.astype(bool)
+        elif nullable:
+            frame[column] = values.astype(object).where(values.notna(), None)
+    return frame
+
+
+def _finish(tables):
+    tables["patients"] = tables["patients"].rename(columns=PATIENT_RENAMES)
+    return tables
 
 
 def tables_from_rows(rows):
-    """{table: frame} from :func:`read_rows`' rows (or a data cut's copy of them): dates as pandas
-    datetimes, WBC as float. Rows read live and their copy in a cut give identical frames."""
-    base = pd.DataFrame(rows["patients"][1], columns=list(rows["patients"][0])).rename(
-        columns={"pk": "patient_id", "center__code": "center", "trial__code": "trial"}
-    )
-    base["wbc"] = base["wbc"].astype("float64")
-    for col in ("date_of_birth", "diagnosis_date", "registration_date"):
-        base[col] = pd.to_datetime(base[col])
-    tables = {"patients": base}
-    for name, (_model, _columns, dates) in EVENT_SOURCES.items():
+    """{table: frame} from :func:`read_rows`' rows (or a data cut's copy of them), typed by
+    :data:`KINDS`: the frames :func:`read_tables` reads from the database, value for value and
+    dtype for dtype, so a run at a data cut reads what a live run read at the moment of the cut."""
+    tables = {}
+    for name, kinds in KINDS.items():
         columns, values = rows[name]
-        frame = pd.DataFrame(values, columns=list(columns))
-        for col in dates:
-            frame[col] = pd.to_datetime(frame[col])
-        tables[name] = frame
-    return tables
+        tables[name] = _typed(pd.DataFrame(values, columns=list(columns)), kinds)
+    return _finish(tables)
+
+
+# Rows converted to columns per chunk: the Python tuples of one chunk at a time, never of a table.
+CHUNK_ROWS = 50_000
+
+
+def _chunked_frame(columns, queryset, kinds):
+    """The rows of ``queryset`` as one typed frame, read through a server-side cursor (PostgreSQL)
+    ``CHUNK_ROWS`` at a time, each chunk typed as it arrives."""
+    rows = queryset.iterator(chunk_size=CHUNK_ROWS)
+    parts = []
+    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+        parts.append(_typed(pd.DataFrame(chunk, columns=list(columns)), kinds))
+    if not parts:
+        return _typed(pd.DataFrame([], columns=list(columns)), kinds)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def read_tables(patients=None):
     """The registry rows of ``patients`` (default: all): {"patients": frame, event table: frame}.
 
-    Dates are pandas datetimes. ``course_frame`` and ``event_tables`` both derive from these
-    frames, so a caller that needs both reads once.
+    One query per table, streamed in chunks (a server-side cursor on PostgreSQL), so memory holds
+    the frames and one chunk of rows, not a Python tuple for every row; typed by :data:`KINDS`,
+    equal to :func:`tables_from_rows` of the same rows. ``course_frame`` and ``event_tables``
+    both derive from these frames, so a caller that needs both reads once.
     """
-    return tables_from_rows(read_rows(patients))
+    # In a transaction: PostgreSQL's cursors then stream (outside one, a cursor WITH HOLD is
+    # materialised whole on the server first).
+    with transaction.atomic(savepoint=False):
+        return _finish(
+            {
+                name: _chunked_frame(columns, queryset, KINDS[name])
+                for name, (columns, queryset) in _querysets(patients).items()
+            }
+        )
+
+
+def _joined(texts, keys):
+    """Series of ``texts`` joined with spaces per run of equal ``keys`` (sorted), indexed by key:
+    groupby(keys).agg(" ".join) without a Python call per group."""
+    if texts.empty:
+        return pd.Series([], dtype=object, index=pd.Index([], dtype=keys.dtype, name=keys.name))
+    name, keys = keys.name, keys.to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    joined = np.add.reduceat((texts + " ").to_numpy(dtype=object), starts)
+    return pd.Series([text[:-1] for text in joined], index=pd.Index(keys[starts], name=name))
+
+
+def _join(df, extra):
+    """``df`` with the columns of ``extra`` (indexed by patient_id) added: a left merge on
+    patient_id, without copying ``df``'s other columns each time."""
+    aligned = extra.reindex(df["patient_id"].to_numpy())
+    for column in extra.columns:
+        df[column] = aligned[column].to_numpy()
+    return df
 
 
 def course_frame(patients=None, *, tables=None):
@@ -129,11 +245,9 @@ def course_frame(patients=None, *, tables=None):
     df["induction_failure_date"] = df["assessment_date"].where(df["outcome"] == "INDUCTION_FAILURE")
 
     first_relapse = relapses.sort_values("relapse_date", kind="stable").groupby("patient_id").first()
-    df = df.merge(
+    df = _join(
+        df,
         first_relapse.rename(columns={"relapse_date": "relapse1_date", "site": "relapse1_site"}),
-        left_on="patient_id",
-        right_index=True,
-        how="left",
     )
     df["recurrence_date"] = df["relapse1_date"].fillna(df["induction_failure_date"])
 
@@ -149,17 +263,20 @@ def course_frame(patients=None, *, tables=None):
             "salvage_remission_date": salvage[salvage["response"] == "CR"].groupby("patient_id")["response_date"].min(),
         }
     )
-    df = df.merge(second_line, left_on="patient_id", right_index=True, how="left")
+    # Those lines by regimen, in date order: "CODE:RESPONSE ..." (no code before ":" until the line is
+    # coded; a data cut taken before regimen codes has none). Read by the analysis by regimen.
+    lines = salvage.sort_values(["patient_id", "start_date"], kind="stable")
+    codes = lines["regimen_code"].fillna("") if "regimen_code" in lines else pd.Series("", index=lines.index)
+    second_line["salvage_lines_coded"] = _joined(codes.astype(str) + ":" + lines["response"], lines["patient_id"])
+    df = _join(df, second_line)
     df["salvage_remission"] = df["salvage_remission_date"].notna().astype(int)
 
     first_hsct = transplants.sort_values("transplant_date", kind="stable").groupby("patient_id").first()
-    df = df.merge(
+    df = _join(
+        df,
         first_hsct[["transplant_date", "disease_status"]].rename(
             columns={"transplant_date": "hsct_date", "disease_status": "hsct_status"}
         ),
-        left_on="patient_id",
-        right_index=True,
-        how="left",
     )
     # The first relapse after the first HSCT (the competing event of non-relapse mortality).
     later = relapses.merge(df[["patient_id", "hsct_date"]], on="patient_id")
@@ -169,13 +286,11 @@ def course_frame(patients=None, *, tables=None):
     after = transplants.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
     after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date", kind="stable")
     post = after.groupby("patient_id").first()
-    df = df.merge(
+    df = _join(
+        df,
         post.rename(
             columns={"transplant_date": "hsct_after_recurrence_date", "disease_status": "hsct_after_recurrence_status"}
         )[["hsct_after_recurrence_date", "hsct_after_recurrence_status"]],
-        left_on="patient_id",
-        right_index=True,
-        how="left",
     )
 
     fu = follow_ups.groupby("patient_id").agg(
@@ -186,7 +301,7 @@ def course_frame(patients=None, *, tables=None):
     causes = follow_ups.dropna(subset=["death_date"]).set_index("patient_id")["cause_of_death"]
     latest = follow_ups.sort_values("contact_date", kind="stable").drop_duplicates("patient_id", keep="last")
     latest = latest.set_index("patient_id")
-    df = df.merge(fu, left_on="patient_id", right_index=True, how="left")
+    df = _join(df, fu)
     df["cause_of_death"] = df["patient_id"].map(causes)
     df["last_vital_status"] = df["patient_id"].map(latest["vital_status"])
     df["lost_to_follow_up"] = df["patient_id"].map(latest["lost_to_follow_up"]).eq(True).astype(int)

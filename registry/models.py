@@ -40,6 +40,7 @@ from .choices import (
     TransplantType,
     VitalStatus,
 )
+from .vocabularies.models import code_for_text, validate_regimen_code
 
 INFANT_AGE_LIMIT_DAYS = 365
 
@@ -368,6 +369,18 @@ class SalvageLine(ClinicalRecord):
     regimen = models.CharField(
         _("regimen"), max_length=120, help_text=_("Protocol or regimen name, e.g. FLAG or MLL98 rescue.")
     )
+    # The regimen's code in the registry's list (registry.vocabularies): a listed regimen's code or
+    # name, or a text a data manager mapped, is coded on save (``code_regimen``); other text stays
+    # uncoded ("") until a data manager maps it. Analyses and exports use the code; ``regimen``
+    # keeps the name as entered. (PostgreSQL refuses a code not in the list, migration 0011.)
+    regimen_code = models.CharField(
+        _("regimen code"),
+        max_length=30,
+        blank=True,
+        default="",
+        validators=[validate_regimen_code],
+        help_text=_("Code of the regimen in the registry's list; empty until coded."),
+    )
     agents = models.CharField(
         _("agents"), max_length=300, help_text=_("Agents given, comma-separated, e.g. fludarabine, cytarabine.")
     )
@@ -379,6 +392,8 @@ class SalvageLine(ClinicalRecord):
 
     # What the case report form holds, in its order: pages, API and templates list these.
     entry_fields = ("regimen", "agents", "start_date", "response", "response_date")
+    # Not a case-report field: the code of the regimen as entered, coded on entry or by a data manager.
+    coded_fields = ("regimen_code",)
 
     class Meta:
         ordering = ["patient", "start_date"]
@@ -409,7 +424,21 @@ class SalvageLine(ClinicalRecord):
             "date": self.start_date,
         }
 
+    def code_regimen(self):
+        """A line without a code gets the code of its regimen text if the list knows the text (a
+        regimen's code, name or Japanese name, or a text a data manager mapped); a given code is
+        upper-cased. Every path (pages, API, import, single or bulk) codes alike: it runs before
+        the field checks and again with the record's rules (the bulk checks call only those)."""
+        self.regimen_code = (self.regimen_code or "").strip().upper()
+        if not self.regimen_code and self.regimen:
+            self.regimen_code = code_for_text(self.regimen)
+
+    def clean_fields(self, exclude=None):
+        self.code_regimen()
+        super().clean_fields(exclude=exclude)
+
     def validate_record(self):
+        self.code_regimen()
         errors = {}
         if self.response == SalvageResponse.COMPLETE_REMISSION and not self.response_date:
             errors["response_date"] = _("A complete remission needs its date.")
@@ -570,93 +599,9 @@ class FollowUp(ClinicalRecord):
             raise ValidationError(errors)
 
 
-class DataRevision(models.Model):
-    """A counter bumped by every clinical write, so analyses know when their input changed.
-
-    One row. ``bump()`` runs inside the writing transaction; analysis runs store the revision
-    they read, and the scheduler starts a new run once the data has been quiet for a while.
-    """
-
-    revision = models.PositiveBigIntegerField(default=0)
-    changed_at = models.DateTimeField(null=True)
-
-    def __str__(self):
-        return f"data revision {self.revision}"
-
-    @classmethod
-    def bump(cls):
-        from django.utils import timezone
-
-        updated = cls.objects.filter(pk=1).update(revision=F("revision") + 1, changed_at=timezone.now())
-        if not updated:
-            cls.objects.get_or_create(pk=1, defaults={"revision": 1, "changed_at": timezone.now()})
-
-    @classmethod
-    def current(cls):
-        row = cls.objects.filter(pk=1).first()
-        return row or cls(pk=1, revision=0, changed_at=None)
-
-
 CLINICAL_MODELS = (Patient, FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp)
 
 
-class ImportJob(models.Model):
-    """One uploaded file on its way in: checked (dry run), then committed all or nothing.
-
-    The file is kept here between the dry run and the commit (and for a large file, while a
-    Celery task works through it); ``report`` holds the problems by sheet, row and column and
-    the counts of records to create, update or leave unchanged.
-    """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Checking or importing")
-        CHECKED = "checked", _("Checked, ready to commit")
-        REJECTED = "rejected", _("Problems found, nothing written")
-        COMMITTED = "committed", _("Committed")
-        FAILED = "failed", _("Failed")
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file_name = models.CharField(max_length=200)
-    content = models.BinaryField()
-    sha256 = models.CharField(max_length=64)
-    entity = models.CharField(max_length=30, blank=True, help_text=_("For a CSV file: which sheet it holds."))
-    reason = models.CharField(
-        max_length=255, blank=True, help_text=_("Reason for change, for rows that update records.")
-    )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    action = models.CharField(max_length=10, default="check", help_text=_("check (dry run) or commit."))
-    rows_total = models.PositiveIntegerField(default=0)
-    rows_done = models.PositiveIntegerField(default=0)
-    report = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    committed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"import {self.file_name} ({self.status})"
-
-
-class ExportLog(models.Model):
-    """Who downloaded which export, when, of how many patients (append-only by convention)."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    kind = models.CharField(max_length=30)
-    file_format = models.CharField(max_length=10)
-    file_name = models.CharField(max_length=200)
-    n_patients = models.PositiveIntegerField(null=True)
-    sha256 = models.CharField(max_length=64)
-    source = models.CharField(max_length=20, help_text=_("page or api"))
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.kind}.{self.file_format} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
-
-
+from .revision import DataRevision  # noqa: E402, F401  (the analysis data's revision)
 from .trail import AuditCheck, TrailHead  # noqa: E402, F401  (the hash chain's models)
+from .transfer.models import ExportLog, ImportJob  # noqa: E402, F401  (imports and exports)

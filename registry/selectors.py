@@ -247,7 +247,7 @@ def _changes(row, previous, names):
             old, new = new, None
         if previous is None and row.history_type == "+" and new in (None, ""):
             continue
-        if old != new:
+        if old != new and not {old, new} <= {None, ""}:  # a column added later is NULL in older rows
             result.append((f.verbose_name, _label(f, old, names), _label(f, new, names)))
     return result
 

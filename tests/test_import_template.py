@@ -11,8 +11,9 @@ from registry.transfer.data_dictionary import CODE, SHEETS, allowed_codes, templ
 
 
 @pytest.fixture(scope="module")
-def workbook():
-    return load_workbook(io.BytesIO(template_workbook()))
+def workbook(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():  # the regimen codes' drop-down lists the database's regimen list
+        return load_workbook(io.BytesIO(template_workbook()))
 
 
 def _listed(workbook, formula):

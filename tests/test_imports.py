@@ -1,7 +1,8 @@
 """Bulk import: every problem located by sheet, row and column; nothing written until a clean commit."""
 
+import html
 import io
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from openpyxl import Workbook
@@ -491,3 +492,85 @@ def test_other_users_jobs_are_404(client, coordinator, other_coordinator):
     job = imports.create_job(user=coordinator, file_name="x.csv", content=b"study_id,site\n")
     client.force_login(other_coordinator)
     assert client.get(f"/imports/{job.pk}/").status_code == 404
+
+
+def _japanese(text):
+    return any("\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def _problem_file():
+    """Cell problems, a reference problem and a course (chronology) rule, one of each."""
+    sheets = course_sheets("MLL96-0001")
+    sheets["patients"].append(patient_row("MLL96-0002", sex="X", date_of_birth="1996-02-30"))
+    sheets["relapses"].append(["MLL96-0001", "1990-01-01", "BM"])  # before diagnosis
+    sheets["relapses"].append(["MLL96-9999", "1997-01-01", "BM"])
+    sheets["relapses"].append(["MLL96-0002", "1997-01-01", "BM"])  # its patient row has problems
+    return workbook(sheets)
+
+
+def test_a_worker_writes_the_report_in_the_language_of_whoever_started_the_job(coordinator, monkeypatch):
+    from django.utils import translation
+
+    monkeypatch.setattr(jobs, "ASYNC_BYTES", 10)  # a Celery task, run below as the worker runs it
+    with translation.override("ja"):
+        job = imports.create_job(user=coordinator, file_name="course.xlsx", content=_problem_file())
+        imports.start(job, action="check")
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.QUEUED and job.report["language"] == "ja"
+    assert translation.get_language() != "ja"
+    jobs.run_job(job.pk)  # the worker: no request, the default language active
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.REJECTED and job.report["language"] == "ja"
+    messages = {p["kind"]: p["message"] for p in job.report["problems"]}
+    assert "不明なコード 'X'" in messages["unknown_code"]
+    assert "存在しない日付 1996-02-30" in messages["impossible_date"]
+    assert "不明な研究ID" in messages["unknown_study_id"]
+    assert "再発" in messages["chronology"]  # the services' course rules, gettext already
+    assert all(_japanese(p["message"]) for p in job.report["problems"]), job.report["problems"]
+    assert "症例 MLL96-0002" in messages["patient_not_checked"]
+    # Started again in English, the same file reports in English.
+    imports.start(job, action="check")
+    jobs.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.report["language"] == "en"
+    assert "Unknown code 'X'" in {p["kind"]: p["message"] for p in job.report["problems"]}["unknown_code"]
+
+
+def test_every_import_problem_message_is_translated(coordinator):
+    """Each kind of problem the import finds comes out in Japanese (no English sentence left)."""
+    from django.utils import translation
+
+    sheets = course_sheets("MLL96-0001")
+    sheets["patients"][0] = [*PATIENT_HEADER, "sex", "colour"]  # a column twice, an unknown column
+    sheets["patients"][1] = patient_row("MLL96-0001") + ["F", "red"]
+    sheets["patients"].append(patient_row("MLL96-0003", trial="MLL00", center="NOPE") + ["F", "red"])
+    sheets["patients"].append(patient_row("MLL96-0004", wbc="lots", registration_date="") + ["F", "red"])
+    sheets["relapses"].append(["MLL96-0001", "1996-11-25", "BM"])  # the same key twice
+    sheets["follow_ups"] = [
+        ["study_id", "contact_date", "vital_status", "lost_to_follow_up"],
+        ["MLL96-0001", "2001-10-30", "ALIVE", "maybe"],
+        ["MLL96-0001", datetime(1998, 1, 15, 10, 30), "ALIVE", "0"],
+        ["MLL96-0001", "15/01/1999", "ALIVE", "0"],
+    ]
+    with translation.override("ja"):
+        report = run(coordinator, workbook(sheets))
+    found = {p["kind"] for p in report["problems"]}
+    assert {"duplicate_column", "unknown_column", "unknown_code", "unknown_center", "type", "required"} <= found, (
+        report["problems"]
+    )
+    for problem in report["problems"]:
+        assert _japanese(problem["message"]), problem
+        assert not any(word in problem["message"] for word in ("column", "Unknown", "expected", "Not ")), problem
+
+
+def test_import_page_in_japanese_shows_the_problems_in_japanese(client, coordinator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(coordinator)
+    content = b"study_id,relapse_date,site\nMLL96-9999,1996-02-30,XX\n"
+    response = client.post(
+        "/imports/", {"file": SimpleUploadedFile("relapses.csv", content)}, follow=True, HTTP_ACCEPT_LANGUAGE="ja"
+    )
+    text = html.unescape(response.content.decode())
+    assert "存在しない日付 1996-02-30" in text and "不明なコード 'XX'" in text
+    assert "Impossible date" not in text and "Unknown code" not in text

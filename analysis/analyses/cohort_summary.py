@@ -21,6 +21,7 @@ from ..reports import (
     curve_figure,
     is_error,
     median_text,
+    message,
     missing,
     survival_text,
     years,
@@ -78,7 +79,7 @@ def outcome_table(summary, os2):
         )
     salvage = summary["salvage_remission"]
     if is_error(salvage):
-        rows.append(Row([_("Remission after salvage therapy"), "-", salvage["error"]]))
+        rows.append(Row([_("Remission after salvage therapy"), "-", message(salvage["error"])]))
     else:
         rows.append(
             Row(

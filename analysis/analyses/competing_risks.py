@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import datasets, stats
 from ..figures import cif_spec, format_p
-from ..reports import Figure, Row, Section, Table, ci, is_error, missing, p_value, pct
+from ..reports import Figure, Row, Section, Table, ci, is_error, message, missing, p_value, pct
 from .base import FIXED_TIMES, SCHEMA_VERSION, Analysis, guard, register
 
 NAME = "competing_risks"
@@ -82,7 +82,7 @@ def figure_specs(results):
 
 def _cif_rows(group, cif):
     if is_error(cif):
-        return [Row([group, "-", "-", "-", "-", cif["error"]])]
+        return [Row([group, "-", "-", "-", "-", message(cif["error"])])]
     cause = cif["causes"]["1"]
     cells = [group, str(cif["n"])]
     for year in (1, 3, 5):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from .. import datasets, stats
 from ..figures import FigureSpec, factor_curves, factor_spec, km_plot
-from ..reports import Section, cox_table, curve_figure, factor_figure, factor_table, label, missing
+from ..reports import Section, cox_table, curve_figure, factor_figure, factor_table, label, message, missing
 from .base import SCHEMA_VERSION, Analysis, by_factor, guard, register
 from .os_after_second_line import COX_COVARIATES
 
@@ -158,7 +158,7 @@ def _corrections_section(results):
         )
     landmark = results["landmark"]
     if "error" in landmark:
-        section.error = _("Landmark analysis: %(error)s") % {"error": landmark["error"]}
+        section.error = _("Landmark analysis: %(error)s") % {"error": message(landmark["error"])}
         return section
     lm_labels = {
         "hsct_by_landmark": gettext_noop("HSCT by the landmark"),

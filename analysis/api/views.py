@@ -22,7 +22,7 @@ from registry.cuts.models import DataCut
 from registry.models import Center
 from registry.ops import handoff
 
-from .. import analyses, runs
+from .. import analyses, figure_text, runs
 from ..models import AnalysisRun
 from . import filters
 from . import serializers as s
@@ -139,4 +139,5 @@ class AnalysisRunViewSet(viewsets.ReadOnlyModelViewSet):
         svg = (run.figures or {}).get(figure)
         if svg is None:
             raise NotFound(_("No such figure in this run."))
-        return HttpResponse(svg, content_type="image/svg+xml")
+        # In the language the request asks for (Accept-Language), as the report pages serve it.
+        return HttpResponse(figure_text.translate_svg(svg), content_type="image/svg+xml")

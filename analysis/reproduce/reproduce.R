@@ -18,6 +18,9 @@
 #   nrm       non-relapse mortality after the first HSCT; relapse after it competes
 #   landmark  os2 patients alive and followed 180 days after salvage start, clock restarted there
 #   simon_makuch, td_cox  os2 split on the day of HSCT after recurrence and of salvage remission
+#   salvage_regimen  salvage lines started on or after the recurrence, by regimen code ("" not
+#             coded yet) and all together: complete remission among lines whose response is not NE,
+#             exact (Clopper-Pearson) 95% CI as binom.test
 
 suppressPackageStartupMessages({
   library(survival)
@@ -83,9 +86,9 @@ parse_json <- function(text) {
 
 expected <- parse_json(paste(readLines(file.path(here, "expected.json"), warn = FALSE), collapse = "\n"))
 tolerance <- expected$tolerance
-read_table <- function(name) {
+read_table <- function(name, classes = c(pseudonym = "character")) {
   read.csv(file.path(here, "data", paste0(name, ".csv")), fileEncoding = "UTF-8-BOM", na.strings = "",
-           stringsAsFactors = FALSE, colClasses = c(pseudonym = "character"))
+           stringsAsFactors = FALSE, colClasses = classes)
 }
 p <- read_table("patients")
 
@@ -159,6 +162,18 @@ cp <- do.call(rbind, cp_rows)
 
 frames <- list(os2 = os2, os_dx = os_dx, efs_dx = efs, landmark = landmark)
 
+# Remission after salvage by regimen: the salvage lines started on or after the first relapse or
+# induction failure, numbered per patient in order of start (1 = second-line therapy); regimen
+# code "" while not coded.
+salvage <- read_table("salvage_lines", c(pseudonym = "character", regimen_code = "character",
+                                         response = "character"))
+salvage <- merge(salvage, p[, c("pseudonym", "recurrence_days")], by = "pseudonym")
+salvage <- salvage[nz(salvage$start_days) & nz(salvage$recurrence_days) &
+                     salvage$start_days >= salvage$recurrence_days, ]
+salvage <- salvage[order(salvage$pseudonym, salvage$start_days, salvage$line_number), ]
+salvage$number <- ave(seq_len(nrow(salvage)), salvage$pseudonym, FUN = seq_along)
+salvage$regimen_code[is.na(salvage$regimen_code)] <- ""
+
 # ---------------------------------------------------------------- the statistics
 subset_of <- function(d, factor, level) {
   if (is.null(factor)) return(d)
@@ -189,6 +204,19 @@ compute <- function(x) {
     k <- sum(rr$salvage_remission == 1); n <- nrow(rr)
     ci <- binom.test(k, n)$conf.int
     return(switch(x$what, successes = k, n = n, lower = ci[1], upper = ci[2]))
+  }
+  if (kind == "salvage_regimen") {
+    d <- if (is.null(x$regimen_code)) salvage else salvage[salvage$regimen_code == x$regimen_code, ]
+    evaluable <- d[d$response != "NE", ]
+    if (x$what %in% c("successes", "proportion", "lower", "upper")) {
+      k <- sum(evaluable$response == "CR"); n <- nrow(evaluable)
+      # exact (Clopper-Pearson) interval, as binom.test(k, n)$conf.int
+      lower <- if (k == 0) 0 else qbeta(0.025, k, n - k + 1)
+      upper <- if (k == n) 1 else qbeta(0.975, k + 1, n - k)
+      return(switch(x$what, successes = k, proportion = k / n, lower = lower, upper = upper))
+    }
+    return(switch(x$what, n_lines = nrow(d), n_patients = length(unique(d$pseudonym)),
+                  n_second_line = sum(d$number == 1), n_evaluable = nrow(evaluable)))
   }
   if (kind == "first_remission") {
     months <- ((p$relapse1_days - p$cr1_days) / DAYS_PER_MONTH)[nz(p$relapse1_days)]

@@ -27,7 +27,26 @@ YEARS = (365.25, 1095.75, 1826.25)
 
 
 def read_table(name):
-    return pd.read_csv(HERE / "data" / f"{name}.csv", encoding="utf-8-sig", dtype={"pseudonym": str})
+    # Only an empty cell is missing: a code such as "NA" stays a code.
+    return pd.read_csv(
+        HERE / "data" / f"{name}.csv",
+        encoding="utf-8-sig",
+        dtype={"pseudonym": str, "regimen_code": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
+
+
+def regimen_lines(p, lines):
+    """The salvage lines of remission after salvage by regimen: those started on or after the
+    patient's first relapse or induction failure, numbered per patient in order of start (1 =
+    second-line therapy), the regimen code "" while not coded."""
+    lines = lines.merge(p[["pseudonym", "recurrence_days"]], on="pseudonym")
+    lines = lines[lines["start_days"] >= lines["recurrence_days"]].copy()
+    lines = lines.sort_values(["pseudonym", "start_days", "line_number"], kind="stable")
+    lines["number"] = lines.groupby("pseudonym").cumcount() + 1
+    lines["regimen_code"] = lines["regimen_code"].fillna("").astype(str)
+    return lines
 
 
 def with_factors(p):
@@ -121,6 +140,7 @@ def main():
     evaluable = rr[rr["salvage_evaluable"].astype(str).isin(["1", "1.0", "True", "true"])]
     binom = stats.binomial_proportion(int(evaluable["salvage_remission"].sum()), len(evaluable))
     months = ((p["relapse1_days"] - p["cr1_days"]) / DAYS_PER_MONTH)[p["relapse1_days"].notna()]
+    salvage = regimen_lines(p, read_table("salvage_lines"))
     counts = {
         "n_registered": len(p),
         "n_relapsed": int(p["relapse1_days"].notna().sum()),
@@ -150,6 +170,18 @@ def main():
             return counts[x["what"]]
         if kind == "salvage":
             return binom[x["what"]]
+        if kind == "salvage_regimen":
+            code = x["regimen_code"]
+            d = salvage if code is None else salvage[salvage["regimen_code"] == code]
+            evaluable = d[d["response"] != "NE"]
+            if x["what"] in ("successes", "proportion", "lower", "upper"):
+                return stats.binomial_proportion(int((evaluable["response"] == "CR").sum()), len(evaluable))[x["what"]]
+            return {
+                "n_lines": len(d),
+                "n_patients": d["pseudonym"].nunique(),
+                "n_second_line": int((d["number"] == 1).sum()),
+                "n_evaluable": len(evaluable),
+            }[x["what"]]
         if kind == "first_remission":
             return {"n": len(months), "median": months.median(), "min": months.min(), "max": months.max()}[x["what"]]
         if kind in ("characteristic", "characteristic_median"):

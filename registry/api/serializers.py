@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from .. import services
 from ..models import Center, FirstLineResponse, FollowUp, ImportJob, Patient, Relapse, SalvageLine, Transplant, Trial
+from ..vocabularies.models import Regimen
 
 API_SOURCE = "api"
 
@@ -153,9 +154,45 @@ class RelapseSerializer(EventSerializer):
 
 
 class SalvageLineSerializer(EventSerializer):
+    regimen_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=30,
+        help_text='Code of the regimen in the registry\'s list (/vocabularies/regimens/), case-insensitive; "" '
+        "while not coded. Left out, a new or changed regimen text is coded if the list knows it (a regimen's "
+        "code or name, or a text a data manager mapped); any other text stays uncoded until a data manager "
+        "codes it.",
+    )
+
     class Meta(ClinicalSerializer.Meta):
         model = SalvageLine
-        fields = ["id", "patient", "study_id", *SalvageLine.entry_fields, *_COMMON[1:]]
+        fields = ["id", "patient", "study_id", *SalvageLine.entry_fields, "regimen_code", *_COMMON[1:]]
+
+    def validate_regimen_code(self, code):
+        code = code.strip().upper()
+        if not code or (self.instance is not None and self.instance.regimen_code == code):
+            return code
+        regimen = Regimen.objects.filter(code=code).first()
+        if regimen is None:
+            raise serializers.ValidationError(
+                _("Unknown regimen code %(code)s: use a code of the registry's regimen list.") % {"code": repr(code)}
+            )
+        if not regimen.active:
+            raise serializers.ValidationError(
+                _("Regimen %(code)s is inactive; choose an active one.") % {"code": regimen.code}
+            )
+        return code
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        text = attrs.get("regimen")
+        if (
+            "regimen_code" not in attrs
+            and text is not None
+            and (self.instance is None or text != self.instance.regimen)
+        ):
+            attrs["regimen_code"] = ""  # coded again from the new text, as on the entry page (the model's rule)
+        return attrs
 
 
 class TransplantSerializer(EventSerializer):

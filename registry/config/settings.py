@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "registry.queries",
     "registry.cuts",
     "registry.signatures",
+    "registry.vocabularies",
     "registry.ops",
     "analysis",
 ]

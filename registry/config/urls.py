@@ -43,6 +43,7 @@ urlpatterns = [
     path("queries/", include("registry.queries.urls")),
     path("cuts/", include("registry.cuts.urls")),
     path("signatures/", include("registry.signatures.urls")),
+    path("vocabularies/", include("registry.vocabularies.urls")),
     path("", include((pages.transfer_patterns, "transfer"))),
     path("", include("registry.pages.urls")),
 ]

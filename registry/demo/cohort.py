@@ -86,13 +86,14 @@ PAPER = {
     "deaths_in_first_remission": 5,
 }
 
+# (regimen as entered, its code in the regimen list (registry.vocabularies), agents as entered)
 SALVAGE_REGIMENS = [
-    ("FLAG", "fludarabine, cytarabine, G-CSF"),
-    ("HD-AraC/VP16", "high-dose cytarabine, etoposide"),
-    ("MLL98 rescue", "idarubicin, high-dose cytarabine, dexamethasone"),
-    ("VPDL re-induction", "vincristine, prednisolone, daunorubicin, L-asparaginase"),
-    ("ICE", "ifosfamide, carboplatin, etoposide"),
-    ("MIT/VP16", "mitoxantrone, etoposide"),
+    ("FLAG", "FLAG", "fludarabine, cytarabine, G-CSF"),
+    ("HD-AraC/VP16", "HDARAC-VP16", "high-dose cytarabine, etoposide"),
+    ("MLL98 rescue", "MLL98-RESCUE", "idarubicin, high-dose cytarabine, dexamethasone"),
+    ("VPDL re-induction", "VPDL", "vincristine, prednisolone, daunorubicin, L-asparaginase"),
+    ("ICE", "ICE", "ifosfamide, carboplatin, etoposide"),
+    ("MIT/VP16", "MIT-VP16", "mitoxantrone, etoposide"),
 ]
 
 
@@ -423,10 +424,17 @@ def _salvage(draw, i, plan, course, start):
     else:
         responses = [draw.pick(NO_REMISSION) for _ in range(1 + (draw.chance(0.5)) + (draw.chance(0.3)))]
     for number, response in enumerate(responses):
-        regimen, agents = SALVAGE_REGIMENS[order[number]]
+        regimen, code, agents = SALVAGE_REGIMENS[order[number]]
         answered = None if response == SalvageResponse.NOT_EVALUABLE else start + draw.days(21, 42)
         course["salvage_lines"].append(
-            {"regimen": regimen, "agents": agents, "start_date": start, "response": response, "response_date": answered}
+            {
+                "regimen": regimen,
+                "regimen_code": code,
+                "agents": agents,
+                "start_date": start,
+                "response": response,
+                "response_date": answered,
+            }
         )
         start = (answered or start) + draw.days(5, 21)
 

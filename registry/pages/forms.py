@@ -6,9 +6,12 @@ set on the instance before validation, so course rules report beside the field o
 POST.
 """
 
+import json
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +27,7 @@ from ..models import (
     Trial,
 )
 from ..selectors import PatientStatus
+from ..vocabularies.models import Regimen, text_index
 
 
 class DateInput(forms.DateInput):
@@ -148,10 +152,65 @@ class RelapseForm(ClinicalRecordForm):
         fields = Relapse.entry_fields
 
 
+class RegimenInput(forms.TextInput):
+    """The regimen as typed, with the active regimens as a type-ahead pick list (an HTML
+    ``<datalist>``: the browser offers them without JavaScript; any other text stays possible)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"autocomplete": "off", "size": 40, **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        regimens = list(Regimen.objects.active().values_list("code", "name", "name_ja"))
+        list_id = f"{context['widget']['attrs'].get('id') or name}_list"
+        context["widget"]["attrs"]["list"] = list_id
+        context["widget"]["attrs"]["data-regimen-codes"] = json.dumps(text_index(), ensure_ascii=False)
+        context["regimen_list"] = (list_id, regimens)
+        return context
+
+    def render(self, name, value, attrs=None, renderer=None):
+        context = self.get_context(name, value, attrs)
+        list_id, regimens = context.pop("regimen_list")
+        options = format_html_join(
+            "",
+            '<option value="{}" label="{}"></option>',
+            ((label, f"{code} · {name_ja}" if name_ja else code) for code, label, name_ja in regimens),
+        )
+        field = self._render(self.template_name, context, renderer)
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
+
+
 class SalvageLineForm(ClinicalRecordForm):
+    """A salvage line: a regimen picked from the registry's list is coded at once; any other
+    text is saved as "other", without a code, until a data manager maps it (``registry.vocabularies``)."""
+
     class Meta:
         model = SalvageLine
         fields = SalvageLine.entry_fields
+        widgets = {"regimen": RegimenInput}
+        help_texts = {
+            "regimen": _(
+                "Pick a regimen from the list to code it. Any other text is saved as “other”, "
+                "without a code, and a data manager codes it later."
+            )
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        text = cleaned.get("regimen")
+        # A changed (or new) text is coded from the list; an unchanged one keeps its code.
+        if text is not None and (self.instance.pk is None or "regimen" in self.changed_data):
+            self.instance.regimen_code = ""  # coded again from the new text (SalvageLine.code_regimen)
+        return cleaned
+
+    @property
+    def coding_note(self):
+        """What the page says about the stored line's code (nothing for a new line)."""
+        if self.instance.pk is None:
+            return ""
+        if self.instance.regimen_code:
+            return _("Coded as %(code)s.") % {"code": self.instance.regimen_code}
+        return _("Not coded yet: a data manager will map this text to a regimen code.")
 
 
 class TransplantForm(ClinicalRecordForm):

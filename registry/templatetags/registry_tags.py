@@ -45,6 +45,11 @@ def can_review_audit(user):
 
 
 @register.filter
+def can_code_regimens(user):
+    return access.can_code_regimens(user)
+
+
+@register.filter
 def has_registry_role(user):
     """Whether the user has a role in the registry (without one, the menus are empty)."""
     return access.role_of(user) is not None

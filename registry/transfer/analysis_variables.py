@@ -181,10 +181,17 @@ ANALYSIS_TABLES = (
     AnalysisTable(
         "salvage_lines",
         "Salvage lines",
-        "One row per salvage (second-line) regimen; regimen names and agents (free text) are left out.",
+        "One row per salvage (second-line) regimen: its regimen code; regimen names and agents as entered "
+        "(free text) are left out.",
         (
             PSEUDONYM,
             V("line_number", "Salvage line number", INTEGER, "1 = the first line, in order of start."),
+            V(
+                "regimen_code",
+                "Regimen code",
+                TEXT,
+                "Code of the regimen in the registry's regimen list (docs/vocabularies.md); empty: not coded yet.",
+            ),
             V("start_days", "Diagnosis to start of the line (days)", INTEGER),
             V("response", "Response", CODE, codes=C.SalvageResponse),
             V("response_days", "Diagnosis to response assessment (days)", INTEGER, _DAYS),

@@ -210,6 +210,16 @@ SHEETS = (
             _column(
                 SalvageLine, "response_date", description="Required for a complete remission.", example="1999-11-10"
             ),
+            Column(
+                "regimen_code",
+                "Regimen code",
+                CODE,
+                False,
+                "Code of the regimen in the registry's regimen list (/vocabularies/regimens/); empty: coded from "
+                "the regimen text if the list knows it, else later by a data manager.",
+                max_length=30,
+                example="FLAG",
+            ),
         ),
     ),
     Sheet(
@@ -267,8 +277,20 @@ def code_lists():
     return dict(sorted(found.items()))
 
 
-@functools.cache
+# Regimen codes are rows of the database (registry.vocabularies), kept by administrators in the admin.
+REGIMEN_CODE_LIST = "RegimenCode"
+
+
 def allowed_codes(column):
+    if column.name == "regimen_code":
+        from ..vocabularies.models import regimen_codes
+
+        return regimen_codes()
+    return _fixed_codes(column)
+
+
+@functools.cache
+def _fixed_codes(column):
     if column.name == "trial":
         return tuple(TRIAL_CODES)
     return tuple(code for code, _ in column.codes.choices) if column.codes else ()
@@ -320,6 +342,8 @@ def markdown():
                 if c.codes
                 else (", ".join(TRIAL_CODES) if c.name == "trial" else "")
             )
+            if c.name == "regimen_code":
+                codes = f"[{REGIMEN_CODE_LIST}](vocabularies.md)"
             out.append(
                 f"| `{c.name}` | {_md_escape(c.label)} | {kind} | {'yes' if c.required else 'no'} | {codes} | "
                 f"{_md_escape(c.description)} |"
@@ -390,6 +414,13 @@ def template_workbook():
         for code, label in cls.choices:
             codes.append([name, code, str(label)])
         ranges[name] = f"codes!$B${first}:$B${codes.max_row}"
+    from ..vocabularies.models import Regimen  # the active regimens, as the entry pages offer them
+
+    first = codes.max_row + 1
+    for code, name in Regimen.objects.active().order_by("code").values_list("code", "name"):
+        codes.append([REGIMEN_CODE_LIST, code, name])
+    if codes.max_row >= first:
+        ranges[REGIMEN_CODE_LIST] = f"codes!$B${first}:$B${codes.max_row}"
     for index, sheet in enumerate(SHEETS, start=1):
         ws = wb.create_sheet(sheet.name, index)  # entity sheets before the codes
         ws.append(sheet.column_names)
@@ -398,7 +429,8 @@ def template_workbook():
         ws.append([c.example for c in sheet.columns])
         for c, cell in zip(sheet.columns, ws[1], strict=True):
             ws.column_dimensions[cell.column_letter].width = max(14, len(c.name) + 2)
-            codes_of_column = ranges.get(c.code_list) or (f'"{",".join(TRIAL_CODES)}"' if c.name == "trial" else None)
+            code_list = REGIMEN_CODE_LIST if c.name == "regimen_code" else c.code_list
+            codes_of_column = ranges.get(code_list) or (f'"{",".join(TRIAL_CODES)}"' if c.name == "trial" else None)
             if codes_of_column:
                 ws.add_data_validation(_drop_down(codes_of_column, cell.column_letter))
     buffer = BytesIO()

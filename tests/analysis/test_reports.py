@@ -1,5 +1,7 @@
 """The report built from stored results: it shows what the results say, in the paper's order."""
 
+import re
+
 import pytest
 
 from analysis import analyses, reports
@@ -59,6 +61,7 @@ def test_sections_follow_the_paper_and_number_tables_and_figures(report):
         "outcomes",
         "univariate",
         "cox",
+        "salvage_regimens",
         "competing",
         "corrections",
         "diagnosis",
@@ -67,7 +70,7 @@ def test_sections_follow_the_paper_and_number_tables_and_figures(report):
     numbers = [f.title.split(".")[0] for f in report.figures()]
     assert numbers == [f"Figure {i}" for i in range(1, len(numbers) + 1)]
     missing = {s.key: s.error for s in report.sections if s.error}
-    assert set(missing) == {"outcomes", "competing", "diagnosis"}
+    assert set(missing) == {"outcomes", "salvage_regimens", "competing", "diagnosis"}
     assert "No stored result" in missing["competing"]
 
 
@@ -111,3 +114,52 @@ def test_p_values_and_hazard_ratios_read_as_journals_print_them(report):
     assert reports.format_p(0.0004) == "P < 0.001" and reports.format_p(0.0123) == "P = 0.012"
     cox = next(f for f in report.figures() if "forest" in f.name)
     assert "95% CI" in cox.description
+
+
+def _error(compute, *args, **kwargs):
+    """The message an estimate stores for data it cannot estimate (``analysis.analyses.base.guard``)."""
+    from analysis.analyses.base import guard
+
+    return guard(compute, *args, **kwargs)["error"]
+
+
+def test_the_messages_of_the_statistics_are_shown_in_the_readers_language():
+    """The statistics (no Django) store English; the report shows each message translated."""
+    import pandas as pd
+    from django.utils import translation
+
+    from analysis import stats
+
+    frame = pd.DataFrame({"time": [10.0, 20.0, 30.0, 40.0], "event": [0, 0, 0, 0], "x": [1, 0, 1, 1], "g": "a"})
+    messages = [
+        _error(stats.logrank_test, frame["time"], frame["event"], frame["g"]),
+        _error(stats.cox_model, frame, "time", "event", ["x"]),
+        stats.kaplan_meier([], [])["warnings"][0],
+        stats.kaplan_meier(frame["time"], frame["event"])["warnings"][0],
+    ]
+    groups = pd.Categorical(frame["g"], ["a", "b"])
+    messages += stats.kaplan_meier_by_group(frame["time"], frame["event"], groups)["warnings"]
+    with_events = frame.assign(event=[1, 0, 1, 0], x=[1, 1, 1, 1], y=[0, 1, 0, 1])
+    messages += stats.cox_model(with_events, "time", "event", ["x", "y"])["warnings"]
+    assert len(messages) >= 6, messages
+    with translation.override("ja"):
+        for english in messages:
+            japanese = reports.message(english)
+            assert japanese != english and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", japanese), english
+        assert reports.message("group 'b' has no patients and is left out") == "群 'b' には症例がないため除外しました"
+        assert reports.message("an unforeseen message") == "an unforeseen message"
+    assert reports.message(messages[0]) == messages[0]
+
+
+def test_a_cox_table_shows_its_warnings_translated():
+    from django.utils import translation
+
+    model = {
+        "terms": [],
+        "n": 4,
+        "n_events": 2,
+        "warnings": ["information matrix is singular: standard errors are not available"],
+    }
+    with translation.override("ja"):
+        table = reports.cox_table("t", "T", "a", model, {})
+    assert "情報行列が特異です: 標準誤差は得られません" in table.notes

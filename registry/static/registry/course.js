@@ -140,7 +140,21 @@
 
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("input.iso-date")) updateDayCount(event.target);
+    if (event.target.matches && event.target.matches("input[data-regimen-codes]")) updateRegimenNote(event.target);
   });
+
+  // Salvage regimen: whether the typed text is a listed regimen (coded on save) or "other".
+  function updateRegimenNote(input) {
+    var note = document.querySelector('.regimen-coding[data-for="' + input.id + '"]');
+    if (!note) return;
+    var text = input.value.normalize("NFKC").replace(/\s+/g, " ").trim().toLowerCase();
+    if (!text) {
+      note.textContent = "";
+      return;
+    }
+    var code = JSON.parse(input.dataset.regimenCodes)[text];
+    note.textContent = code ? note.dataset.listed.replace("{code}", code) : note.dataset.other;
+  }
   document.querySelectorAll("input.iso-date").forEach(updateDayCount);
 
   // Registration: the next free study ID of the chosen trial, unless the coordinator typed another.

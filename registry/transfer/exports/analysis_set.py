@@ -4,8 +4,9 @@
 row per patient, read from ``course_frame``: the same facts the stored analyses read) and one
 table per event type (every relapse, salvage line, transplant, follow-up contact and first-line
 response, read from ``event_tables``), keyed by pseudonym. Dates become whole days from the
-patient's date of diagnosis; study IDs become pseudonyms; free text (regimens, agents) is left
-out. docs/analysis-data-set.md shows how to rebuild each stored analysis from these tables.
+patient's date of diagnosis; study IDs become pseudonyms; salvage lines carry their regimen code;
+free text (regimens, agents as entered) is left out. docs/analysis-data-set.md shows how to
+rebuild each stored analysis from these tables.
 """
 
 import hashlib
@@ -78,6 +79,7 @@ EVENT_SOURCES = {
     "relapses": {"relapse_number": "number", "relapse_days": "relapse_date", "site": "site"},
     "salvage_lines": {
         "line_number": "number",
+        "regimen_code": "regimen_code",
         "start_days": "start_date",
         "response": "response",
         "response_days": "response_date",
@@ -173,7 +175,9 @@ def analysis_tables(patients=None, *, tables=None):
         dx = rows["patient_id"].map(diagnosis)
         columns = {"pseudonym": rows["patient_id"].map(names).to_numpy()}
         for variable, source in sources.items():
-            columns[variable] = _values(rows[source], dx)
+            # A data cut taken before regimen codes has no code column: its lines are not coded.
+            values = rows[source] if source in rows else pd.Series("", index=rows.index)
+            columns[variable] = _values(values, dx)
         sort = ["pseudonym", next(iter(sources))] if name != "first_line_responses" else ["pseudonym"]
         out[name] = _table(by_name[name], columns, sort)
     return out

@@ -13,7 +13,8 @@ from pathlib import Path
 from django.utils import timezone
 
 from ...signatures.odm import OdmSignatures
-from ..data_dictionary import BOOLEAN, SHEETS, TRIAL_CODES, code_lists
+from ...vocabularies.models import Regimen
+from ..data_dictionary import BOOLEAN, REGIMEN_CODE_LIST, SHEETS, TRIAL_CODES, code_lists
 from .identified import identified_tables
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -92,11 +93,16 @@ def odm_export(patients):
             item = el(mdv, "ItemDef", **attrs)
             text(item, "Description", c.description or c.label)
             text(item, "Question", c.label)
-            if c.codes or c.name == "trial":
-                el(item, "CodeListRef", CodeListOID=_oid("CL", c.code_list or "Trial"))
-    for name, cls in {**code_lists(), "Trial": None}.items():
+            if c.codes or c.name in ("trial", "regimen_code"):
+                name = {"trial": "Trial", "regimen_code": REGIMEN_CODE_LIST}.get(c.name, c.code_list)
+                el(item, "CodeListRef", CodeListOID=_oid("CL", name))
+    # The regimen codes are rows of the database (registry.vocabularies), retired ones included.
+    regimens = list(Regimen.objects.order_by("code").values_list("code", "name"))
+    for name, cls in {**code_lists(), "Trial": None, REGIMEN_CODE_LIST: None}.items():
         code_list = el(mdv, "CodeList", OID=_oid("CL", name), Name=name, DataType="text")
-        pairs = cls.choices if cls else [(code, code) for code in TRIAL_CODES]
+        pairs = (
+            cls.choices if cls else regimens if name == REGIMEN_CODE_LIST else [(code, code) for code in TRIAL_CODES]
+        )
         for code, label in pairs:
             item = el(code_list, "CodeListItem", CodedValue=code)
             text(item, "Decode", str(label))

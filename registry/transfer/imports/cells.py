@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext as _
+
 from ..data_dictionary import BOOLEAN, CODE, DATE, DECIMAL, INTEGER, allowed_codes
 from ..spreadsheet import restore
 
@@ -54,9 +56,13 @@ def _text(value):
     return restore(str(value).strip())  # drop the apostrophe our exports put before formula-looking text
 
 
-@functools.cache
 def _codes_by_upper(column):
-    return {code.upper(): code for code in allowed_codes(column)}
+    return _by_upper(allowed_codes(column))  # regimen codes are database rows: read each time (cached there)
+
+
+@functools.cache
+def _by_upper(codes):
+    return {code.upper(): code for code in codes}
 
 
 def parse_cell(column, value):
@@ -70,7 +76,7 @@ def parse_cell(column, value):
         if not text:
             return None
         if not re.fullmatch(r"-?\d+", text):
-            raise CellError("A whole number is expected.", "type")
+            raise CellError(_("A whole number is expected."), "type")
         return int(text)
     if column.kind == BOOLEAN:
         if isinstance(value, bool):
@@ -80,14 +86,18 @@ def parse_cell(column, value):
             return True
         if text in _FALSE:
             return False
-        raise CellError("Write 1 or 0 (or TRUE / FALSE).", "type")
+        raise CellError(_("Write 1 or 0 (or TRUE / FALSE)."), "type")
     if column.kind == CODE:
         text = _text(value)
         if not text:
             return ""
         by_upper = _codes_by_upper(column)
         if text.upper() not in by_upper:
-            raise CellError(f"Unknown code {text!r}; allowed: {', '.join(allowed_codes(column))}.", "unknown_code")
+            raise CellError(
+                _("Unknown code %(code)s; allowed: %(codes)s.")
+                % {"code": repr(text), "codes": ", ".join(allowed_codes(column))},
+                "unknown_code",
+            )
         return by_upper[text.upper()]
     return _text(value)
 
@@ -97,31 +107,31 @@ def _date(value):
         return None
     if isinstance(value, datetime):
         if value.time() != datetime.min.time():
-            raise CellError("A date without a time of day is expected.", "type")
+            raise CellError(_("A date without a time of day is expected."), "type")
         return value.date()
     if isinstance(value, date):
         return value
     text = _text(value)
     match = _ISO_DATE.match(text)
     if not match:
-        raise CellError("Not a date: write it as YYYY-MM-DD.", "type")
+        raise CellError(_("Not a date: write it as YYYY-MM-DD."), "type")
     try:
         return date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise CellError(f"Impossible date {text} (no such day).", "impossible_date") from None
+        raise CellError(_("Impossible date %(date)s (no such day).") % {"date": text}, "impossible_date") from None
 
 
 def _decimal(value):
     if value in (None, ""):
         return None
     if isinstance(value, bool):
-        raise CellError("A number is expected.", "type")
+        raise CellError(_("A number is expected."), "type")
     try:
         number = Decimal(repr(value) if isinstance(value, float) else _text(value).replace(" ", ""))
     except InvalidOperation:
-        raise CellError("Not a number (use a point for decimals, e.g. 312.5).", "type") from None
+        raise CellError(_("Not a number (use a point for decimals, e.g. 312.5)."), "type") from None
     if not number.is_finite():
-        raise CellError("Not a number.", "type")
+        raise CellError(_("Not a number."), "type")
     return number
 
 

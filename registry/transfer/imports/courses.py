@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ... import access, chronology, services
 from ...audit import audit_context
@@ -77,15 +78,22 @@ class _Run:
                         table.sheet,
                         1,
                         name,
-                        f"Unknown column {name!r}; columns of {table.sheet}: {', '.join(sheet.column_names)}.",
+                        _("Unknown column %(column)s; columns of %(sheet)s: %(columns)s.")
+                        % {"column": repr(name), "sheet": table.sheet, "columns": ", ".join(sheet.column_names)},
                         "unknown_column",
                     )
                 elif name in seen:
-                    self.problem(table.sheet, 1, name, "This column appears twice.", "duplicate_column")
+                    self.problem(table.sheet, 1, name, _("This column appears twice."), "duplicate_column")
                 seen.add(name)
             missing = [c.name for c in sheet.columns if c.name not in seen and c.required]
             for name in missing:
-                self.problem(table.sheet, 1, name, f"Required column {name!r} is missing.", "missing_column")
+                self.problem(
+                    table.sheet,
+                    1,
+                    name,
+                    _("Required column %(column)s is missing.") % {"column": repr(name)},
+                    "missing_column",
+                )
             index = {name: i for i, name in enumerate(table.header) if name in known}
             for number, cells in table.rows:
                 row = Row(table.sheet, number, {})
@@ -102,7 +110,7 @@ class _Run:
                         row.ok = False
                         continue
                     if column.required and value in (None, "") and column.name in index:
-                        self.problem(table.sheet, number, column.name, "This column is required.", "required")
+                        self.problem(table.sheet, number, column.name, _("This column is required."), "required")
                         row.ok = False
                     row.values[column.name] = value
                 rows.append(row)
@@ -135,7 +143,12 @@ class _Run:
                 if code:
                     if code not in centers:
                         self.problem(
-                            row.sheet, row.number, "center", f"Unknown center code {code!r}.", "unknown_center", code
+                            row.sheet,
+                            row.number,
+                            "center",
+                            _("Unknown center code %(code)s.") % {"code": repr(code)},
+                            "unknown_center",
+                            code,
                         )
                         row.ok = False
                     elif own is not None and centers[code].pk not in own:
@@ -143,7 +156,8 @@ class _Run:
                             row.sheet,
                             row.number,
                             "center",
-                            f"You may import patients of your own center ({own_codes}) only.",
+                            _("You may import patients of your own center (%(centers)s) only.")
+                            % {"centers": own_codes},
                             "permission",
                             code,
                         )
@@ -154,7 +168,7 @@ class _Run:
                     v["trial"] = trials.get(v["trial"])
                     if v["trial"] is None:
                         self.problem(
-                            row.sheet, row.number, "trial", "This trial is not in the registry.", "unknown_code"
+                            row.sheet, row.number, "trial", _("This trial is not in the registry."), "unknown_code"
                         )
                         row.ok = False
                 if sid in stored and sid not in visible:
@@ -162,7 +176,7 @@ class _Run:
                         row.sheet,
                         row.number,
                         "study_id",
-                        "A patient with this study ID is already registered.",
+                        _("A patient with this study ID is already registered."),
                         "duplicate",
                         sid,
                     )
@@ -170,12 +184,12 @@ class _Run:
             key = (row.sheet, *[v.get(k) for k in sheet.key])
             if sid and all(v.get(k) is not None for k in sheet.key):
                 if key in seen_keys:
-                    what = " and ".join(sheet.key)
+                    what = ", ".join(sheet.key)
                     self.problem(
                         row.sheet,
                         row.number,
                         sheet.key[-1],
-                        f"Duplicate row: same {what} as an earlier row of this sheet.",
+                        _("Duplicate row: same %(key)s as an earlier row of this sheet.") % {"key": what},
                         "duplicate",
                         v.get(sheet.key[-1]),
                     )
@@ -193,7 +207,7 @@ class _Run:
                         row.sheet,
                         row.number,
                         "study_id",
-                        "Unknown study ID: no such patient in the registry or in this import.",
+                        _("Unknown study ID: no such patient in the registry or in this import."),
                         "unknown_study_id",
                         sid,
                     )
@@ -224,10 +238,14 @@ class _Run:
                 changed = self._apply(patient_row, course.patient, new=stored is None)
             if course is None:
                 # Rows of a patient that cannot be checked are listed too (their own problems are already).
-                where = f" (patients sheet, row {patient_row.number})" if patient_row is not None else ""
+                if patient_row is not None:
+                    message = _(
+                        "Not checked: patient %(study_id)s has problems to fix first (patients sheet, row %(row)s)."
+                    ) % {"study_id": sid, "row": patient_row.number}
+                else:
+                    message = _("Not checked: patient %(study_id)s has problems to fix first.") % {"study_id": sid}
                 for row in group:
                     if row.ok and row.sheet != "patients":
-                        message = f"Not checked: patient {sid} has problems to fix first{where}."
                         self.problem(row.sheet, row.number, "", message, "patient_not_checked")
                 continue
             write = services.CourseWrite(course=course)
@@ -261,6 +279,8 @@ class _Run:
         """Put the row's values on ``record``; whether that changes it (a new record always does)."""
         sheet = SHEETS_BY_NAME[row.sheet]
         fields = {c.name: row.values[c.name] for c in sheet.columns if c.name != "study_id" or row.sheet == "patients"}
+        if not new and fields.get("regimen_code") == "" and fields.get("regimen") == getattr(record, "regimen", None):
+            fields["regimen_code"] = record.regimen_code  # no code given, same text: the stored code stays
         self.row_of[id(record)] = row
         if not new and all(_same(getattr(record, name), value) for name, value in fields.items()):
             self.counts[row.sheet]["unchanged"] += 1
@@ -279,7 +299,9 @@ class _Run:
             text = problem.message
             if problem.field == "reason":
                 column = ""
-                text = f"This row changes a stored record; give a reason for change for the import. ({text})"
+                text = _("This row changes a stored record; give a reason for change for the import. (%(why)s)") % {
+                    "why": text
+                }
             value = row.values.get(column) if column in columns else ""
             if hasattr(value, "code"):
                 value = value.code

@@ -5,6 +5,12 @@ task (``registry.tasks.run_import_job`` calls :func:`run_job`) that reports prog
 Its hand-off is durable (``registry.ops.handoff``): with the broker down the job stays queued and
 is sent again until a worker takes it; a job whose worker is lost mid-way is run again once (a
 commit is one transaction, so a lost worker wrote nothing), then marked failed with the reason.
+
+The report's messages are in the language of the person who started the run: :func:`start`
+records the active language in ``report["language"]`` and the run (in process or in the
+worker, which has no request) renders every problem under ``translation.override`` of it.
+A report is therefore read in the language it was checked in; checking the file again in the
+other language renders it anew.
 """
 
 import hashlib
@@ -12,7 +18,7 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ...models import ImportJob
@@ -26,6 +32,7 @@ from .readers import check_entity, file_kind, read_tables
 # Files larger than this are checked and committed by a Celery task with a progress bar.
 ASYNC_BYTES = getattr(settings, "IMPORT_ASYNC_BYTES", 256 * 1024)
 TASK = "registry.run_import_job"
+_LANGUAGES = {code for code, _name in settings.LANGUAGES}
 
 
 def create_job(*, user, file_name, content, entity="", reason="", encoding=encodings.AUTO):
@@ -57,6 +64,13 @@ def encoding_of(job):
     return (job.report or {}).get("encoding") or encodings.AUTO
 
 
+def language_of(job):
+    """The language the job's report is written in: that of whoever started its last run
+    (``settings.LANGUAGE_CODE`` for jobs stored before the language was recorded)."""
+    language = (job.report or {}).get("language")
+    return language if language in _LANGUAGES else settings.LANGUAGE_CODE
+
+
 def is_large(job):
     return len(job.content) > ASYNC_BYTES
 
@@ -73,13 +87,25 @@ def start(job, *, action):
     job.action = action
     job.status = ImportJob.Status.QUEUED
     job.rows_done = 0
+    # The worker has no request: the report is written in the language of whoever starts the run.
+    job.report = {**(job.report or {}), "language": _active_language()}
+    fields = ["action", "status", "rows_done", "report"]
     if is_large(job):
         with transaction.atomic():
-            job.save(update_fields=["action", "status", "rows_done"])
+            job.save(update_fields=fields)
             handoff.enqueue(TASK, job.pk)
         return job
-    job.save(update_fields=["action", "status", "rows_done"])
+    job.save(update_fields=fields)
     return run_job(job.pk)
+
+
+def _active_language():
+    """The active language as one of ``settings.LANGUAGES`` (``ja`` for ``ja-jp``)."""
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    for code in (language, language.split("-")[0]):
+        if code in _LANGUAGES:
+            return code
+    return settings.LANGUAGE_CODE
 
 
 def undelivered(job):
@@ -104,6 +130,26 @@ def run_job(job_id):
 
 
 def _run(job):
+    language = language_of(job)
+    with translation.override(language):
+        report = _check_or_commit(job)
+    report["language"] = language
+    job.report = report
+    job.rows_total = report["rows"]
+    job.rows_done = report["rows"]
+    job.finished_at = timezone.now()
+    if report["committed"]:
+        job.status, job.committed_at = ImportJob.Status.COMMITTED, job.finished_at
+    elif report["problem_count"]:
+        job.status = ImportJob.Status.REJECTED
+    else:
+        job.status = ImportJob.Status.CHECKED
+    job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
+    return job
+
+
+def _check_or_commit(job):
+    """The run's report (problems rendered in the active language)."""
     progress, close = _progress_writer(job)
     try:
         report = check_and_write(
@@ -129,18 +175,7 @@ def _run(job):
         }
     finally:
         close()
-    job.report = report
-    job.rows_total = report["rows"]
-    job.rows_done = report["rows"]
-    job.finished_at = timezone.now()
-    if report["committed"]:
-        job.status, job.committed_at = ImportJob.Status.COMMITTED, job.finished_at
-    elif report["problem_count"]:
-        job.status = ImportJob.Status.REJECTED
-    else:
-        job.status = ImportJob.Status.CHECKED
-    job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
-    return job
+    return report
 
 
 def mark_lost(job_id, reason, *, retry):
@@ -150,6 +185,7 @@ def mark_lost(job_id, reason, *, retry):
             status=ImportJob.Status.QUEUED, rows_done=0
         )
         return
+    stored = ImportJob.objects.filter(pk=job_id).values_list("report", flat=True).first() or {}
     report = {
         "file_name": "",
         "committed": False,
@@ -158,6 +194,8 @@ def mark_lost(job_id, reason, *, retry):
         "problem_count": 1,
         "problems": [Problem("", None, "", reason, "file").as_dict()],
         "problems_truncated": False,
+        # Kept so that checking the file again reads it, and reports, as before.
+        **{key: stored[key] for key in ("encoding", "language") if key in stored},
     }
     ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).update(
         status=ImportJob.Status.FAILED, report=report, finished_at=timezone.now()

@@ -267,5 +267,5 @@ def _read_sheet(ws, name):
             continue
         if any(v not in (None, "") for v in values):
             rows.append((number, values))
-            uploads.check_row_count(len(rows), f"sheet {ws.title!r}")
+            uploads.check_row_count(len(rows), _("sheet %(sheet)s") % {"sheet": repr(ws.title)})
     return Table(name, header or [], rows), problems

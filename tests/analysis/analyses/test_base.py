@@ -18,6 +18,7 @@ def test_every_module_declares_one_analysis_in_its_place():
         "patient_characteristics",
         "cohort_summary",
         "os_after_second_line",
+        "salvage_regimens",
         "competing_risks",
         "time_dependent",
         "outcomes_from_diagnosis",
