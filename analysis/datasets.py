@@ -34,7 +34,7 @@ def os_after_second_line(df):
     Origin: start of the first salvage line after the first relapse or induction failure.
     Event: death from any cause. Censored: at the last contact alive.
     """
-    pop = df[df["recurrence_date"].notna() & df["second_line_date"].notna()].copy()
+    pop = df[df["recurrence_date"].notna() & df["second_line_date"].notna()]
     time, event = _endpoint(pop, pop["second_line_date"], pop["death_date"])
     out = pd.concat([pop[["patient_id", "study_id"]], factors(pop)], axis=1)
     out["time"], out["event"] = time, event
@@ -76,7 +76,7 @@ def relapse_incidence(df):
 
     event_type 1 = relapse, 2 = death in remission (competing), 0 = censored at last contact.
     """
-    pop = df[df["cr1_date"].notna()].copy()
+    pop = df[df["cr1_date"].notna()]
     relapse = pop["relapse1_date"]
     death_in_cr = pop["death_date"].where(relapse.isna())
     first = relapse.fillna(death_in_cr)
@@ -93,7 +93,7 @@ def non_relapse_mortality_after_hsct(df):
     event_type 1 = death without relapse after HSCT, 2 = relapse after HSCT (competing),
     0 = censored at last contact.
     """
-    pop = df[df["hsct_date"].notna()].copy()
+    pop = df[df["hsct_date"].notna()]
     relapse_after = pop["relapse_after_hsct_date"]
     death_without = pop["death_date"].where(relapse_after.isna())
     time, _ = _endpoint(pop, pop["hsct_date"], relapse_after.fillna(death_without))
@@ -122,9 +122,31 @@ def counting_process(frame):
 
 
 def fingerprint(*frames):
-    """SHA-256 of the frames' content (values, columns and order): the identity of a run's input."""
+    """SHA-256 of the frames' content (columns, dtypes, values and order): the identity of a run's
+    input. Equal frames give equal fingerprints, in any process.
+
+    Numeric, date and flag columns are hashed as their bytes in memory (no copy into text); text
+    columns as pandas' fixed-key hash of each value (``hash_array``), as 8 bytes a value.
+    """
     digest = hashlib.sha256()
     for frame in frames:
-        digest.update(",".join(map(str, frame.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+        header = [len(frame), *(f"{name}:{dtype}" for name, dtype in frame.dtypes.items())]
+        digest.update(("\x1f".join(map(str, header)) + "\x1e").encode())
+        for _name, column in frame.items():
+            digest.update(_column_bytes(column))
     return digest.hexdigest()
+
+
+def _column_bytes(column):
+    values = column.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray) or isinstance(values, np.ndarray):
+        values = np.asarray(values)
+        kind = values.dtype.kind
+        if kind == "f":  # one byte pattern per value: -0.0 as 0.0, every NaN alike
+            values = np.where(np.isnan(values), np.nan, values + 0.0)
+        if kind in "iubfMm":
+            return memoryview(np.ascontiguousarray(values)).cast("B")
+        return memoryview(pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)).cast("B")
+    if isinstance(values, pd.arrays.DatetimeArray | pd.arrays.TimedeltaArray) and values.tz is None:
+        return memoryview(np.ascontiguousarray(values.asi8)).cast("B")
+    return memoryview(pd.util.hash_pandas_object(column, index=False).to_numpy()).cast("B")

@@ -78,26 +78,55 @@ def format_p(p):
     return "P < 0.001" if p < 0.001 else f"P = {p:.3f}"
 
 
-def _step(ax, table, color, label, band=True):
-    times = [0.0] + [t / DAYS_PER_YEAR for t in table["time"]]
-    surv = [1.0] + list(table["survival"])
-    ax.step(times, surv, where="post", color=color, label=label, linewidth=1.6)
-    if band:
-        lower = [1.0] + [v if v is not None else 0.0 for v in table["lower"]]
-        upper = [1.0] + [v if v is not None else 0.0 for v in table["upper"]]
-        ax.fill_between(times, lower, upper, step="post", color=color, alpha=0.15, linewidth=0)
+# Censoring ticks closer than 1/TICK_STEPS of the time axis print as one (the axis is about 330
+# points wide in print: a tick a point wide at most twice per point).
+TICK_STEPS = 600
 
 
-def _censor_ticks(ax, table, censor_times, color):
-    """A tick on the curve at each censoring time: the step value at the last time <= c, found
-    by a sorted search over the curve's vertices (never a loop over patients)."""
-    if not len(censor_times):
-        return
+def _vertices(table, column, start, end_days, *, x_max_days, fill=None):
+    """The step function's vertices in years, from ``start`` at 0 through its event times to the
+    end of follow-up, cut at the axis' end (what lies beyond is never seen)."""
     times = np.asarray(table["time"], dtype=float)
-    surv = np.concatenate([[1.0], np.asarray(table["survival"], dtype=float)])
+    values = np.asarray([fill if v is None else v for v in table[column]] if fill is not None else table[column], float)
+    end = min(max(end_days or 0.0, times[-1] if len(times) else 0.0), x_max_days)
+    shown = times <= end
+    x = np.concatenate([[0.0], times[shown], [end]]) / DAYS_PER_YEAR
+    y = np.concatenate([[start], values[shown], [values[shown][-1] if shown.any() else start]])
+    return x, y
+
+
+def _step(ax, km, color, label, band=True, *, x_max_days):
+    table, end = km["table"], _last_time(km)
+    x, surv = _vertices(table, "survival", 1.0, end, x_max_days=x_max_days)
+    ax.step(x, surv, where="post", color=color, label=label, linewidth=1.6)
+    if band:
+        _, lower = _vertices(table, "lower", 1.0, end, x_max_days=x_max_days, fill=0.0)
+        _, upper = _vertices(table, "upper", 1.0, end, x_max_days=x_max_days, fill=0.0)
+        ax.fill_between(x, lower, upper, step="post", color=color, alpha=0.15, linewidth=0)
+
+
+def _last_time(km):
+    """Where a curve ends: its last follow-up (results of older runs: the last censoring or event)."""
+    if km.get("last_time") is not None:
+        return km["last_time"]
+    times = list(km["table"]["time"]) + list(km.get("censor_times") or [])
+    return max(times) if times else 0.0
+
+
+def _censor_ticks(ax, table, censor_times, color, *, x_max_days):
+    """A tick on the curve at each censoring time on the axis: the step value at the last event
+    time <= c (a sorted search over the curve's vertices, never a loop over patients); ticks
+    closer than the figure's resolution drawn once."""
     censor = np.asarray(censor_times, dtype=float)
-    values = surv[np.searchsorted(times, censor, side="right")]
-    ax.plot(censor / DAYS_PER_YEAR, values, linestyle="none", marker="|", markersize=7, color=color)
+    censor = censor[censor <= x_max_days]
+    if not len(censor):
+        return
+    step = x_max_days / DAYS_PER_YEAR / TICK_STEPS
+    years = np.unique(np.round(censor / DAYS_PER_YEAR / step)) * step
+    times = np.asarray(table["time"], dtype=float) / DAYS_PER_YEAR
+    surv = np.concatenate([[1.0], np.asarray(table["survival"], dtype=float)])
+    values = surv[np.searchsorted(times, years, side="right")]
+    ax.plot(years, values, linestyle="none", marker="|", markersize=7, color=color)
 
 
 def km_figure(curves, *, title, **kwargs):
@@ -117,16 +146,14 @@ def km_plot(curves, *, title, ylabel="Probability of survival", p_value=None, te
         2, 1, figsize=(6.4, 4.4 + 0.22 * rows), gridspec_kw={"height_ratios": [4, 0.6 + 0.28 * rows]}
     )
     band = rows <= MAX_BANDS
-    max_years = 0.0
+    max_years = max([_last_time(km) / DAYS_PER_YEAR for km in curves.values()] or [0.0])
+    x_max = max(5.0, min(10.0, max_years))
     for i, (label, km) in enumerate(curves.items()):
         color = COLORS[i % len(COLORS)]
-        table = km["table"]
-        _step(ax, table, color, f"{label} (n = {km['n']})", band=band)
-        _censor_ticks(ax, table, km.get("censor_times") or [], color)
-        if table["time"]:
-            max_years = max(max_years, table["time"][-1] / DAYS_PER_YEAR)
+        _step(ax, km, color, f"{label} (n = {km['n']})", band=band, x_max_days=x_max * DAYS_PER_YEAR)
+        _censor_ticks(ax, km["table"], km.get("censor_times") or [], color, x_max_days=x_max * DAYS_PER_YEAR)
     ax.set_ylim(0, 1.02)
-    ax.set_xlim(0, max(5.0, min(10.0, max_years)))
+    ax.set_xlim(0, x_max)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", fontsize=10)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -174,8 +201,8 @@ def cif_plot(curves, *, title, p_value=None):
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, (label, cif) in enumerate(curves.items()):
         table = cif["causes"]["1"]["table"]
-        times = [0.0] + [t / DAYS_PER_YEAR for t in table["time"]]
-        est = [0.0] + list(table["estimate"])
+        end = cif.get("last_time") if cif.get("last_time") is not None else max(table["time"] or [0.0])
+        times, est = _vertices(table, "estimate", 0.0, end, x_max_days=5 * DAYS_PER_YEAR)
         ax.step(times, est, where="post", color=COLORS[i % len(COLORS)], label=f"{label} (n = {cif['n']})")
     ax.set_ylim(0, 1.0)
     ax.set_xlim(0, 5)

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from registry.course import course_frame
+from registry.course import course_frame, read_tables
 from registry.cuts import snapshot
 from registry.models import DataRevision, Patient
 from registry.ops import handoff
@@ -170,34 +171,63 @@ def _start(run):
     return True
 
 
+class Stages(dict):
+    """Seconds a run spent in each stage: ``extraction`` (reading the rows), ``frames`` (the course
+    frame and the analysis's frames), ``fingerprint``, ``statistics``, ``figures``, ``storage``."""
+
+    @contextmanager
+    def __call__(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - start
+
+
 _course_cache = {}
 
 
-def _course_frame(state, parameters, cut=None):
-    """The course frame for ``parameters``, reused by the analyses that run one after another.
+def _course_frame(state, parameters, cut=None, stages=None):
+    """The course frame for ``parameters`` and its cache key, reused by the analyses that run one
+    after another.
 
     Live data: cached per process for one data revision (its number and time): every clinical
     write bumps it, so a frame is never reused across a change. At a data cut: built from the
     cut's copy of the rows, which never changes. (The fingerprint, computed from the frames
     themselves, stays the authority on what a run read.)
     """
+    stages = Stages() if stages is None else stages
     at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
     key = (*at, tuple(sorted(parameters.items())))
     if key not in _course_cache:
         _course_cache.clear()
-        if cut is not None:
-            _course_cache[key] = course_frame(tables=snapshot.tables(cut.snapshot, parameters))
-        else:
-            _course_cache[key] = course_frame(cohort(parameters))
-    return _course_cache[key].copy()
+        with stages("extraction"):
+            tables = snapshot.tables(cut.snapshot, parameters) if cut is not None else read_tables(cohort(parameters))
+        with stages("frames"):
+            _course_cache[key] = {"course": course_frame(tables=tables), "fingerprints": {}}
+    with stages("frames"):
+        return key, _course_cache[key]["course"].copy()
+
+
+def _inputs(analysis, state, parameters, cut=None, stages=None):
+    """(course frame, the analysis's frames, their fingerprint). Analyses that read the same frames
+    (the course frame itself) share one fingerprint per course frame: hashed once."""
+    stages = Stages() if stages is None else stages
+    key, course = _course_frame(state, parameters, cut, stages)
+    with stages("frames"):
+        frames = analysis.inputs(course)
+    fingerprints = _course_cache[key]["fingerprints"]
+    with stages("fingerprint"):
+        if analysis.inputs not in fingerprints:
+            fingerprints[analysis.inputs] = datasets.fingerprint(*frames.values())
+    return course, frames, fingerprints[analysis.inputs]
 
 
 def data_fingerprint(run):
     """The fingerprint of the data ``run`` reads now: its analysis's frames on its patients, live or
     at its data cut. Equal to ``run.fingerprint`` while the data have not changed since (always, at a cut)."""
     parameters = normalize_parameters(run.parameters)
-    course = _course_frame(DataRevision.current(), parameters, run.data_cut)
-    return datasets.fingerprint(*ANALYSES[run.name].inputs(course).values())
+    return _inputs(ANALYSES[run.name], DataRevision.current(), parameters, run.data_cut)[2]
 
 
 def execute_run(run_id):
@@ -214,15 +244,15 @@ def execute_run(run_id):
 def _execute(run):
     analysis = ANALYSES[run.name]
     clock = time.perf_counter()
+    stages = Stages()
     try:
         state = DataRevision.current()
         revision = run.data_cut.data_revision if run.data_cut_id else state.revision
         parameters = normalize_parameters(run.parameters)
-        course = _course_frame(state, parameters, run.data_cut)
-        frames = analysis.inputs(course)
-        fingerprint = datasets.fingerprint(*frames.values())
+        course, frames, fingerprint = _inputs(analysis, state, parameters, run.data_cut, stages)
         run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
         run.n_patients = len(course)
+        del course
         earlier = (
             AnalysisRun.objects.filter(
                 name=run.name,
@@ -238,8 +268,11 @@ def _execute(run):
         if earlier is not None:
             run.results, run.figures, run.reused_from = earlier.results, earlier.figures, earlier.reused_from or earlier
         else:
-            run.results = to_python(analysis.compute(frames))
-            run.figures = analysis.draw(run.results)
+            with stages("statistics"):
+                run.results = to_python(analysis.compute(frames))
+            del frames
+            with stages("figures"):
+                run.figures = analysis.draw(run.results)
         run.status = AnalysisRun.Status.SUCCEEDED
         run.error = ""
     except Exception:
@@ -248,7 +281,16 @@ def _execute(run):
         run.error = traceback.format_exc()
     run.finished_at = timezone.now()
     run.duration_seconds = time.perf_counter() - clock
-    run.save()
+    with stages("storage"):
+        run.save()
+    run.stage_seconds = dict(stages)  # not stored: the log and the benchmark read it
+    log.info(
+        "Analysis run %s (%s): %.2f s (%s)",
+        run.pk,
+        run.name,
+        run.duration_seconds,
+        ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.items()),
+    )
 
 
 def latest_runs(parameters=None, names=None, cut=None):

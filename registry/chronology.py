@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 @dataclass
@@ -105,12 +106,20 @@ _NEVER = _Never()
 
 @dataclass
 class Event:
-    """A dated fact of the course: which record and field hold the date, and how to name it."""
+    """A dated fact of the course: which record and field hold the date, and how to name it.
+
+    ``describe`` gives the name: it is translated only when a broken rule needs it (a bulk
+    check looks at hundreds of thousands of events and names a handful).
+    """
 
     day: object
-    label: str
+    describe: object
     record: object
     field: str
+
+    @property
+    def label(self):
+        return self.describe()
 
 
 def events(course):
@@ -118,29 +127,38 @@ def events(course):
     found = []
     fl = course.first_line
     if fl is not None and fl.assessment_date:
-        label = _("first complete remission") if fl.outcome == "CR" else _("induction failure")
-        found.append(Event(fl.assessment_date, label, fl, "assessment_date"))
+        label = _FIRST_REMISSION if fl.outcome == "CR" else _INDUCTION_FAILURE
+        found.append(Event(fl.assessment_date, label.__str__, fl, "assessment_date"))
     for number, relapse in enumerate(course.relapses, start=1):
         if relapse.relapse_date:
-            found.append(
-                Event(relapse.relapse_date, _("relapse %(number)d") % {"number": number}, relapse, "relapse_date")
-            )
+            found.append(Event(relapse.relapse_date, _named(_RELAPSE, number=number), relapse, "relapse_date"))
     for line in course.salvage_lines:
         if line.start_date:
-            label = _("start of salvage %(regimen)s") % {"regimen": line.regimen}
-            found.append(Event(line.start_date, label, line, "start_date"))
+            found.append(Event(line.start_date, _named(_SALVAGE_START, regimen=line.regimen), line, "start_date"))
         if line.response_date:
-            label = _("response to salvage %(regimen)s") % {"regimen": line.regimen}
+            label = _named(_SALVAGE_RESPONSE, regimen=line.regimen)
             found.append(Event(line.response_date, label, line, "response_date"))
     for transplant in course.transplants:
         if transplant.transplant_date:
-            found.append(Event(transplant.transplant_date, _("HSCT"), transplant, "transplant_date"))
+            found.append(Event(transplant.transplant_date, _HSCT.__str__, transplant, "transplant_date"))
     for follow_up in course.follow_ups:
         if follow_up.second_malignancy_date:
-            found.append(
-                Event(follow_up.second_malignancy_date, _("second malignancy"), follow_up, "second_malignancy_date")
-            )
+            label = _SECOND_MALIGNANCY.__str__
+            found.append(Event(follow_up.second_malignancy_date, label, follow_up, "second_malignancy_date"))
     return found
+
+
+_FIRST_REMISSION = gettext_lazy("first complete remission")
+_INDUCTION_FAILURE = gettext_lazy("induction failure")
+_RELAPSE = gettext_lazy("relapse %(number)d")
+_SALVAGE_START = gettext_lazy("start of salvage %(regimen)s")
+_SALVAGE_RESPONSE = gettext_lazy("response to salvage %(regimen)s")
+_HSCT = gettext_lazy("HSCT")
+_SECOND_MALIGNANCY = gettext_lazy("second malignancy")
+
+
+def _named(template, **values):
+    return lambda: str(template) % values
 
 
 def violations(course):
@@ -191,12 +209,14 @@ def violations(course):
 def _one_per_date(course):
     """One relapse, salvage start, transplant or follow-up per patient and date (also a DB constraint)."""
     kinds = (
-        (course.relapses, "relapse_date", _("This patient already has a relapse on %(date)s.")),
-        (course.salvage_lines, "start_date", _("This patient already has a salvage line starting on %(date)s.")),
-        (course.transplants, "transplant_date", _("This patient already has a transplant on %(date)s.")),
-        (course.follow_ups, "contact_date", _("This patient already has a follow-up on %(date)s.")),
+        (course.relapses, "relapse_date", _SAME_DAY_RELAPSE),
+        (course.salvage_lines, "start_date", _SAME_DAY_SALVAGE),
+        (course.transplants, "transplant_date", _SAME_DAY_TRANSPLANT),
+        (course.follow_ups, "contact_date", _SAME_DAY_FOLLOW_UP),
     )
     for records, field_name, message in kinds:
+        if len(records) < 2:
+            continue
         seen = {}
         for record in records:
             day = getattr(record, field_name)
@@ -204,8 +224,15 @@ def _one_per_date(course):
                 continue
             if day in seen:
                 for rec in (seen[day], record):
-                    yield rec, field_name, message % {"date": day}
+                    yield rec, field_name, str(message) % {"date": day}
             seen[day] = record
+
+
+# Translated when a rule is broken, not for every course checked.
+_SAME_DAY_RELAPSE = gettext_lazy("This patient already has a relapse on %(date)s.")
+_SAME_DAY_SALVAGE = gettext_lazy("This patient already has a salvage line starting on %(date)s.")
+_SAME_DAY_TRANSPLANT = gettext_lazy("This patient already has a transplant on %(date)s.")
+_SAME_DAY_FOLLOW_UP = gettext_lazy("This patient already has a follow-up on %(date)s.")
 
 
 def _relapses_follow_remission(course):

@@ -130,6 +130,26 @@ def test_tables_are_read_with_one_query_each_and_scoped(cohort, center, django_a
     assert len(events["transplants"]) == 3 and len(course_frame(tables=tables)) == 3
 
 
+def test_tables_read_in_chunks_equal_the_rows_as_a_cut_keeps_them(cohort, monkeypatch):
+    """Streamed chunk by chunk (here 2 rows a chunk) or rebuilt from read_rows (a data cut's copy,
+    through JSON): the same frames, value for value and dtype for dtype."""
+    from registry import course
+    from registry.cuts import snapshot
+
+    monkeypatch.setattr(course, "CHUNK_ROWS", 2)
+    streamed = read_tables()
+    rows = course.read_rows()
+    via_json = snapshot.rows_of(snapshot.take(Patient.objects.all())[0])
+    for rebuilt in (course.tables_from_rows(rows), course.tables_from_rows(via_json)):
+        assert streamed.keys() == rebuilt.keys()
+        for name in streamed:
+            pd.testing.assert_frame_equal(streamed[name], rebuilt[name], check_exact=True, obj=name)
+    assert len(streamed["follow_ups"]) == 3 and streamed["follow_ups"]["lost_to_follow_up"].dtype == bool
+    empty = read_tables(Patient.objects.none())
+    assert all(frame.empty for frame in empty.values())
+    assert empty["relapses"]["relapse_date"].dtype == "datetime64[ns]" and empty["relapses"]["patient_id"].dtype == int
+
+
 @pytest.mark.django_db
 def test_sql_predicates_select_the_frames_patients():
     call_command("seed_demo", stdout=open("/dev/null", "w"))

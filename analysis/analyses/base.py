@@ -12,6 +12,7 @@ without variation) is reported as ``{"error": "..."}`` in its place, so one thin
 fails the whole run.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,11 +128,19 @@ def median_range(values):
     }
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def to_python(value):
     """Make numpy scalars and NaN JSON-safe (None)."""
     if isinstance(value, dict):
         return {str(k): to_python(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN:  # a column of a table: checked in bulk, not value by value
+            return list(value)
+        if kinds <= _PLAIN | {float} and all(map(math.isfinite, [v for v in value if type(v) is float])):
+            return list(value)
         return [to_python(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()

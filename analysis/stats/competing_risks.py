@@ -107,10 +107,12 @@ def cumulative_incidence(durations, event_types, *, times=DEFAULT_TIMES, conf_le
     Returns
     -------
     dict
-        ``causes``: {"1": ..., "2": ...}, each with ``table`` (per distinct time: time,
-        n_at_risk, n_event (of that cause), estimate, variance, std_err, lower, upper) and
+        ``causes``: {"1": ..., "2": ...}, each with ``table`` (per time of an event of that
+        cause, where the curve steps: time, n_at_risk, n_event, estimate, variance, std_err,
+        lower, upper) and
         ``at_times`` (value at the last time <= t, like ``cmprsk::timepoints``; None after
-        the last follow-up). ``n``, ``n_events`` per type, ``warnings``.
+        the last follow-up). ``n``, ``last_time`` (the last follow-up, where the curves end),
+        ``n_events`` per type, ``warnings``.
     """
     d, c = _check(durations, event_types)
     if not 0 < conf_level < 1:
@@ -158,16 +160,19 @@ def cumulative_incidence(durations, event_types, *, times=DEFAULT_TIMES, conf_le
                     "beyond_follow_up": False,
                 }
             )
+        # The step function's vertices: the times of this cause's events (estimate and variance
+        # change only there).
+        rows = steps["n_event"] > 0
         causes[str(cause)] = {
             "table": {
-                "time": steps["time"],
-                "n_at_risk": steps["n_risk"].astype(int),
-                "n_event": steps["n_event"].astype(int),
-                "estimate": steps["estimate"],
-                "variance": steps["variance"],
-                "std_err": se,
-                "lower": lower,
-                "upper": upper,
+                "time": steps["time"][rows],
+                "n_at_risk": steps["n_risk"][rows].astype(int),
+                "n_event": steps["n_event"][rows].astype(int),
+                "estimate": steps["estimate"][rows],
+                "variance": steps["variance"][rows],
+                "std_err": se[rows],
+                "lower": lower[rows],
+                "upper": upper[rows],
             },
             "at_times": at,
         }
@@ -175,6 +180,7 @@ def cumulative_incidence(durations, event_types, *, times=DEFAULT_TIMES, conf_le
         {
             "method": "Aalen-Johansen cumulative incidence (cmprsk::cuminc variance)",
             "n": len(d),
+            "last_time": float(d.max()) if len(d) else None,
             "n_events": {str(k): int((c == k).sum()) for k in EVENT_TYPES},
             "conf_level": conf_level,
             "causes": causes,

@@ -238,17 +238,23 @@ def _curve(steps: dict, z: float, times) -> tuple[dict, tuple]:
     x = np.concatenate([[0.0], steps["time"]])
     median = _quantile(x, steps["surv"], lower, upper, 0.5)
     del median["p"]
+    # The table holds the step function's vertices: the event times (the curve is flat between
+    # them), each with the censorings from it until the next event time.
+    events = steps["n_event"] > 0
+    first = np.flatnonzero(events)
+    n_censor = np.add.reduceat(steps["n_censor"], first) if len(first) else np.zeros(0)
     curve = {
         "table": {
-            "time": steps["time"],
-            "n_at_risk": steps["n_risk"].astype(int),
-            "n_event": steps["n_event"].astype(int),
-            "n_censor": steps["n_censor"].astype(int),
-            "survival": steps["surv"],
-            "std_err": std_err,
-            "lower": lower,
-            "upper": upper,
+            "time": steps["time"][events],
+            "n_at_risk": steps["n_risk"][events].astype(int),
+            "n_event": steps["n_event"][events].astype(int),
+            "n_censor": n_censor.astype(int),
+            "survival": steps["surv"][events],
+            "std_err": std_err[events],
+            "lower": lower[events],
+            "upper": upper[events],
         },
+        "last_time": float(steps["time"][-1]) if len(steps["time"]) else None,
         "at_times": [_estimate_at(steps, std_err, lower, upper, float(t)) for t in times],
         "median": median,
     }
@@ -289,7 +295,9 @@ def kaplan_meier(
     -------
     dict
         ``table`` (columns: time, n_at_risk, n_event, n_censor, survival, std_err, lower,
-        upper, one entry per distinct time), ``at_times`` (estimates at ``times``; None beyond
+        upper, one entry per event time, as R's ``summary(survfit)``; ``n_censor``: censored from
+        that time until the next event time), ``last_time`` (the last follow-up time, where the
+        curve ends), ``at_times`` (estimates at ``times``; None beyond
         the last follow-up, 0 once the curve reached 0), ``median`` (days/years with CI; None =
         not reached), ``quantiles`` (the same for each p), ``rmst`` (restricted mean, its
         standard error and normal CI, in days),

@@ -71,7 +71,8 @@ class DemoDataInvalid(ValueError):
 
 def write_bulk(courses, centers, trials, *, batch_size=2000, progress=None):
     """Write the cohort through ``services.save_courses`` in batches: the same rules as the
-    pages, checked in memory, and audited bulk inserts (a history row per record)."""
+    pages, checked in memory, then written by PostgreSQL ``COPY`` (``registry.bulk_copy``; the
+    trail's triggers write a history row per record) or, on SQLite, audited bulk inserts."""
 
     with audit_context(user=None, reason=REASON, source=SOURCE):
         for begin in range(0, len(courses), batch_size):

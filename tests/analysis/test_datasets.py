@@ -147,6 +147,30 @@ def test_fingerprint_changes_with_the_data(course, relapsed_then_died):
     assert after != before
 
 
+def test_fingerprint_is_the_frames_content_and_nothing_else():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "time": [1.0, np.nan, -0.0],
+            "event": [1, 0, 1],
+            "date": pd.to_datetime(["2020-01-01", None, "2021-05-06"]),
+            "group": ["a", None, "b"],
+        }
+    )
+    same = frame.copy()
+    same["time"] = [1.0, -np.float64("nan"), 0.0]  # another NaN, +0.0: equal data
+    assert datasets.fingerprint(frame) == datasets.fingerprint(same)
+    assert datasets.fingerprint(frame) != datasets.fingerprint(frame.astype({"event": "float64"}))  # the dtype
+    assert datasets.fingerprint(frame) != datasets.fingerprint(frame.iloc[::-1])  # the order
+    assert datasets.fingerprint(frame) != datasets.fingerprint(frame.rename(columns={"group": "trial"}))
+    changed = frame.copy()
+    changed.loc[2, "group"] = "c"
+    assert datasets.fingerprint(frame) != datasets.fingerprint(changed)
+    assert datasets.fingerprint(frame, frame) != datasets.fingerprint(frame)
+
+
 def test_extraction_is_a_fixed_number_of_queries(course, django_assert_max_num_queries, center):
     for _ in range(10):
         p = PatientFactory(center=center)

@@ -99,3 +99,26 @@ def test_forest_plot_has_a_plain_hazard_ratio_axis_and_columns():
     assert "HR (95% CI)" in words and "P" in words
     assert "← lower risk" in words and "higher risk →" in words
     assert any(re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)", w) for w in words)
+
+
+def test_km_curves_are_drawn_from_the_event_times_to_the_last_follow_up():
+    """A large cohort: the curve's vertices are its event times (not its patients), it runs on to the
+    last follow-up, and censoring ticks closer than the print resolution are drawn once."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    from analysis import stats
+
+    rng = np.random.default_rng(1)
+    days = rng.integers(1, 3000, 20_000).astype(float)
+    events = (rng.random(20_000) < 0.3).astype(int)
+    days[np.argmax(days)], events[np.argmax(days)] = 3100.0, 0  # the last follow-up: a censoring
+    km = stats.kaplan_meier(days, events)
+    assert len(km["table"]["time"]) == len(np.unique(days[events == 1])) and km["last_time"] == 3100.0
+    fig = figures.km_plot({"All": km}, title="t")
+    lines = [line for line in fig.axes[0].get_lines() if isinstance(line, Line2D)]
+    curve, ticks = lines[0], lines[1]
+    x = curve.get_xdata()
+    assert len(x) == len(km["table"]["time"]) + 2  # the origin, the event times, the last follow-up
+    assert x[-1] == 3100.0 / figures.DAYS_PER_YEAR
+    assert len(ticks.get_xdata()) <= figures.TICK_STEPS + 1 < len(km["censor_times"])

@@ -37,6 +37,8 @@ def test_a_run_stores_results_fingerprint_code_and_timings(cohort):
     assert run.results["schema"] == "os_after_second_line/1"
     assert run.results["n"] == 4
     assert run.figures["os_overall"].lstrip().startswith("<?xml")
+    stages = ("extraction", "frames", "fingerprint", "statistics", "figures", "storage")
+    assert set(run.stage_seconds) <= set(stages) and {"statistics", "figures", "storage"} <= set(run.stage_seconds)
 
 
 def test_every_analysis_runs_on_the_cohort(cohort):

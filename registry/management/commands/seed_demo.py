@@ -2,7 +2,8 @@
 
 The cohort comes from ``registry.cohort.cohort`` (deterministic for a seed). Up to BULK_THRESHOLD
 patients every record goes through ``services.save_record``; above it the records are
-validated without database round trips and inserted with audited ``bulk_create``.
+validated without database round trips by ``services.save_courses`` and written with PostgreSQL
+``COPY`` (``registry.bulk_copy``; a history row per record from the trail's triggers).
 """
 
 import time
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bulk",
             action="store_true",
-            help=f"insert with bulk_create even for small cohorts (automatic above {BULK_THRESHOLD} patients)",
+            help=f"the bulk path (checked in memory, COPY) for small cohorts too (automatic above {BULK_THRESHOLD})",
         )
 
     def handle(self, *, patients, seed, bulk, **options):

@@ -6,9 +6,9 @@ stored courses of their patients (loaded in a few queries per 5,000 patients), a
 courses to ``registry.services``: ``check_courses`` for the dry run, ``save_courses`` for the
 commit. Those apply the rules of the pages (field validators, each record's own rules, every
 chronology rule on the whole course, permissions, reason for change) in memory, and the commit
-writes with audited bulk inserts and updates in one transaction with the patients' rows locked,
-so an import is written all or nothing. Each problem is located by sheet, spreadsheet row (the
-header is row 1) and column.
+writes with PostgreSQL ``COPY`` (``registry.bulk_copy``; the trail's triggers record every row) in
+one transaction with the patients' rows locked, so an import is written all or nothing. Each
+problem is located by sheet, spreadsheet row (the header is row 1) and column.
 
 Rows are matched to stored records by their natural key (study ID, plus the event date for
 repeating events): identical records are left alone, so re-importing a file changes nothing;

@@ -16,8 +16,21 @@ from analysis.stats import (
 TOL = 1e-6
 
 
+def at_event_times(r):
+    """R's survfit table (every distinct time) at its event times, as our table holds it: the
+    censorings counted from each event time until the next."""
+    n_event = np.asarray(r["n_event"], dtype=float)
+    rows = np.flatnonzero(n_event > 0)
+    columns = ("time", "n_risk", "n_event", "surv", "std_err", "lower", "upper")
+    out = {key: np.asarray(r[key], dtype=float)[rows] for key in columns}
+    if "n_censor" in r:
+        out["n_censor"] = np.add.reduceat(np.asarray(r["n_censor"], dtype=float), rows) if len(rows) else []
+    return out
+
+
 def _check_against_r(ours, r, close, label):
-    table = ours["table"]
+    table, full = ours["table"], r
+    r = at_event_times(full)
     close(table["time"], r["time"], 0, f"{label} time")
     close(table["n_at_risk"], r["n_risk"], 0, f"{label} n.risk")
     close(table["n_event"], r["n_event"], 0, f"{label} n.event")
@@ -26,8 +39,10 @@ def _check_against_r(ours, r, close, label):
     close(table["std_err"], r["std_err"], TOL, f"{label} std.err")
     close(table["lower"], r["lower"], TOL, f"{label} lower")
     close(table["upper"], r["upper"], TOL, f"{label} upper")
+    assert ours["last_time"] == full["time"][-1]
+    r = full
     # fixed times: R's summary(times=) drops times after the last follow-up
-    at = [x for x in ours["at_times"] if x["time"] <= table["time"][-1]]
+    at = [x for x in ours["at_times"] if x["time"] <= ours["last_time"]]
     close([x["time"] for x in at], r["at_times"]["time"], 0, f"{label} summary times")
     for ours_key, r_key in (
         ("survival", "surv"),
@@ -105,7 +120,9 @@ def test_median_on_flat_segment_is_midpoint():
 def test_known_values_small_example():
     # classic: times 1,2,2,3(censored),4 ; S(1)=0.8, S(2)=0.8*1/4... at 2: 4 at risk, 2 deaths
     result = kaplan_meier([1, 2, 2, 3, 4], [1, 1, 1, 0, 1])
-    assert result["table"]["survival"] == pytest.approx([0.8, 0.4, 0.4, 0.0])
+    assert result["table"]["survival"] == pytest.approx([0.8, 0.4, 0.0])  # at the event times 1, 2, 4
+    assert result["table"]["n_censor"] == [0, 1, 0]  # the censoring at 3 counts with the row of 2
+    assert result["last_time"] == 4.0
     # Greenwood: var log S(1) = 1/(5*4); SE = S * sqrt(var)
     assert result["table"]["std_err"][0] == pytest.approx(0.8 * np.sqrt(1 / 20))
     assert result["median"]["time"] == 2.0
@@ -113,7 +130,7 @@ def test_known_values_small_example():
 
 def test_all_censored_stays_at_one_and_median_not_reached():
     result = kaplan_meier([100, 200, 400], [0, 0, 0], times=[365.25])
-    assert result["table"]["survival"] == [1.0, 1.0, 1.0]
+    assert result["table"]["survival"] == [] and result["last_time"] == 400.0  # no event: a flat curve
     assert result["median"] == {
         "time": None,
         "lower": None,

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from analysis.stats import StatsInputError, simon_makuch
+from tests.analysis.stats.test_kaplan_meier import at_event_times
 
 TOL = 1e-10
 
@@ -16,6 +17,8 @@ def test_matches_r_survfit_on_counting_process_data(cp_case, close, json_clean, 
     assert sorted(ours["groups"]) == sorted(r_sm)
     for state, r_curve in r_sm.items():
         table = ours["groups"][state]["table"]
+        at_times = r_curve["at_surv"]
+        r_curve = at_event_times(r_curve)  # our table holds the event times
         close(table["time"], r_curve["time"], 0, f"{name} {state} time")
         close(table["n_at_risk"], r_curve["n_risk"], 0, f"{name} {state} n.risk")
         close(table["n_event"], r_curve["n_event"], 0, f"{name} {state} n.event")
@@ -23,8 +26,8 @@ def test_matches_r_survfit_on_counting_process_data(cp_case, close, json_clean, 
         close(table["std_err"], r_curve["std_err"], TOL, f"{name} {state} std.err")
         close(table["lower"], r_curve["lower"], TOL, f"{name} {state} lower")
         close(table["upper"], r_curve["upper"], TOL, f"{name} {state} upper")
-        at = [a["survival"] for a in ours["groups"][state]["at_times"]][: len(r_curve["at_surv"])]
-        close(at, r_curve["at_surv"], TOL, f"{name} {state} at times")
+        at = [a["survival"] for a in ours["groups"][state]["at_times"]][: len(at_times)]
+        close(at, at_times, TOL, f"{name} {state} at times")
 
 
 def test_a_patient_moves_between_curves_at_the_change():
@@ -32,7 +35,8 @@ def test_a_patient_moves_between_curves_at_the_change():
     # transplanted on (10, 20]; the death counts in the transplanted curve only
     frame = pd.DataFrame({"start": [0, 10, 0], "stop": [10, 20, 30], "event": [0, 1, 0], "hsct": [0, 1, 0]})
     curves = simon_makuch(frame, "start", "stop", "event", "hsct", times=[15, 25])["groups"]
-    assert curves["0"]["table"]["survival"] == [1.0, 1.0] and curves["0"]["n_events"] == 0
+    assert curves["0"]["table"]["survival"] == [] and curves["0"]["n_events"] == 0  # no event: flat
+    assert curves["0"]["last_time"] == 30.0 and curves["0"]["censor_times"] == [10.0, 30.0]
     assert curves["1"]["table"]["survival"] == [0.0] and curves["1"]["n_events"] == 1
     assert [r["n_at_risk"] for r in curves["0"]["risk_table"][:1]] == [2]
 
