@@ -85,7 +85,7 @@ def test_an_investigator_reads_filters_downloads_and_recomputes(browser, live_se
     page.get_by_role("link", name="Outcome report").first.click()
     page.wait_for_load_state("networkidle")
     assert page.locator("caption", has_text="Table 1. Patient characteristics").is_visible()
-    assert page.locator("img[src$='os_overall.svg']").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.locator("img[src*='os_overall.svg']").evaluate("img => img.complete && img.naturalWidth > 0")
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
 
     with page.expect_download() as download:
