@@ -28,6 +28,13 @@ def _endpoint(df, origin, event_date, *, event=None):
     return time, happened.astype(int)
 
 
+def _endpoint_frame(pop, **columns):
+    """``patient_id``, ``study_id``, the baseline factors and ``columns`` (aligned with ``pop``'s
+    rows), as one frame with a fresh index: built in one go, not column by column."""
+    parts = {"patient_id": pop["patient_id"], "study_id": pop["study_id"], **factors(pop), **columns}
+    return pd.DataFrame({name: np.asarray(values) for name, values in parts.items()})
+
+
 def os_after_second_line(df):
     """OS after second-line treatment: recurrent or refractory patients who started salvage.
 
@@ -36,23 +43,23 @@ def os_after_second_line(df):
     """
     pop = df[df["recurrence_date"].notna() & df["second_line_date"].notna()]
     time, event = _endpoint(pop, pop["second_line_date"], pop["death_date"])
-    out = pd.concat([pop[["patient_id", "study_id"]], factors(pop)], axis=1)
-    out["time"], out["event"] = time, event
-    out["refractory"] = pop["relapse1_date"].isna().astype(int)
-    out["salvage_remission"] = pop["salvage_remission"]
-    out["hsct"] = pop["hsct_after_recurrence_date"].notna().astype(int)
-    # Days from the origin to HSCT and to remission (NaN: never), for time-dependent analyses.
-    out["hsct_days"] = days_between(pop["hsct_after_recurrence_date"], pop["second_line_date"]).clip(lower=0)
-    out["salvage_remission_days"] = days_between(pop["salvage_remission_date"], pop["second_line_date"]).clip(lower=0)
-    return out.reset_index(drop=True)
+    return _endpoint_frame(
+        pop,
+        time=time,
+        event=event,
+        refractory=pop["relapse1_date"].isna().astype(int),
+        salvage_remission=pop["salvage_remission"],
+        hsct=pop["hsct_after_recurrence_date"].notna().astype(int),
+        # Days from the origin to HSCT and to remission (NaN: never), for time-dependent analyses.
+        hsct_days=days_between(pop["hsct_after_recurrence_date"], pop["second_line_date"]).clip(lower=0),
+        salvage_remission_days=days_between(pop["salvage_remission_date"], pop["second_line_date"]).clip(lower=0),
+    )
 
 
 def os_from_diagnosis(df):
     """OS from diagnosis: every registered patient; death from any cause; censored at last contact."""
     time, event = _endpoint(df, df["diagnosis_date"], df["death_date"])
-    out = pd.concat([df[["patient_id", "study_id"]], factors(df)], axis=1)
-    out["time"], out["event"] = time, event
-    return out.reset_index(drop=True)
+    return _endpoint_frame(df, time=time, event=event)
 
 
 def efs_from_diagnosis(df):
@@ -64,11 +71,7 @@ def efs_from_diagnosis(df):
     induction_failure = df["induction_failure_date"].notna()
     first_event = pd.concat([df["relapse1_date"], df["death_date"], df["second_malignancy_date"]], axis=1).min(axis=1)
     time, event = _endpoint(df, df["diagnosis_date"], first_event)
-    time = time.where(~induction_failure, 0.0)
-    event = event.where(~induction_failure, 1)
-    out = pd.concat([df[["patient_id", "study_id"]], factors(df)], axis=1)
-    out["time"], out["event"] = time, event
-    return out.reset_index(drop=True)
+    return _endpoint_frame(df, time=time.where(~induction_failure, 0.0), event=event.where(~induction_failure, 1))
 
 
 def relapse_incidence(df):
@@ -81,10 +84,9 @@ def relapse_incidence(df):
     death_in_cr = pop["death_date"].where(relapse.isna())
     first = relapse.fillna(death_in_cr)
     time, event = _endpoint(pop, pop["cr1_date"], first)
-    out = pd.concat([pop[["patient_id", "study_id"]], factors(pop)], axis=1)
-    out["time"] = time
-    out["event_type"] = np.select([relapse.notna(), death_in_cr.notna()], [1, 2], default=0)
-    return out.reset_index(drop=True)
+    return _endpoint_frame(
+        pop, time=time, event_type=np.select([relapse.notna(), death_in_cr.notna()], [1, 2], default=0)
+    )
 
 
 def non_relapse_mortality_after_hsct(df):
@@ -97,10 +99,9 @@ def non_relapse_mortality_after_hsct(df):
     relapse_after = pop["relapse_after_hsct_date"]
     death_without = pop["death_date"].where(relapse_after.isna())
     time, _ = _endpoint(pop, pop["hsct_date"], relapse_after.fillna(death_without))
-    out = pd.concat([pop[["patient_id", "study_id"]], factors(pop)], axis=1)
-    out["time"] = time
-    out["event_type"] = np.select([death_without.notna(), relapse_after.notna()], [1, 2], default=0)
-    return out.reset_index(drop=True)
+    return _endpoint_frame(
+        pop, time=time, event_type=np.select([death_without.notna(), relapse_after.notna()], [1, 2], default=0)
+    )
 
 
 def counting_process(frame):

@@ -204,7 +204,10 @@ def _course_frame(state, parameters, cut=None, stages=None):
         with stages("extraction"):
             tables = snapshot.tables(cut.snapshot, parameters) if cut is not None else read_tables(cohort(parameters))
         with stages("frames"):
-            _course_cache[key] = {"course": course_frame(tables=tables), "fingerprints": {}}
+            # Copied once into few blocks (a frame built column by column holds one per column):
+            # each analysis's own copy below is then a handful of memory copies.
+            _course_cache[key] = {"course": course_frame(tables=tables).copy(), "fingerprints": {}}
+            del tables
     with stages("frames"):
         return key, _course_cache[key]["course"].copy()
 

@@ -226,6 +226,14 @@ def _join(df, extra):
     return df
 
 
+def _first_per_patient(events, date_column):
+    """Each patient's earliest row of ``events`` by ``date_column`` (ties: the first entered),
+    indexed by patient_id. (Their columns are never empty, so this is ``groupby().first()``
+    without its per-column search for a value.)"""
+    earliest = events.sort_values(date_column, kind="stable").drop_duplicates("patient_id", keep="first")
+    return earliest.set_index("patient_id")
+
+
 def course_frame(patients=None, *, tables=None):
     """One row per patient with the dates and facts every endpoint needs.
 
@@ -244,7 +252,7 @@ def course_frame(patients=None, *, tables=None):
     df["cr1_date"] = df["assessment_date"].where(df["outcome"] == "CR")
     df["induction_failure_date"] = df["assessment_date"].where(df["outcome"] == "INDUCTION_FAILURE")
 
-    first_relapse = relapses.sort_values("relapse_date", kind="stable").groupby("patient_id").first()
+    first_relapse = _first_per_patient(relapses, "relapse_date")
     df = _join(
         df,
         first_relapse.rename(columns={"relapse_date": "relapse1_date", "site": "relapse1_site"}),
@@ -271,7 +279,7 @@ def course_frame(patients=None, *, tables=None):
     df = _join(df, second_line)
     df["salvage_remission"] = df["salvage_remission_date"].notna().astype(int)
 
-    first_hsct = transplants.sort_values("transplant_date", kind="stable").groupby("patient_id").first()
+    first_hsct = _first_per_patient(transplants, "transplant_date")
     df = _join(
         df,
         first_hsct[["transplant_date", "disease_status"]].rename(
@@ -284,8 +292,7 @@ def course_frame(patients=None, *, tables=None):
     df["relapse_after_hsct_date"] = df["patient_id"].map(later)
     # HSCT after recurrence: the first transplant on or after the first relapse or induction failure.
     after = transplants.merge(df[["patient_id", "recurrence_date"]], on="patient_id")
-    after = after[after["transplant_date"] >= after["recurrence_date"]].sort_values("transplant_date", kind="stable")
-    post = after.groupby("patient_id").first()
+    post = _first_per_patient(after[after["transplant_date"] >= after["recurrence_date"]], "transplant_date")
     df = _join(
         df,
         post.rename(
@@ -345,24 +352,27 @@ def event_tables(patients=None, *, tables=None, course=None):
 
 def factors(df):
     """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels."""
-    out = pd.DataFrame(index=df.index)
-    for column in CUTOFF_FACTORS:
-        out[column] = df[column]
-    out["mll_partner"] = df["mll_partner"]
-    out["partner_af4"] = (df["mll_partner"] == "AF4").astype(int)
-    out["first_remission"] = np.select(
+    first_remission = np.select(
         [df["cr1_date"].isna(), df["first_remission_months"] < FIRST_REMISSION_CUTOFF_MONTHS],
         ["induction failure", f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months"],
         default=f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
     )
-    out["relapse_site"] = np.where(
+    relapse_site = np.where(
         df["relapse1_date"].isna(),
         "induction failure",
         np.where(df["relapse1_site"] == "BM", "isolated marrow", "extramedullary involved"),
     )
-    out["trial"] = df["trial"]
-    out["center"] = df["center"]
-    return out
+    columns = {
+        **{column: df[column] for column in CUTOFF_FACTORS},
+        "mll_partner": df["mll_partner"],
+        "partner_af4": (df["mll_partner"] == "AF4").astype(int),
+        "first_remission": first_remission.astype(object),
+        "relapse_site": relapse_site.astype(object),
+        "trial": df["trial"],
+        "center": df["center"],
+    }
+    # Built in one go (a frame grown column by column is copied as it grows).
+    return pd.DataFrame({name: np.asarray(values) for name, values in columns.items()}, index=df.index)
 
 
 # Disease status at a transplant after recurrence, as the paper groups it.

@@ -74,3 +74,20 @@ def test_for_user_chains_with_other_filters(center_investigator, runs):
     runs["own"].save()
     succeeded = AnalysisRun.objects.filter(status=AnalysisRun.Status.SUCCEEDED).for_user(center_investigator)
     assert list(succeeded) == [runs["own"]]
+
+
+def test_results_and_figures_are_compressed_with_lz4_where_postgresql_has_it():
+    """Storing a run's results is mostly their compression: lz4 where the server has it (migration 0004)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL compresses stored JSON; SQLite does not")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL is built without lz4")
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'analysis_analysisrun'::regclass"
+            " AND attname IN ('results', 'figures') ORDER BY attname"
+        )
+        assert cursor.fetchall() == [("figures", "l"), ("results", "l")]
