@@ -15,8 +15,6 @@ from pathlib import Path
 
 import django
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def timed(fn, *args, **kwargs):
     start = time.perf_counter()
@@ -101,15 +99,9 @@ def _stored_mb(model):
 
 
 def measure(n, env):
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.analyses", str(n)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from .run import in_subprocess
+
+    return in_subprocess("tests.bench.analyses", n, env)
 
 
 def fmt(value, digits=2):

@@ -17,15 +17,12 @@ fragments are the in-place requests; POSTs answered by a redirect are counted as
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import django
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_PATIENTS = 100_000  # tests.bench.run: one course's page loads and server time
 COURSES = 20
 DIAGNOSIS = date(1999, 5, 18)
@@ -161,15 +158,9 @@ def main(n):
 def measure(n, env):
     # The two-factor gate is production's; the bench logs in with force_login.
     env = {**env, "REGISTRY_REQUIRE_2FA": "0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.course_entry", str(n)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from .run import in_subprocess
+
+    return in_subprocess("tests.bench.course_entry", n, env)
 
 
 def fmt(value, digits=1):

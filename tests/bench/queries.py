@@ -9,16 +9,13 @@ open queries, counting database queries per request. The process prints one JSON
 """
 
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import django
 
 from tests.bench.report import _timed_requests
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_PATIENTS = 100_000  # tests.bench.run: the rules' first run at 1,000,000 would take minutes and say nothing new
 
 
@@ -66,15 +63,9 @@ def main(n):
 def measure(n, env):
     # The two-factor gate is production's; the bench logs in with force_login.
     env = {**env, "REGISTRY_REQUIRE_2FA": "0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.queries", str(n)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from .run import in_subprocess
+
+    return in_subprocess("tests.bench.queries", n, env)
 
 
 def fmt(value, digits=1):

@@ -9,14 +9,11 @@ the report is also timed cold (its tables not yet cached). The process prints on
 
 import json
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import django
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 20
 
 
@@ -80,15 +77,9 @@ def main(n):
 
 
 def measure(n, env):
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.bench.report", str(n)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from .run import in_subprocess
+
+    return in_subprocess("tests.bench.report", n, env)
 
 
 def fmt(value, digits=1):

@@ -42,6 +42,15 @@ def recreate_database():
     return SERVER + DB_NAME
 
 
+def in_subprocess(module, n, env):
+    """Run ``python -m <module> n`` against ``env``'s database, in its own process (so its peak
+    memory is this size's); the module prints its result as the last line of its output, JSON."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, str(n)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def manage(env, *args):
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
