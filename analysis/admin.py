@@ -51,7 +51,7 @@ class AnalysisRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="figures")
     def figure_gallery(self, obj):
-        # SVG produced by our own matplotlib code from stored numbers, not user input.
+        # SVG written by our own code (analysis.svg) from stored numbers, not user input.
         return format_html_join(
             mark_safe(""),
             "<figure><figcaption>{}</figcaption>{}</figure>",

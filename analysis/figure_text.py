@@ -1,12 +1,13 @@
 """Figures in the reader's language, although a run stores them once, drawn in English.
 
-``analysis.figures`` draws every figure in English and a run stores it as SVG with its text kept
-as ``<text>`` elements (``svg.fonttype`` "none"). When a figure is served, :func:`translate_svg`
+``analysis.figures`` describes every figure in English and a run stores it as SVG with its text
+kept as ``<text>`` elements (``analysis.svg``). When a figure is served, :func:`translate_svg`
 replaces the content of each ``<text>``, ``<title>`` and ``<desc>`` that is a known English text
 with its translation in the active language; :func:`render` draws PNG, TIFF (and the PDF
-report's figures, ``analysis.report_files``) with the same translated text, when a font with
-Japanese glyphs is installed (:func:`japanese_font`; Debian's ``fonts-noto-cjk``), else in
-English (:func:`drawing_language` says which).
+report's figures, ``analysis.report_files``) from the same description with its text translated
+(``translated()`` of ``analysis.figures.KMFigure`` and its kin), when a font with Japanese glyphs
+is installed (:func:`japanese_font`; Debian's ``fonts-noto-cjk``), else in English
+(:func:`drawing_language` says which).
 
 A known English text is either a msgid as a whole (a title, an axis label, a group label; those
 declared elsewhere with ``gettext_noop`` count too, and a label lower-cased in the middle of a
@@ -164,6 +165,8 @@ def translate_svg(svg):
 
     The figure was laid out for the English text: where a translation is wider (a legend entry,
     a group label of the numbers at risk), the drawing's box is widened so that nothing is cut.
+    Runs stored before ``analysis.svg`` hold matplotlib's SVG, each text with its font and size in
+    its ``style`` (``analysis.svg`` gives them as attributes, the font once on the root): both read.
     """
     if not svg or not translating():
         return svg
@@ -181,21 +184,31 @@ def translate_svg(svg):
         opening = opening.replace("sans-serif;", _FONTS + ";").replace('sans-serif"', _FONTS + '"')
         return opening + html.escape(translated, quote=False) + closing
 
-    svg = _ELEMENT.sub(one, svg)
-    return _widen(svg, [e for e in extents if e is not None])
+    translated = _ELEMENT.sub(one, svg)
+    if translated == svg:
+        return svg
+    return _widen(_root_fonts(translated), [e for e in extents if e is not None])
+
+
+def _root_fonts(svg):
+    """The SVG with Japanese fonts in its root's font family (where ``analysis.svg`` names it)."""
+    root = re.search(r"<svg\b[^>]*>", svg)
+    if not root or 'sans-serif"' not in root.group(0):
+        return svg
+    return svg[: root.start()] + root.group(0).replace('sans-serif"', _FONTS + '"', 1) + svg[root.end() :]
 
 
 def _extent(attributes, text):
     """(left, right) of a horizontal text in the drawing's units (pt), estimated: a full-width
     character is 1 em, any other 0.6 em (DejaVu Sans is narrower); None if it is not horizontal."""
     x = re.search(r'\bx="([-\d.]+)"', attributes)
-    size = re.search(r"font-size:\s*([\d.]+)px", attributes)
+    size = re.search(r'font-size(?::\s*|=")([\d.]+)', attributes)
     if not x or not size or re.search(r"rotate\(-?(?!0[ )])[\d.]+", attributes):
         return None
     em = float(size.group(1))
     width = sum(em if unicodedata.east_asian_width(c) in "WF" else 0.6 * em for c in text)
     left = float(x.group(1))
-    anchor = re.search(r"text-anchor:\s*(start|middle|end)", attributes)
+    anchor = re.search(r'text-anchor(?::\s*|=")(start|middle|end)', attributes)
     anchor = anchor.group(1) if anchor else "start"
     if anchor == "middle":
         left -= width / 2
@@ -266,25 +279,6 @@ def font_settings():
     return {"font.family": [rcParams["font.sans-serif"][0], japanese_font()], "pdf.fonttype": 42}
 
 
-def translate_figure(fig):
-    """Translate every text of a drawn matplotlib figure in place (tick labels fixed by
-    ``set_*ticklabels`` too); returns the figure."""
-    from matplotlib.text import Text
-    from matplotlib.ticker import FixedFormatter
-
-    for text in fig.findobj(Text):
-        content = text.get_text()
-        translated = translate(content)
-        if translated != content:
-            text.set_text(translated)
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            formatter = axis.get_major_formatter()
-            if isinstance(formatter, FixedFormatter):
-                formatter.seq = [translate(str(label)) for label in formatter.seq]
-    return fig
-
-
 def render(spec, fmt, *, dpi=300):
     """``analysis.figures.render`` in the drawing language (:func:`drawing_language`)."""
     import matplotlib
@@ -296,6 +290,8 @@ def render(spec, fmt, *, dpi=300):
     if not settings:
         with translation.override("en"):
             return render_english(spec, fmt, dpi=dpi)
-    translated = FigureSpec(translate(spec.title), translate(spec.description), lambda: translate_figure(spec.draw()))
+    translated = FigureSpec(
+        translate(spec.title), translate(spec.description), lambda: spec.draw().translated(translate)
+    )
     with matplotlib.rc_context(settings):
         return render_english(translated, fmt, dpi=dpi)

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TASK = "analysis.tasks.execute_run_task"
 # The code that shapes results and figures (report pages, report files and admin do not).
-CODE_FILES = ("analyses/*.py", "datasets.py", "figures.py", "runs.py", "stats/*.py")
+CODE_FILES = ("analyses/*.py", "datasets.py", "figures.py", "svg.py", "runs.py", "stats/*.py")
 TRIALS = ("MLL96", "MLL98")
 
 

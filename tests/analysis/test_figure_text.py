@@ -82,18 +82,41 @@ def test_in_english_the_stored_svg_is_served_as_it_is():
     assert figure_text.translate_svg(svg) is svg
 
 
+def view_box(svg):
+    return [float(v) for v in re.search(r'viewBox="([^"]*)"', svg)[1].split()]
+
+
 def test_the_drawing_grows_to_hold_wider_translations():
     """Japanese group labels of the numbers at risk are wider than the English, right-aligned at
     the axis: the viewBox grows to the left so that none is cut."""
     svg = stored_figures()["landmark_by_hsct"]
     with translation.override("ja"):
         translated = figure_text.translate_svg(svg)
-    x0, _y0, width, _height = (float(v) for v in re.search(r'viewBox="([^"]*)"', translated)[1].split())
+    x0, _y0, width, _height = view_box(translated)
     for attributes, text in re.findall(r"<text\b([^>]*)>([^<]*)</text>", translated):
         extent = figure_text._extent(attributes, html.unescape(text))
         if extent and JAPANESE.search(text):
             assert x0 <= extent[0] and extent[1] <= x0 + width, (text, extent, x0, width)
-    assert x0 < 0
+    english_x0, _, english_width, _ = view_box(svg)
+    assert x0 < english_x0 and x0 + width >= english_x0 + english_width
+    # Japanese glyphs from a font that has them, before the browser's own fallback.
+    assert "Noto Sans CJK JP" in re.search(r"<svg\b[^>]*>", translated)[0]
+
+
+def test_figures_stored_by_older_runs_are_translated_too():
+    """Runs stored before the figures were written directly hold matplotlib's SVG: a font and size
+    in each text's style."""
+    svg = (
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="100pt" height="50pt" viewBox="0 0 100 50" '
+        'xmlns="http://www.w3.org/2000/svg" version="1.1">'
+        '<text style="font-size: 8px; font-family: \'DejaVu Sans\', sans-serif; text-anchor: end" x="10" y="20" '
+        'transform="rotate(-0 10 20)">Number at risk</text></svg>'
+    )
+    with translation.override("ja"):
+        translated = figure_text.translate_svg(svg)
+    assert "リスク集団の人数" in texts(translated)
+    assert "'Noto Sans CJK JP'" in re.search(r"<text\b[^>]*>", translated)[0]
+    assert view_box(translated)[0] < 0  # the label, right-aligned at x = 10, is wider than 10 pt
 
 
 # --- served by the report pages -----------------------------------------------------------------
