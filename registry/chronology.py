@@ -43,10 +43,10 @@ def course_of(patient, records):
     return Course(
         patient=patient,
         first_line=(by_type[FirstLineResponse] or [None])[0],
-        relapses=sorted(by_type[Relapse], key=lambda r: r.relapse_date or _NEVER),
-        salvage_lines=sorted(by_type[SalvageLine], key=lambda s: s.start_date or _NEVER),
+        relapses=sorted(by_type[Relapse], key=_relapse_day),
+        salvage_lines=sorted(by_type[SalvageLine], key=_start_day),
         transplants=by_type[Transplant],
-        follow_ups=sorted(by_type[FollowUp], key=lambda f: f.contact_date or _NEVER),
+        follow_ups=sorted(by_type[FollowUp], key=_contact_day),
     )
 
 
@@ -78,10 +78,10 @@ def load_course(record):
 
     first_line = siblings(FirstLineResponse)
     course.first_line = first_line[0] if first_line else None
-    course.relapses = sorted(siblings(Relapse), key=lambda r: r.relapse_date or _NEVER)
-    course.salvage_lines = sorted(siblings(SalvageLine), key=lambda s: s.start_date or _NEVER)
+    course.relapses = sorted(siblings(Relapse), key=_relapse_day)
+    course.salvage_lines = sorted(siblings(SalvageLine), key=_start_day)
     course.transplants = siblings(Transplant)
-    course.follow_ups = sorted(siblings(FollowUp), key=lambda f: f.contact_date or _NEVER)
+    course.follow_ups = sorted(siblings(FollowUp), key=_contact_day)
     return course
 
 
@@ -102,6 +102,19 @@ class _Never:
 
 
 _NEVER = _Never()
+
+
+# The order of a course's repeating events (a record without its date last).
+def _relapse_day(relapse):
+    return relapse.relapse_date or _NEVER
+
+
+def _start_day(line):
+    return line.start_date or _NEVER
+
+
+def _contact_day(follow_up):
+    return follow_up.contact_date or _NEVER
 
 
 @dataclass

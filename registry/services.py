@@ -20,6 +20,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
@@ -196,13 +197,14 @@ def check_courses(*, user, writes, reason=""):
     """Every problem with ``writes`` (a list of :class:`CourseWrite`), without writing anything."""
     reason = (reason or "").strip()
     frozen = frozen_trial_ids()
+    doubtful = _field_doubts(writes)
     problems = []
     for write in writes:
-        problems += _course_problems(user, write, reason, frozen)
+        problems += _course_problems(user, write, reason, frozen, doubtful)
     return problems
 
 
-def _course_problems(user, write, reason, frozen):
+def _course_problems(user, write, reason, frozen, doubtful):
     course, changed = write.course, write.changed
     if not changed:
         return []
@@ -222,10 +224,13 @@ def _course_problems(user, write, reason, frozen):
     for record in changed:
         if record.pk is not None and not reason:
             problems.append(Problem(record, "reason", ReasonRequired("change").messages[0], "rule"))
-        excluded = _PATIENT_REFERENCES if record is patient else _EVENT_REFERENCES
-        for step, kwargs in ((_clean_fields, {"record": record, "exclude": excluded}), (record.validate_record, {})):
+        steps = [record.validate_record]
+        if id(record) in doubtful:
+            excluded = _PATIENT_REFERENCES if record is patient else _EVENT_REFERENCES
+            steps.insert(0, functools.partial(record.clean_fields, exclude=excluded))
+        for step in steps:
             try:
-                step(**kwargs)
+                step()
             except ValidationError as error:
                 problems += [
                     Problem(record, name, message, "rule")
@@ -248,34 +253,64 @@ _PATIENT_REFERENCES = frozenset({"center", "trial", "verified_by"})
 _EVENT_REFERENCES = frozenset({"patient"})
 
 
-def _clean_fields(*, record, exclude):
-    """``record.clean_fields(exclude)``: every field's validators, choices and blank/null rules,
-    at a fraction of the cost for the usual record whose values already have their field's type.
+def _field_doubts(writes):
+    """Ids of the changed records whose fields need Django's ``clean_fields`` (which gives the messages).
 
-    Django's ``Field.clean`` is ``to_python`` + ``validate`` + ``run_validators``; for a value of
-    the field's own Python type ``to_python`` changes nothing, so the checks below are the same
-    (every validator runs). Any other value, and any doubt, goes to Django's ``clean_fields``,
-    which converts the values and raises its own messages.
+    ``clean_fields`` runs every field's validators, choices and blank/null rules; it is
+    ``to_python`` + ``validate`` + ``run_validators`` per field, and for a value of the field's
+    own Python type ``to_python`` changes nothing, so the checks below are the same (every
+    validator runs). Those checks depend on the value alone, so each distinct value of a field is
+    checked once for all the records of a bulk write (a field holds a few codes, some thousand
+    dates or numbers, however many records). A record with a value that fails them, or of
+    another type, or any doubt, is doubtful: ``_course_problems`` hands it to ``clean_fields``.
     """
-    for model_field, kind, choices, validators in _field_plan(type(record), exclude):
-        value = getattr(record, model_field.attname)
-        if value is None or value == "":
-            if model_field.blank:
-                continue  # as Django: a blank field left empty is not validated
-            return record.clean_fields(exclude=exclude)
-        try:
-            if kind is None:  # no fast check for this field (a relation, another type): Django's own
-                setattr(record, model_field.attname, model_field.clean(value, record))
-                continue
-            if type(value) is not kind or (kind is Decimal and not value.is_finite()):
-                return record.clean_fields(exclude=exclude)
-            if choices is not None and value not in choices:
-                return record.clean_fields(exclude=exclude)
-            for validator in validators:
-                validator(value)
-        except ValidationError:
-            return record.clean_fields(exclude=exclude)  # every field's messages, as Django gives them
-    return None
+    by_model = {}
+    for write in writes:
+        patient = write.course.patient
+        for record in write.changed:
+            excluded = _PATIENT_REFERENCES if record is patient else _EVENT_REFERENCES
+            by_model.setdefault((type(record), excluded), []).append(record)
+    doubtful = set()
+    for (model, excluded), records in by_model.items():
+        plan = _field_plan(model, excluded)
+        # One pass over the records for all their fields, then field by field.
+        read = attrgetter(*(model_field.attname for model_field, *_checks in plan))
+        rows = map(read, records) if len(plan) > 1 else ((read(record),) for record in records)
+        for (model_field, kind, choices, validators), values in zip(plan, zip(*rows, strict=True), strict=True):
+            keys = _distinct_keys(values, decimal=kind is Decimal)
+            failed = {
+                key
+                for key, value in dict(zip(keys, values, strict=True)).items()
+                if not _field_passes(model_field, kind, choices, validators, value)
+            }
+            if failed:
+                doubtful.update(id(record) for record, key in zip(records, keys, strict=True) if key in failed)
+    return doubtful
+
+
+def _distinct_keys(values, *, decimal):
+    """Keys that tell ``values`` apart wherever a field's checks could: by type (True equals 1)
+    and decimals by their digits (1.0 equals 1.00 but has another number of decimal places)."""
+    shown = map(str, values) if decimal else values
+    if len(set(map(type, values))) == 1:
+        return values if not decimal else tuple(shown)
+    return tuple(zip(map(type, values), shown, strict=True))
+
+
+def _field_passes(model_field, kind, choices, validators, value):
+    """Whether ``clean_fields`` would pass ``value`` for ``model_field`` without changing it."""
+    if value is None or value == "":
+        return model_field.blank  # as Django: a blank field left empty is not validated
+    if kind is None or type(value) is not kind or (kind is Decimal and not value.is_finite()):
+        return False  # no fast check for this field or value (a relation, another type): Django's own
+    if choices is not None and value not in choices:
+        return False
+    try:
+        for validator in validators:
+            validator(value)
+    except ValidationError:
+        return False
+    return True
 
 
 _FAST_TYPES = {

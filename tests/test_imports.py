@@ -213,6 +213,22 @@ def test_unknown_and_missing_columns(coordinator):
     assert ("relapses", 1, "relapse_date", "missing_column") in kinds(report)
 
 
+@pytest.mark.parametrize("column", ["center", "trial"])
+def test_a_patients_file_without_its_center_or_trial_column_is_reported_not_raised(coordinator, column):
+    header = [c for c in PATIENT_HEADER if c != column]
+    row = dict(zip(PATIENT_HEADER, patient_row("MLL96-0001"), strict=True))
+    content = workbook(
+        {
+            "patients": [header, [row[c] for c in header]],
+            "relapses": [["study_id", "relapse_date", "site"], ["MLL96-0001", "1996-11-25", "BM"]],
+        }
+    )
+    report = run(coordinator, content, commit=True)
+    assert ("patients", 1, column, "missing_column") in kinds(report)
+    assert ("relapses", 2, "", "patient_not_checked") in kinds(report)
+    assert not report["committed"] and not Patient.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("name", "content", "status"),
     [
@@ -574,3 +590,74 @@ def test_import_page_in_japanese_shows_the_problems_in_japanese(client, coordina
     text = html.unescape(response.content.decode())
     assert "存在しない日付 1996-02-30" in text and "不明なコード 'XX'" in text
     assert "Impossible date" not in text and "Unknown code" not in text
+
+
+# --- The import's records, built as Django builds them -------------------------------------------
+
+
+@pytest.mark.parametrize("sheet", SHEETS, ids=lambda sheet: sheet.name)
+def test_a_new_record_is_built_as_the_models_constructor_builds_it(coordinator, center, sheet):
+    """``courses._new_record`` skips the constructor's walk over every field's default; the record
+    it builds (values, relations and their caches, state) is the constructor's."""
+    from django.db.models.base import ModelState
+
+    from registry.transfer.imports.courses import _new_record
+
+    patient = PatientFactory.build(center=center)
+    values = {c.name: getattr(_example_record(sheet, patient), c.name) for c in sheet.columns if c.name != "study_id"}
+    if sheet.name != "patients":
+        values["patient"] = patient
+    built, expected = _new_record(sheet.model, dict(values)), sheet.model(**values)
+    assert type(built._state) is ModelState
+
+    def state(record):
+        fields = {k: v for k, v in vars(record).items() if k != "_state"}
+        return fields, record._state.adding, record._state.db, record._state.fields_cache
+
+    assert state(built) == state(expected)
+    if sheet.name == "first_line_responses":  # a one-to-one relation caches the record on its patient
+        assert patient.first_line_response is expected
+        _new_record(sheet.model, dict(values))
+        assert patient.first_line_response is not expected
+
+
+def _example_record(sheet, patient):
+    from tests import factories
+
+    if sheet.name == "patients":
+        return patient
+    name = {"first_line_responses": "FirstLineResponse", "follow_ups": "FollowUp"}.get(sheet.name)
+    name = name or sheet.model.__name__
+    return getattr(factories, f"{name}Factory").build(patient=patient)
+
+
+def test_a_receiver_of_the_init_signals_gets_the_models_constructor(center):
+    from django.db.models.signals import post_init
+
+    from registry.transfer.imports.courses import _new_record
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Relapse)
+    try:
+        patient = PatientFactory.build(center=center)
+        relapse = _new_record(Relapse, {"patient": patient, "relapse_date": date(1996, 11, 25), "site": "BM"})
+    finally:
+        post_init.disconnect(receiver, sender=Relapse)
+    assert seen == [relapse]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_import_leaves_the_garbage_collector_as_it_found_it(coordinator, enabled):
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        run(coordinator, workbook(course_sheets()))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

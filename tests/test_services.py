@@ -1,13 +1,16 @@
 """registry.services: who may write, reasons, stale versions, and that a refused write leaves no trace."""
 
-from datetime import timedelta
+import copy
+import random
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from registry import services
+from registry import chronology, services
 from registry.audit import ReasonRequired
-from registry.models import Patient, Relapse
+from registry.models import FirstLineResponse, FollowUp, Patient, Relapse, SalvageLine, Transplant
 from tests.factories import FirstLineResponseFactory, PatientFactory, RelapseFactory, relapsed_course
 
 pytestmark = pytest.mark.django_db
@@ -329,3 +332,112 @@ def test_a_refused_write_leaves_the_data_revision_alone(coordinator, other_cente
     with pytest.raises(services.CoursesInvalid):
         save_courses(coordinator, [write])
     assert revision() == before
+
+
+# --- The bulk field checks: each distinct value once, the same refusals as clean_fields ---------
+
+# Per field kind, values clean_fields passes and values it refuses or converts: wrong types,
+# decimals with other digits (1.0 equals 1.00, True equals 1), blanks, unknown codes, long text.
+_FIELD_VALUES = {
+    "DateField": [date(1996, 5, 9), date(1997, 1, 4), datetime(1996, 5, 9, 0, 0), "1996-05-09", "1996-02-30", None, ""],
+    "DecimalField": [
+        Decimal("150.0"),
+        Decimal("150"),
+        Decimal("150.00"),
+        Decimal("-5"),
+        Decimal("5000.1"),
+        Decimal("123456.0"),
+        Decimal("NaN"),
+        Decimal("-0"),
+        150,
+        150.5,
+        True,
+        "150.0",
+        "x",
+        None,
+    ],
+    "BooleanField": [True, False, 1, 0, "1", None],
+    "PositiveIntegerField": [1, 2, True, -1, 2**31, "3", 1.0, None],
+    "BigAutoField": [None, 1, 7, -1, "8", True],
+    "DateTimeField": [None, datetime(2020, 1, 1, 12, 0), date(2020, 1, 1)],
+}
+
+
+def _text_values(model_field):
+    codes = [code for code, _label in model_field.choices or []]
+    extra = ["", None, 5, "x" * (model_field.max_length + 1)]
+    if codes:
+        return codes + [codes[0].lower(), "NOWHERE"] + extra
+    if model_field.name == "study_id":
+        return ["MLL96-0001", "MLL98-123456", "mll96-0001", "MLL96-12", "TAKAHASHI TARO"] + extra
+    if model_field.name == "regimen_code":  # coded from text first (SalvageLine.code_regimen): text only
+        return ["FLAG", "flag", "NO-SUCH-REGIMEN", "", None, "x" * 31]
+    return ["FLAG", "fludarabine, cytarabine", " "] + extra
+
+
+def _random_values(model, excluded, rng):
+    values = {}
+    for model_field in model._meta.concrete_fields:
+        if model_field.name in excluded:
+            continue
+        pool = _FIELD_VALUES.get(model_field.get_internal_type()) or _text_values(model_field)
+        # Mostly the first, valid values, so that most records pass and a few refuse.
+        values[model_field.attname] = pool[0] if rng.random() < 0.7 else rng.choice(pool)
+    return values
+
+
+def test_bulk_field_checks_refuse_exactly_what_clean_fields_refuses(center):
+    """``services._field_doubts`` checks each distinct value once for all records; every record
+    whose ``clean_fields`` would refuse (or convert) a value must be handed to ``clean_fields``,
+    and every record it passes must be one ``clean_fields`` passes unchanged."""
+    rng = random.Random(16)
+    writes, records = [], []
+    for _number in range(400):
+        patient = PatientFactory.build(center=center)
+        patient.__dict__.update(_random_values(Patient, services._PATIENT_REFERENCES, rng))
+        events = []
+        for model in (FirstLineResponse, Relapse, SalvageLine, Transplant, FollowUp):
+            event = model(patient=patient)
+            event.__dict__.update(_random_values(model, services._EVENT_REFERENCES, rng))
+            events.append(event)
+        course = chronology.Course(patient=patient)  # the field checks do not read the course
+        writes.append(services.CourseWrite(course, [patient, *events]))
+        records += [(patient, services._PATIENT_REFERENCES)] + [(e, services._EVENT_REFERENCES) for e in events]
+    doubtful = services._field_doubts(writes)
+
+    refused = passed = 0
+    for record, excluded in records:
+        cleaned = copy.copy(record)
+        try:
+            cleaned.clean_fields(exclude=excluded)
+        except ValidationError:
+            refused += 1
+            assert id(record) in doubtful, (type(record).__name__, vars(record))
+            continue
+        # (A salvage line's code is coded from its text by the record's rules in both paths.)
+        fields = [f.attname for f in type(record)._meta.concrete_fields if f.name not in excluded | {"regimen_code"}]
+        unchanged = all(
+            (type(after), after) == (type(before), before)
+            for after, before in ((getattr(cleaned, name), getattr(record, name)) for name in fields)
+            if not (isinstance(before, Decimal) and before.is_nan())
+        )
+        if id(record) not in doubtful:
+            passed += 1
+            assert unchanged, (type(record).__name__, vars(record))
+    assert refused > 500 and passed > 300  # both sides are exercised
+
+
+def test_bulk_field_checks_tell_equal_values_apart_where_the_rules_do(center):
+    """1.0 and 1.00 are equal decimals with other decimal places; True equals 1 but is no version."""
+    first, second = PatientFactory.build(center=center, wbc=Decimal("150.0")), PatientFactory.build(center=center)
+    second.wbc = Decimal("150.00")
+    relapse, other = RelapseFactory.build(patient=first), RelapseFactory.build(patient=second)
+    other.version = True
+    writes = [
+        services.CourseWrite(chronology.Course(patient=first), [first, relapse]),
+        services.CourseWrite(chronology.Course(patient=second), [second, other]),
+    ]
+    assert services._field_doubts(writes) == {id(second), id(other)}
+    problems = services.check_courses(user=None, writes=writes)
+    assert (id(second), "wbc", "rule") in located(problems)
+    assert id(first) not in {id(p.record) for p in problems}

@@ -18,7 +18,8 @@ The parts, in the order an import passes through them:
 
 * ``readers``: the file into tables (CSV in UTF-8 or Shift_JIS, ``registry.transfer.encodings``;
   XLSX; ZIP of CSV); formulas refused;
-* ``cells``: one cell into its Python value (``parse_cell``) and the located ``Problem``;
+* ``cells``: one cell into its Python value (``parse_cell``; a column once per distinct cell,
+  ``parse_column``) and the located ``Problem``;
 * ``courses``: rows onto the patients' courses, checked or written by the services
   (``check_and_write``);
 * ``jobs``: the uploaded file between its dry run and its commit (``create_job``, ``start``,

@@ -1,5 +1,7 @@
 """One cell of an import file: its Python value for its column, or the problem with it.
 
+``parse_cell`` is the one rule for a cell; ``parse_column`` applies it to a whole column, once per
+distinct cell (a column of 100,000 rows holds a few codes, some thousand dates or numbers).
 Also the located ``Problem`` every part of the import reports (sheet, spreadsheet row, column).
 """
 
@@ -100,6 +102,33 @@ def parse_cell(column, value):
             )
         return by_upper[text.upper()]
     return _text(value)
+
+
+def parse_column(column, cells):
+    """``parse_cell`` for every cell of ``column``: (values, {position: CellError}).
+
+    Each distinct cell is parsed once and its value or error shared by every row that holds it;
+    a failed cell's value is None. XLSX cells are told apart by their type and repr (True, 1, 1.0
+    and -0.0 are equal in Python but not as cells).
+    """
+    if set(map(type, cells)) <= _CSV_CELL_TYPES:
+        keys = cells
+    else:
+        keys = [(type(cell), repr(cell)) for cell in cells]
+    values, errors = {}, {}
+    for key, cell in dict(zip(keys, cells, strict=True)).items():
+        try:
+            values[key] = parse_cell(column, cell)
+        except CellError as error:
+            values[key] = None
+            errors[key] = error
+    parsed = list(map(values.__getitem__, keys))
+    if not errors:
+        return parsed, {}
+    return parsed, {i: errors[key] for i, key in enumerate(keys) if key in errors}
+
+
+_CSV_CELL_TYPES = {str, type(None)}  # a CSV cell, or None for a cell a short row lacks
 
 
 def _date(value):

@@ -7,10 +7,17 @@ the courses to ``services.check_courses`` (the dry run) or ``services.save_cours
 commit) and locates each problem the services find at the row it came from.
 """
 
+import functools
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import zip_longest
+from operator import itemgetter
 from pathlib import PurePath
 
 from django.db import transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils.translation import gettext as _
 
 from ... import access, chronology, services
@@ -19,7 +26,7 @@ from ...models import Center, Patient, Trial
 from ...queries.tasks import run_quality_checks
 from .. import encodings
 from ..data_dictionary import SHEETS, SHEETS_BY_NAME
-from .cells import CellError, Problem, blank_value, parse_cell
+from .cells import Problem, blank_value, parse_column
 from .readers import read_tables
 
 MAX_PROBLEMS_KEPT = 2000
@@ -68,59 +75,76 @@ class _Run:
         rows = []
         for table in self.tables:
             sheet = SHEETS_BY_NAME[table.sheet]
-            known = set(sheet.column_names)
-            seen = set()
-            for name in table.header:
-                if not name:
-                    continue
-                if name not in known:
-                    self.problem(
-                        table.sheet,
-                        1,
-                        name,
-                        _("Unknown column %(column)s; columns of %(sheet)s: %(columns)s.")
-                        % {"column": repr(name), "sheet": table.sheet, "columns": ", ".join(sheet.column_names)},
-                        "unknown_column",
-                    )
-                elif name in seen:
-                    self.problem(table.sheet, 1, name, _("This column appears twice."), "duplicate_column")
-                seen.add(name)
-            missing = [c.name for c in sheet.columns if c.name not in seen and c.required]
-            for name in missing:
+            rows += self._parse_table(table, sheet, self._check_header(table, sheet))
+        return rows
+
+    def _check_header(self, table, sheet):
+        """Unknown, repeated and missing columns; returns {column name: position in the file}."""
+        known = set(sheet.column_names)
+        seen = set()
+        for name in table.header:
+            if not name:
+                continue
+            if name not in known:
                 self.problem(
                     table.sheet,
                     1,
                     name,
-                    _("Required column %(column)s is missing.") % {"column": repr(name)},
-                    "missing_column",
+                    _("Unknown column %(column)s; columns of %(sheet)s: %(columns)s.")
+                    % {"column": repr(name), "sheet": table.sheet, "columns": ", ".join(sheet.column_names)},
+                    "unknown_column",
                 )
-            index = {name: i for i, name in enumerate(table.header) if name in known}
-            for number, cells in table.rows:
-                row = Row(table.sheet, number, {})
-                for column in sheet.columns:
-                    if column.name not in index:
-                        row.values[column.name] = blank_value(column)
-                        continue
-                    i = index[column.name]
-                    raw = cells[i] if i < len(cells) else None
-                    try:
-                        value = parse_cell(column, raw)
-                    except CellError as error:
-                        self.problem(table.sheet, number, column.name, error.message, error.kind, raw)
-                        row.ok = False
-                        continue
-                    if column.required and value in (None, "") and column.name in index:
-                        self.problem(table.sheet, number, column.name, _("This column is required."), "required")
-                        row.ok = False
-                    row.values[column.name] = value
-                rows.append(row)
+            elif name in seen:
+                self.problem(table.sheet, 1, name, _("This column appears twice."), "duplicate_column")
+            seen.add(name)
+        missing = [c.name for c in sheet.columns if c.name not in seen and c.required]
+        for name in missing:
+            self.problem(
+                table.sheet,
+                1,
+                name,
+                _("Required column %(column)s is missing.") % {"column": repr(name)},
+                "missing_column",
+            )
+        return {name: i for i, name in enumerate(table.header) if name in known}
+
+    def _parse_table(self, table, sheet, index):
+        """The table's rows with their cells parsed, column by column (``cells.parse_column``: each
+        distinct cell once); the problems are reported row by row, as a reader goes through the file."""
+        count = len(table.rows)
+        by_column = list(zip_longest(*(cells for _number, cells in table.rows)))  # None where a row is short
+        columns, found = [], []
+        for position, column in enumerate(sheet.columns):
+            i = index.get(column.name)
+            if i is None:
+                columns.append([blank_value(column)] * count)
+                continue
+            cells = by_column[i] if i < len(by_column) else (None,) * count
+            values, errors = parse_column(column, cells)
+            for row, error in errors.items():
+                found.append((row, position, column.name, error.message, error.kind, cells[row]))
+            if column.required:
+                found += [
+                    (row, position, column.name, _("This column is required."), "required", "")
+                    for row, value in enumerate(values)
+                    if (value is None or value == "") and row not in errors
+                ]
+            columns.append(values)
+        names = sheet.column_names
+        rows = [
+            Row(table.sheet, number, dict(zip(names, values, strict=True)))
+            for (number, _cells), values in zip(table.rows, zip(*columns, strict=True), strict=True)
+        ]
+        for row, _position, name, message, kind, value in sorted(found, key=lambda problem: problem[:2]):
+            self.problem(table.sheet, rows[row].number, name, message, kind, value)
+            rows[row].ok = False
         return rows
 
     def resolve(self, rows):
         """Centers, trials, study IDs and natural-key duplicates; returns rows grouped by patient."""
         centers = {c.code.upper(): c for c in Center.objects.all()}
         trials = {t.code: t for t in Trial.objects.all()}
-        study_ids = {r.values.get("study_id") for r in rows if r.values.get("study_id")}
+        study_ids = {r.values["study_id"] for r in rows} - {None, ""}
         stored = {}
         ids = sorted(study_ids)
         for begin in range(0, len(ids), 5000):
@@ -137,7 +161,7 @@ class _Run:
         for row in rows:
             sheet = SHEETS_BY_NAME[row.sheet]
             v = row.values
-            sid = v.get("study_id") or ""
+            sid = v["study_id"] or ""
             if row.sheet == "patients":
                 code = (v.get("center") or "").upper()
                 if code:
@@ -181,8 +205,10 @@ class _Run:
                         sid,
                     )
                     row.ok = False
-            key = (row.sheet, *[v.get(k) for k in sheet.key])
-            if sid and all(v.get(k) is not None for k in sheet.key):
+                if row.ok and not (isinstance(v["center"], Center) and isinstance(v["trial"], Trial)):
+                    row.ok = False  # its center or trial column is missing (reported at the header)
+            key = (row.sheet, *map(v.get, sheet.key))
+            if sid and None not in key:
                 if key in seen_keys:
                     what = ", ".join(sheet.key)
                     self.problem(
@@ -199,10 +225,10 @@ class _Run:
                 patient_rows.setdefault(sid, row)
             by_patient.setdefault(sid, []).append(row)
         for sid, group in by_patient.items():
-            if not sid:
+            if not sid or sid in visible or sid in patient_rows:
                 continue
             for row in group:
-                if row.sheet != "patients" and sid not in visible and sid not in patient_rows:
+                if row.sheet != "patients":
                     self.problem(
                         row.sheet,
                         row.number,
@@ -232,10 +258,11 @@ class _Run:
             course = courses.get(stored.pk) if stored is not None else None
             if patient_row is not None and not patient_row.ok:
                 course = None  # its problems are reported; the course cannot be checked until fixed
+            elif patient_row is not None and course is None:
+                course = chronology.Course(patient=self._create(patient_row, Patient))
+                changed = True
             elif patient_row is not None:
-                if course is None:
-                    course = chronology.Course(patient=Patient())
-                changed = self._apply(patient_row, course.patient, new=stored is None)
+                changed = self._apply(patient_row, course.patient)
             if course is None:
                 # Rows of a patient that cannot be checked are listed too (their own problems are already).
                 if patient_row is not None:
@@ -251,43 +278,51 @@ class _Run:
             write = services.CourseWrite(course=course)
             if patient_row is not None and changed:
                 write.changed.append(course.patient)
+            stored_events = course.events()
             records = {}
-            for record in course.events():
+            for record in stored_events:
                 sheet = SHEET_OF_MODEL[type(record)]
                 records[(sheet.name, *(getattr(record, k) for k in sheet.key[1:]))] = record
             added = []
             for row in group:
-                if row.sheet == "patients":
-                    continue
-                if not row.ok:
+                if row.sheet == "patients" or not row.ok:
                     continue
                 sheet = SHEETS_BY_NAME[row.sheet]
-                record = records.get((row.sheet, *(row.values[k] for k in sheet.key[1:])))
-                new = record is None
-                if new:
-                    record = sheet.model(patient=course.patient)
+                record = records.get((row.sheet, *(row.values[k] for k in sheet.key[1:]))) if records else None
+                if record is None:
+                    record = self._create(row, sheet.model, patient=course.patient)
                     added.append(record)
-                if self._apply(row, record, new=new):
+                    write.changed.append(record)
+                elif self._apply(row, record):
                     write.changed.append(record)
             if added:
-                course = chronology.course_of(course.patient, course.events() + added)
+                course = chronology.course_of(course.patient, stored_events + added)
                 write.course = course
             writes.append(write)
         return writes
 
-    def _apply(self, row, record, *, new):
-        """Put the row's values on ``record``; whether that changes it (a new record always does)."""
-        sheet = SHEETS_BY_NAME[row.sheet]
-        fields = {c.name: row.values[c.name] for c in sheet.columns if c.name != "study_id" or row.sheet == "patients"}
-        if not new and fields.get("regimen_code") == "" and fields.get("regimen") == getattr(record, "regimen", None):
+    def _create(self, row, model, **relations):
+        """A new record holding the row's values (and ``relations``, e.g. its patient)."""
+        names = _FIELDS[row.sheet]
+        values = dict(zip(names, _VALUES_OF[row.sheet](row.values), strict=True))
+        values.update(relations)
+        record = _new_record(model, values)
+        self.row_of[id(record)] = row
+        self.counts[row.sheet]["create"] += 1
+        return record
+
+    def _apply(self, row, record):
+        """Put the row's values on the stored ``record``; whether that changes it."""
+        fields = {name: row.values[name] for name in _FIELDS[row.sheet]}
+        if fields.get("regimen_code") == "" and fields.get("regimen") == getattr(record, "regimen", None):
             fields["regimen_code"] = record.regimen_code  # no code given, same text: the stored code stays
         self.row_of[id(record)] = row
-        if not new and all(_same(getattr(record, name), value) for name, value in fields.items()):
+        if all(_same(getattr(record, name), value) for name, value in fields.items()):
             self.counts[row.sheet]["unchanged"] += 1
             return False
         for name, value in fields.items():
             setattr(record, name, value)
-        self.counts[row.sheet]["create" if new else "update"] += 1
+        self.counts[row.sheet]["update"] += 1
         return True
 
     def report_problems(self, problems):
@@ -317,6 +352,43 @@ class _Run:
         return f"import:{self.file_name}"[:120]
 
 
+# The fields a row of each sheet sets: its columns (the study ID names the patient of an event).
+_FIELDS = {
+    sheet.name: tuple(c.name for c in sheet.columns if c.name != "study_id" or sheet.name == "patients")
+    for sheet in SHEETS
+}
+_VALUES_OF = {name: itemgetter(*fields) for name, fields in _FIELDS.items()}  # every sheet sets 2 or more
+
+
+def _new_record(model, values):
+    """``model(**values)``, at a fraction of the cost for the many records of an import.
+
+    Django's constructor walks every field of the model and asks each for its default; here the
+    defaults are taken once per model and the values set as the constructor sets them (a
+    relation through its descriptor, which checks and caches the related object). A model with
+    a callable default, or any receiver of the init signals, gets Django's constructor.
+    ``tests/test_imports.py`` keeps the two equal.
+    """
+    defaults = _defaults(model)
+    if defaults is None or pre_init.receivers or post_init.receivers:
+        return model(**values)
+    record = model.__new__(model)
+    record._state = ModelState()
+    record.__dict__.update(defaults)
+    for name, value in values.items():
+        setattr(record, name, value)
+    return record
+
+
+@functools.cache
+def _defaults(model):
+    """{attname: default} of the model's stored fields, or None if a default is computed per record."""
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    if any(f.has_default() and callable(f.default) for f in fields):
+        return None
+    return {f.attname: f.get_default() for f in fields}
+
+
 def _same(stored, value):
     if hasattr(stored, "pk") and hasattr(value, "pk"):
         return stored.pk == value.pk
@@ -337,6 +409,11 @@ def check_and_write(
     ``user=None`` imports as the system (benchmarks and scripts); otherwise only a study
     coordinator may import, and only their center's patients.
     """
+    with _collector_paused():
+        return _check_and_write(user, file_name, content, entity, reason, commit, progress, encoding)
+
+
+def _check_and_write(user, file_name, content, entity, reason, commit, progress, encoding):
     tables, file_problems = read_tables(file_name, content, entity, encoding)
     run = _Run(
         user=user,
@@ -368,6 +445,24 @@ def check_and_write(
             else:
                 run.report_problems(services.check_courses(user=user, writes=writes, reason=run.reason))
     return _report(run, committed=committed)
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector paused for the run.
+
+    An import holds millions of rows, cells and records at once, none in a reference cycle, and
+    each collection walks all of them: at 100,000 patients the walks cost more time than the
+    import's own work. Reference counting still frees everything as usual; the collector runs
+    again after the import (it is switched back on only if it was on).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _report(run, *, committed):

@@ -15,6 +15,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from pathlib import PurePath
 
 from django.utils.translation import gettext as _
@@ -162,10 +163,13 @@ def _csv_formulas(sheet, header, rows):
     Text our own exports wrote with a leading apostrophe is data (``cells.parse_cell`` drops the
     apostrophe); so is a plain number such as -1.
     """
+    formulas = {cell for cell in set(chain.from_iterable(cells for _, cells in rows)) if _is_formula(cell)}
+    if not formulas:  # the usual file: each distinct cell tested once, no row walked
+        return []
     problems = []
     for number, cells in rows:
         for i, cell in enumerate(cells):
-            if _is_formula(cell):
+            if cell in formulas:
                 column = header[i] if i < len(header) else ""
                 problems.append(_formula_problem(sheet, number, column, cell, csv=True))
                 cells[i] = None
