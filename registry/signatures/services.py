@@ -223,8 +223,8 @@ def invalidate_for_patient(patient, reason="", *, user=None, source="", record=N
 
 
 def invalidate_for_patients(patient_ids, reason="", *, user=None, source=""):
-    """The same for the patients ``patient_ids`` changed by one bulk write (one query per 2,000
-    patients when none of them is signed: an import calls it for every course it writes)."""
+    """The same for the patients ``patient_ids`` changed by one bulk write (an import, the demo's
+    seeding): one query for the signed casebooks, then one per 2,000 signed patients written."""
     return _invalidate(patient_ids, _why(ACTIONS["bulk"], reason), user=user, source=source)
 
 
@@ -234,11 +234,17 @@ def _why(what, reason):
 
 
 def _invalidate(patient_ids, reason, *, user, source):
-    ids = sorted({pk for pk in patient_ids if pk is not None})
+    ids = {pk for pk in patient_ids if pk is not None}
+    valid = Signature.objects.valid().filter(kind=Kind.CASEBOOK)
+    if len(ids) > BATCH:
+        # A bulk write: the signed casebooks' ids are read in one query and matched here, instead
+        # of asking for every written patient (most of whom nobody signed).
+        ids &= set(valid.values_list("object_id", flat=True))
+    ids = sorted(ids)
     now = timezone.now()
     count = 0
     for begin in range(0, len(ids), BATCH):
-        signed = Signature.objects.valid().filter(kind=Kind.CASEBOOK, object_id__in=ids[begin : begin + BATCH])
+        signed = valid.filter(object_id__in=ids[begin : begin + BATCH])
         for signature in signed.order_by("pk"):
             signature.invalidated_at, signature.invalidated_reason = now, reason
             signature._change_reason = reason

@@ -200,6 +200,21 @@ def test_a_bulk_write_invalidates_the_signatures_of_the_courses_it_changes(inves
     assert Signature.history.filter(id=signature.pk).first().audit_source == "import:course.xlsx"
 
 
+def test_a_large_bulk_write_invalidates_exactly_the_signed_casebooks_it_changes(
+    investigator, patient, other_patient, center
+):
+    """Past one batch of patients the signed casebooks are read once and matched: the signed
+    patient written is invalidated, the signed patient not written stays valid."""
+    written = sign(investigator, patient)
+    untouched = sign(investigator, other_patient)
+    ids = [patient.pk, *range(10**9, 10**9 + services.BATCH + 10)]  # a batch and more of unsigned ids
+    assert services.invalidate_for_patients(ids, "import") == 1
+    written.refresh_from_db()
+    untouched.refresh_from_db()
+    assert written.invalidated_reason == "casebook changed by a bulk write (import) after signing: import"
+    assert untouched.invalidated_at is None
+
+
 def test_a_change_below_the_orm_shows_as_content_changed(investigator, patient):
     signature = sign(investigator, patient)
     relapse = Relapse.objects.get(patient=patient)
