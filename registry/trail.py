@@ -1,19 +1,23 @@
 """The trail as PostgreSQL keeps it: change capture by triggers, a hash chain, its verifier.
 
-On PostgreSQL (migration 0008) every INSERT, UPDATE and DELETE of a clinical table is written
-to its django-simple-history table by a trigger (once per statement, from its transition
-table), whatever the path (ORM, base manager, raw
-SQL, psql). The application hands its actor to the trigger in transaction-local settings
+On PostgreSQL (migrations 0008 and 0012) every INSERT, UPDATE and DELETE of a clinical table is
+written to its django-simple-history table by a trigger (once per statement, from its transition
+table, each column copied as it is), whatever the path (ORM, base manager, raw SQL, psql). The
+application hands its actor to the trigger in transaction-local settings
 (``registry.audit.recorded_write``); a write with no such context is recorded with the
 database role as its source (``db:<role>``) and no reason.
 
-Every history table (clinical records, centers, roles) is hash-chained: a BEFORE INSERT
-trigger gives each row ``chain_seq`` (1, 2, ...) and ``chain_hash`` = sha256(previous hash ||
-the row as canonical JSON without the chain columns), and moves the table's head
-(:class:`TrailHead`). The chain columns exist in SQL only; Django never reads them.
-:func:`verify` recomputes every chain and reports the first broken, edited or missing link,
-rows written with the triggers switched off, and clinical rows that differ from their
-latest history row. On SQLite (the embedded demo) there is no chain and nothing to verify.
+Every history table (clinical records, centers, roles) is hash-chained: each row has
+``chain_seq`` (1, 2, ...) and ``chain_hash`` = sha256(previous hash || the row as canonical JSON
+without the chain columns), and the table's head (:class:`TrailHead`) holds the last link. The
+capture trigger links a statement's rows itself, set-based, in the INSERT that writes them (a
+running aggregate over the rows in ``id`` order) and moves the head once; a BEFORE INSERT row
+trigger links every other insert (centers, roles, raw SQL), overwriting any link it brings, so
+only the trail owner's own trigger functions can hand one in. The chain columns exist in SQL
+only; Django never reads them. :func:`verify` recomputes every chain and reports the first
+broken, edited or missing link, rows written with the triggers switched off, and clinical rows
+that differ from their latest history row. On SQLite (the embedded demo) there is no chain and
+nothing to verify.
 """
 
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ HISTORY_TABLES = [*CLINICAL_TABLES.values(), "registry_historicalcenter", "regis
 class TrailHead(models.Model):
     """The last link of one history table's hash chain: how many rows it holds and the last hash.
 
-    Written only by the chain trigger (a SECURITY DEFINER function owned by the migration
+    Written only by the trail's triggers (SECURITY DEFINER functions owned by the migration
     role); the application role may read it, never change it.
     """
 

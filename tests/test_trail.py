@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, models
 
-from registry import services
+from registry import services, trail
 from registry.audit import audit_context
 from registry.models import DataRevision, FirstLineResponse, Patient, Relapse
 from tests.factories import PatientFactory, relapsed_course
@@ -121,3 +121,123 @@ def test_one_service_write_moves_the_revision_once_and_raw_sql_once_per_transact
         cursor.execute("UPDATE registry_patient SET wbc = 2")
         cursor.execute("UPDATE registry_relapse SET site = 'CNS'")
     assert revision() == before + 7
+
+
+# The chain written set-based (migration 0012): the capture links a statement's rows itself, the
+# row trigger links every other insert, and verify recomputes the same chain either way.
+
+
+def sql(statement, params=None):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else None
+
+
+def chain_of(table):
+    """(history_id, chain_seq, chain_hash, the link verify recomputes) for every row, in chain order."""
+    return sql(
+        f"SELECT history_id, chain_seq, chain_hash,"
+        f" registry_trail_link(coalesce(lag(chain_hash) OVER w, ''), to_jsonb(h))"
+        f" FROM {table} h WINDOW w AS (ORDER BY chain_seq, history_id) ORDER BY chain_seq"
+    )
+
+
+def assert_chained(table):
+    rows = chain_of(table)
+    assert [seq for _, seq, _, _ in rows] == list(range(1, len(rows) + 1))
+    assert all(stored == recomputed for _, _, stored, recomputed in rows)
+    assert sql("SELECT seq, hash FROM registry_trailhead WHERE table_name = %s", [table]) == [rows[-1][1:3]]
+    assert trail.verify().ok
+    return rows
+
+
+def test_a_multi_row_statement_is_chained_as_verify_recomputes_it(postgres_only, center):
+    patients = PatientFactory.create_batch(4, center=center)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_patient SET wbc = wbc + 1")
+    rows = assert_chained("registry_historicalpatient")
+    assert len(rows) == 8
+    # One statement's rows are linked, numbered and dated in the order of their records.
+    changed = list(Patient.history.filter(history_type="~").order_by("history_id"))
+    assert [row.id for row in changed] == sorted(patient.pk for patient in patients)
+    assert [row.history_date for row in changed] == sorted(row.history_date for row in changed)
+    assert [history_id for history_id, *_ in rows] == sorted(history_id for history_id, *_ in rows)
+
+
+def test_a_direct_insert_into_a_history_table_is_chained_whatever_link_it_brings(postgres_only, center):
+    patient = PatientFactory(center=center)
+    table = "registry_historicalpatient"
+    # A copy of the patient's latest history row that claims a link of its own.
+    sql(
+        f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, to_jsonb(h) - 'history_id'"
+        f" || jsonb_build_object('history_id', 999999, 'chain_seq', 999, 'chain_hash', 'forged'))).*"
+        f" FROM {table} h WHERE id = %s",
+        [patient.pk],
+    )
+    rows = assert_chained(table)
+    assert rows[-1][:2] == (999999, 2)
+
+
+def test_a_history_insert_by_another_role_from_a_trigger_is_chained(postgres_only, center):
+    """Only the trail owner's own trigger functions may hand in a link; another role's never."""
+    patient = PatientFactory(center=center)
+    table = "registry_historicalpatient"
+    sql("CREATE ROLE trail_test_writer")
+    sql(f"GRANT SELECT, INSERT ON {table} TO trail_test_writer")
+    sql(
+        f"CREATE FUNCTION pg_temp.forge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, to_jsonb(h) - 'history_id'"
+        f" || jsonb_build_object('history_id', 999999, 'chain_seq', 2, 'chain_hash', 'forged'))).*"
+        f" FROM {table} h WHERE id = {patient.pk}; RETURN NULL; END $$"
+    )
+    sql("CREATE TEMPORARY TABLE forger (x int)")
+    sql("CREATE TRIGGER forge AFTER INSERT ON forger FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.forge()")
+    sql("GRANT INSERT ON forger TO trail_test_writer")
+    sql("SET LOCAL ROLE trail_test_writer")
+    sql("INSERT INTO forger VALUES (1)")
+    sql("RESET ROLE")
+    assert assert_chained(table)[-1][2] != "forged"
+
+
+def test_row_trigger_and_capture_links_interleave_in_one_transaction(postgres_only, center):
+    patient = PatientFactory(center=center)
+    table = "registry_historicalpatient"
+    copy_latest = (
+        f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, to_jsonb(h) - 'history_id'"
+        f" - 'chain_seq' - 'chain_hash' || jsonb_build_object('history_id',"
+        f" nextval(pg_get_serial_sequence('{table}', 'history_id'))))).*"
+        f" FROM {table} h WHERE id = %s ORDER BY history_id DESC LIMIT 1"
+    )
+    sql(copy_latest, [patient.pk])
+    sql("UPDATE registry_patient SET wbc = 7 WHERE id = %s", [patient.pk])
+    sql(copy_latest, [patient.pk])
+    sql("UPDATE registry_patient SET wbc = 8 WHERE id = %s", [patient.pk])
+    assert len(assert_chained(table)) == 5
+
+
+def test_a_session_in_another_time_zone_is_chained_in_utc_and_keeps_its_zone(postgres_only, center):
+    PatientFactory.create_batch(2, center=center)
+    sql("SET LOCAL TimeZone TO 'Asia/Tokyo'")
+    sql("UPDATE registry_patient SET wbc = 9")
+    assert sql("SHOW TimeZone") == [("Asia/Tokyo",)]
+    sql("SET LOCAL TimeZone TO 'UTC'")
+    assert_chained("registry_historicalpatient")
+
+
+def test_a_statement_that_changes_nothing_writes_no_history(postgres_only, center):
+    PatientFactory(center=center)
+    before, rows = revision(), Patient.history.count()
+    sql("UPDATE registry_patient SET wbc = 1 WHERE false")
+    assert (revision(), Patient.history.count()) == (before, rows)
+
+
+def test_the_capture_copies_every_column_of_its_clinical_table(postgres_only):
+    """The capture names its columns: a migration that adds one must call 0012's create_capture again."""
+    for clinical, history in trail.CLINICAL_TABLES.items():
+        source = sql(f"SELECT pg_get_functiondef('registry_trail_capture_{clinical}'::regproc)")[0][0]
+        columns = sql(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [clinical],
+        )
+        for (column,) in columns:
+            assert f"c.{column} AS {column}" in source, f"{history} is not written {column}: re-run create_capture"
