@@ -8,8 +8,8 @@ never asserted in tests.
 Usage: python -m tests.bench.run [--sizes 1000,100000,1000000] [--only writers,queries]
 
 A benchmark module may set ``MAX_PATIENTS``: the largest size it runs at (the concurrent writers,
-the data-quality rules and the course entry measure behaviour that the largest cohort would only
-slow down; the analyses, the report pages and the import run at every size).
+the data-quality rules, the course entry, the API and the import measure behaviour that the largest
+cohort would only slow down; the analyses and the report pages run at every size).
 
 ``--only`` runs the named benchmarks (the last part of their module name) and replaces only their
 sections of docs/benchmarks.md, keeping the others as they are. ``stats_vs_r`` (each statistic
