@@ -86,8 +86,27 @@ class RiskRow:
     counts: tuple
 
 
+class _StepFigure:
+    """What the step-curve figures share: integer year ticks up to ``x_max``; their texts translated."""
+
+    @property
+    def ticks(self):
+        return tuple(range(int(self.x_max) + 1))
+
+    def translated(self, translate):
+        """The same figure with each text passed through ``translate``."""
+        return replace(
+            self,
+            title=translate(self.title),
+            xlabel=translate(self.xlabel),
+            ylabel=translate(self.ylabel),
+            test=self.test and translate(self.test),
+            curves=tuple(replace(c, label=translate(c.label)) for c in self.curves),
+        )
+
+
 @dataclass(frozen=True)
-class KMFigure:
+class KMFigure(_StepFigure):
     """A Kaplan-Meier figure: curves (their labels are the legend's entries, beside the plot), the
     test and its P on the plot (or None), the numbers at risk under the integer year ticks."""
 
@@ -100,26 +119,17 @@ class KMFigure:
     xlabel: str = "Years"
     risk_heading: str = "Number at risk"
 
-    @property
-    def ticks(self):
-        return tuple(range(int(self.x_max) + 1))
-
     def translated(self, translate):
         """The same figure with each text passed through ``translate``."""
         return replace(
-            self,
-            title=translate(self.title),
-            ylabel=translate(self.ylabel),
-            xlabel=translate(self.xlabel),
+            super().translated(translate),
             risk_heading=translate(self.risk_heading),
-            test=self.test and translate(self.test),
-            curves=tuple(replace(c, label=translate(c.label)) for c in self.curves),
             risk_rows=tuple(replace(r, label=translate(r.label)) for r in self.risk_rows),
         )
 
 
 @dataclass(frozen=True)
-class CIFFigure:
+class CIFFigure(_StepFigure):
     """A cumulative incidence figure: step curves from 0 over five years (legend inside the plot,
     upper left), Gray's test and its P (or None) at the lower right."""
 
@@ -129,20 +139,6 @@ class CIFFigure:
     x_max: float = 5.0
     xlabel: str = "Years"
     ylabel: str = "Cumulative incidence"
-
-    @property
-    def ticks(self):
-        return tuple(range(int(self.x_max) + 1))
-
-    def translated(self, translate):
-        return replace(
-            self,
-            title=translate(self.title),
-            xlabel=translate(self.xlabel),
-            ylabel=translate(self.ylabel),
-            test=self.test and translate(self.test),
-            curves=tuple(replace(c, label=translate(c.label)) for c in self.curves),
-        )
 
 
 @dataclass(frozen=True)
