@@ -4,6 +4,8 @@ The groups and the factor cut-offs are the course frame's (``registry.course``);
 reports them as the registry codes them, the labels are the report's business.
 """
 
+import numpy as np
+import pandas as pd
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
@@ -48,35 +50,43 @@ LEVEL_LABELS = {
 def patient_characteristics(course):
     """Counts with percentages of each group (missing values counted in the denominator and
     reported as ``missing``), medians and ranges of age (days) and WBC (x10^9/L)."""
-    rr = course["recurrent_or_refractory"].eq(1)
-    groups = {"recurrent_or_refractory": course[rr], "other": course[~rr], "all": course}
+    rr = course["recurrent_or_refractory"].eq(1).to_numpy()
+    # Each group as a mask over the course's rows (no copy of the frame per group).
+    masks = {"recurrent_or_refractory": rr, "other": ~rr, "all": np.ones(len(course), dtype=bool)}
+    sizes = {g: int(mask.sum()) for g, mask in masks.items()}
     variables = []
     for column, (label, levels) in CHARACTERISTICS_CATEGORICAL.items():
+        # Each value coded once, then counted per group: the counts of ``values == level``.
+        codes, uniques = pd.factorize(course[column])
+        index = {value: i for i, value in enumerate(uniques)}
+        tallies = {g: np.bincount(codes[mask & (codes >= 0)], minlength=len(uniques)) for g, mask in masks.items()}
         rows = []
         for level in levels:
-            counts = {g: int((sub[column] == level).sum()) for g, sub in groups.items()}
-            rows.append({"level": level, "counts": counts, "percents": _percents(counts, groups)})
-        known = {g: int(sub[column].isin(levels).sum()) for g, sub in groups.items()}
-        absent = {g: len(sub) - known[g] for g, sub in groups.items()}
+            at = index.get(level)
+            counts = {g: 0 if at is None else int(tallies[g][at]) for g in masks}
+            rows.append({"level": level, "counts": counts, "percents": _percents(counts, sizes)})
+        known = {g: sum(row["counts"][g] for row in rows) for g in masks}
+        absent = {g: sizes[g] - known[g] for g in masks}
         variables.append({"variable": column, "label": label, "kind": "categorical", "levels": rows, "missing": absent})
     for column, label in CHARACTERISTICS_CONTINUOUS.items():
+        values = course[column].to_numpy()
         variables.append(
             {
                 "variable": column,
                 "label": label,
                 "kind": "continuous",
-                "summary": {g: median_range(sub[column]) for g, sub in groups.items()},
+                "summary": {g: median_range(values[mask]) for g, mask in masks.items()},
             }
         )
     return {
         "schema": f"{NAME}/{SCHEMA_VERSION}",
-        "groups": {g: int(len(sub)) for g, sub in groups.items()},
+        "groups": sizes,
         "variables": variables,
     }
 
 
-def _percents(counts, groups):
-    return {g: (100.0 * counts[g] / len(sub) if len(sub) else None) for g, sub in groups.items()}
+def _percents(counts, sizes):
+    return {g: (100.0 * counts[g] / sizes[g] if sizes[g] else None) for g in sizes}
 
 
 def table1(characteristics):
