@@ -9,6 +9,7 @@ confidence interval. A patient given several regimens counts under each; the fre
 enters the analysis.
 """
 
+import numpy as np
 import pandas as pd
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,18 +30,23 @@ def salvage_lines(course):
     if "salvage_lines_coded" not in course or course.empty:
         return pd.DataFrame(columns=LINE_COLUMNS)
     coded = course[["patient_id", "salvage_lines_coded"]].dropna(subset=["salvage_lines_coded"])
-    coded = coded.reset_index(drop=True)
+    texts = coded["salvage_lines_coded"].astype(str).to_numpy()
     # "CODE:RESPONSE CODE:RESPONSE ...", in date order: one row per line, numbered per patient.
-    lines = coded["salvage_lines_coded"].astype(str).str.split().explode().dropna()
-    if lines.empty:
+    # All texts split at once (one string, one split), each patient's lines counted by its spaces.
+    tokens = " ".join(texts).split()
+    per_patient = np.fromiter((text.count(" ") + 1 if text else 0 for text in texts), dtype="int64", count=len(texts))
+    if not tokens:
         return pd.DataFrame(columns=LINE_COLUMNS)
+    if len(tokens) != per_patient.sum():  # other spacing than the course frame's one space between lines
+        per_patient = np.fromiter((len(text.split()) for text in texts), dtype="int64", count=len(texts))
     # Few distinct "CODE:RESPONSE" texts: split each once, then spread them over the lines.
-    which, texts = pd.factorize(lines)
-    parts = pd.Series(texts, dtype=object).str.rpartition(":")
+    which, distinct = pd.factorize(np.asarray(tokens, dtype=object))
+    parts = pd.Series(distinct, dtype=object).str.rpartition(":")
+    starts = np.repeat(np.cumsum(per_patient) - per_patient, per_patient)
     out = pd.DataFrame(
         {
-            "patient_id": coded["patient_id"].to_numpy()[lines.index].astype("int64"),
-            "number": lines.groupby(level=0).cumcount().to_numpy(dtype="int64") + 1,
+            "patient_id": np.repeat(coded["patient_id"].to_numpy().astype("int64"), per_patient),
+            "number": np.arange(len(tokens), dtype="int64") - starts + 1,
             "regimen_code": parts[0].to_numpy(dtype=object)[which],
             "response": parts[2].to_numpy(dtype=object)[which],
         },
