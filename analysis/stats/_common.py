@@ -16,18 +16,35 @@ class StatsInputError(ValueError):
     """The data given to a statistics function cannot be analysed (message names the column)."""
 
 
+# Element types that clean() returns unchanged, and those a list can hold to be checked in bulk.
+_PLAIN_TYPES = frozenset({int, bool, str, type(None)})
+_FLOAT_TYPES = frozenset({float, type(None)})
+
+
 def clean(value):
-    """Return ``value`` as plain JSON-serialisable Python, with NaN / inf replaced by ``None``."""
+    """Return ``value`` as plain JSON-serialisable Python, with NaN / inf replaced by ``None``.
+
+    Dicts get str keys, numpy scalars and arrays become Python numbers and lists. A list of
+    Python floats and None, or of ints, bools, strings and None (most of a result, and all of
+    it when cleaned a second time), is checked in bulk rather than element by element.
+    """
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        types = set(map(type, value))
+        if types <= _PLAIN_TYPES:
+            return list(value)
+        if types <= _FLOAT_TYPES:  # None becomes NaN here, and stays None below
+            return _none_where_not_finite(list(value), np.array(value, dtype=float))
         return [clean(v) for v in value]
     if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":  # the common case, done in bulk: NaN/inf -> None
-            return np.where(np.isfinite(value), value, None).tolist() if value.size else []
+        if value.ndim != 1:
+            return clean(value.tolist())
+        if value.dtype.kind == "f":
+            return _none_where_not_finite(value.tolist(), value)
         if value.dtype.kind in "iub":
             return value.tolist()
-        return [clean(v) for v in value.tolist()]
+        return clean(value.tolist())
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -36,6 +53,14 @@ def clean(value):
         value = float(value)
         return value if math.isfinite(value) else None
     return value
+
+
+def _none_where_not_finite(values: list, numbers: np.ndarray) -> list:
+    """``values`` with None at the positions where ``numbers`` (the same values as floats) is
+    NaN or infinite."""
+    for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
+        values[i] = None
+    return values
 
 
 def to_years(days):

@@ -1,10 +1,10 @@
 """Kaplan-Meier survival estimates matching R's ``survival::survfit`` (defaults).
 
-The product-limit estimate and its event table come from lifelines' ``KaplanMeierFitter``.
-The rest is computed here because lifelines defines it differently from R: the Greenwood
-standard error on the survival scale, R's default "log" confidence interval (lifelines uses
-the log(-log) transform), and R's median rule (midpoint of a flat segment at exactly 0.5;
-lifelines takes the first time S <= 0.5), applied to the survival curve and to its limits.
+Everything is computed here with numpy: the product-limit estimate and its table (at risk,
+events, censorings at each distinct time), the Greenwood standard error on the survival scale,
+R's default "log" confidence interval, and R's median rule (midpoint of a flat segment at
+exactly 0.5), applied to the survival curve and to its limits. lifelines' ``KaplanMeierFitter``
+gives the same estimate (a test checks it) but defines the interval and the median otherwise.
 
 Time is in days throughout (results also give years, 365.25 days a year). An ``event`` of 1
 is the endpoint event (e.g. death); 0 means the patient was censored at ``duration``
@@ -15,7 +15,6 @@ censorings: a patient censored at ``t`` is still at risk at ``t``.
 from __future__ import annotations
 
 import numpy as np
-from lifelines import KaplanMeierFitter
 from scipy.stats import norm
 
 from ._common import (
@@ -45,23 +44,18 @@ def _z(conf_level: float) -> float:
 def _km_steps(durations: np.ndarray, events: np.ndarray) -> dict:
     """Product-limit estimate at each distinct time (event or censoring), as numpy arrays.
 
-    lifelines' ``KaplanMeierFitter`` gives the estimate and its event table (at risk,
-    events, censorings). ``var_log`` is computed here from that table: the Greenwood sum
-    sum d / (n (n - d)), the variance of log S(t) (R's ``survfit(...)$std.err`` squared); it
-    is inf once everybody at risk has died.
+    ``n_risk`` counts the patients whose duration is >= the time, so those censored at a time
+    are still at risk at it (events before censorings). ``surv`` is the product of
+    (1 - d / n), computed as exp of a cumulative sum of logs, as lifelines does (the same
+    numbers). ``var_log`` is the Greenwood sum sum d / (n (n - d)), the variance of log S(t)
+    (R's ``survfit(...)$std.err`` squared); it is inf once everybody at risk has died.
     """
-    if len(durations) == 0:
-        empty = np.zeros(0)
-        return {"time": empty, "n_risk": empty, "n_event": empty, "n_censor": empty, "surv": empty, "var_log": empty}
-    fitter = KaplanMeierFitter().fit(durations, event_observed=events)
-    table = fitter.event_table
-    table = table[table["removed"] > 0]  # lifelines adds a row at time 0 even if nobody leaves then
-    times = table.index.to_numpy(dtype=float)
-    n_risk = table["at_risk"].to_numpy(dtype=float)
-    n_event = table["observed"].to_numpy(dtype=float)
-    n_censor = table["censored"].to_numpy(dtype=float)
-    surv = fitter.survival_function_.iloc[:, 0].reindex(table.index).to_numpy(dtype=float)
+    times, time_index, n_removed = np.unique(durations, return_inverse=True, return_counts=True)
+    n_event = np.bincount(time_index, weights=events, minlength=len(times)).astype(float)
+    n_censor = n_removed - n_event
+    n_risk = (len(durations) - np.cumsum(n_removed) + n_removed).astype(float)  # duration >= time
     with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.exp(np.cumsum(np.log(n_risk - n_event) - np.log(n_risk)))
         greenwood_terms = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
     var_log = np.cumsum(greenwood_terms)
     return {"time": times, "n_risk": n_risk, "n_event": n_event, "n_censor": n_censor, "surv": surv, "var_log": var_log}
@@ -346,7 +340,10 @@ def kaplan_meier_by_group(durations, events, groups, **kwargs) -> dict:
     g = check_groups(groups)
     check_same_length(duration=d, event=e, group=g)
     levels, empty = group_levels(groups, g)
-    out = {str(lv): kaplan_meier(d[g == lv], e[g == lv], **kwargs) for lv in levels}
+    out = {}
+    for lv in levels:
+        in_group = g == lv
+        out[str(lv)] = kaplan_meier(d[in_group], e[in_group], **kwargs)
     warnings = [f"group '{lv}' has no patients and is left out" for lv in empty]
     return clean({"groups": out, "warnings": warnings})
 

@@ -1,6 +1,7 @@
 """Package-level rules: no Django, JSON-clean output, clear input errors."""
 
 import ast
+import json
 import math
 from pathlib import Path
 
@@ -33,6 +34,34 @@ def test_clean_replaces_nan_and_numpy_types():
     out = clean({"a": np.float64(np.nan), "b": np.array([1.5, np.inf]), "c": np.int64(3), "d": (np.bool_(True),)})
     assert out == {"a": None, "b": [1.5, None], "c": 3, "d": [True]}
     assert type(out["c"]) is int
+
+
+def test_clean_replaces_nan_and_inf_in_plain_lists():
+    # lists of Python floats are checked in bulk: every NaN/inf must still become None
+    out = clean([1.5, math.nan, math.inf, -math.inf, None, 0.0])
+    assert out == [1.5, None, None, None, None, 0.0]
+    assert clean((math.nan,)) == [None]
+    assert clean([3, True, "x", None]) == [3, True, "x", None]
+    assert clean([1.5, 2]) == [1.5, 2] and type(clean([1.5, 2])[1]) is int
+
+
+def test_clean_nested_structures():
+    value = {
+        1: [[0.5, math.nan], (np.float64(math.inf), np.int64(2))],
+        "curve": {"survival": [1.0, 0.5, math.nan], "n": np.array([3, 2])},
+        "matrix": np.array([[1.0, np.nan], [np.inf, 2.0]]),
+        "labels": np.array(["a", None], dtype=object),
+    }
+    out = clean(value)
+    assert out == {
+        "1": [[0.5, None], [None, 2]],
+        "curve": {"survival": [1.0, 0.5, None], "n": [3, 2]},
+        "matrix": [[1.0, None], [None, 2.0]],
+        "labels": ["a", None],
+    }
+    assert type(out["1"][1][1]) is int
+    assert json.dumps(out, allow_nan=False)
+    assert clean(out) == out  # cleaning twice changes nothing
 
 
 def test_check_durations_messages():

@@ -12,6 +12,7 @@ from analysis.stats import (
     reverse_km_median_followup,
     rmst_difference,
 )
+from analysis.stats.kaplan_meier import _km_steps
 
 TOL = 1e-6
 
@@ -103,6 +104,37 @@ def test_reverse_km_median_followup_matches_r(patient_case, close, part):
     close(ours["upper_days"], r_rev["median_upper"], TOL, f"{name} follow-up UCL")
     if ours["median_days"] is not None:
         assert ours["median_years"] == pytest.approx(ours["median_days"] / 365.25)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_product_limit_table_matches_lifelines(seed):
+    # Cross-check of _km_steps with lifelines' KaplanMeierFitter on whole days (many ties,
+    # including times with only censorings, a time 0 and a curve that may reach 0).
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    durations = rng.integers(0, 60, n).astype(float)
+    events = (rng.random(n) < rng.uniform(0.2, 1.0)).astype(int)
+    ours = _km_steps(durations, events)
+
+    fitter = KaplanMeierFitter().fit(durations, event_observed=events)
+    table = fitter.event_table
+    table = table[table["removed"] > 0]  # lifelines adds a row at time 0 even if nobody leaves then
+    n_risk, n_event = table["at_risk"].to_numpy(float), table["observed"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        greenwood = np.cumsum(np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0))
+    expected = {
+        "time": table.index.to_numpy(float),
+        "n_risk": n_risk,
+        "n_event": n_event,
+        "n_censor": table["censored"].to_numpy(float),
+        "surv": fitter.survival_function_.iloc[:, 0].reindex(table.index).to_numpy(float),
+        "var_log": greenwood,
+    }
+    assert (ours["n_censor"] > 0).any() and (ours["n_event"] == 0).any()  # censor-only times present
+    for key, values in expected.items():
+        np.testing.assert_allclose(ours[key], values, rtol=0, atol=1e-12, err_msg=key)
 
 
 def test_median_on_flat_segment_is_midpoint():
