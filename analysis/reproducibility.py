@@ -314,7 +314,7 @@ def package_for(*, user, parameters, cut=None, source="page"):
 
     from django.utils import timezone
 
-    from registry.course import course_frame, read_tables
+    from registry.course import read_tables
     from registry.cuts import snapshot
     from registry.models import ExportLog
     from registry.transfer.exports import analysis_set, writers
@@ -335,7 +335,7 @@ def package_for(*, user, parameters, cut=None, source="page"):
     if not found:
         return None
     tables = snapshot.tables(cut.snapshot, parameters) if cut else read_tables(runs.cohort(parameters))
-    course = course_frame(tables=tables)
+    course = runs.course_for(parameters, cut)
     for name, run in found.items():
         if datasets.fingerprint(*analyses.ANALYSES[name].inputs(course).values()) != run.fingerprint:
             raise DataChangedSinceRuns(

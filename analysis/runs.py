@@ -29,12 +29,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from registry.course import course_frame, read_tables
+from registry.course import read_tables
 from registry.cuts import snapshot
 from registry.models import DataRevision, Patient
 from registry.ops import handoff
 
-from . import datasets
+from . import course_table, datasets
 from .analyses import ANALYSES, to_python
 from .models import AnalysisRun
 
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TASK = "analysis.tasks.execute_run_task"
 # The code that shapes results and figures (report pages, report files and admin do not).
-CODE_FILES = ("analyses/*.py", "datasets.py", "figures.py", "svg.py", "runs.py", "stats/*.py")
+CODE_FILES = ("analyses/*.py", "course_table.py", "datasets.py", "figures.py", "svg.py", "runs.py", "stats/*.py")
 TRIALS = ("MLL96", "MLL98")
 
 
@@ -191,25 +191,37 @@ def _course_frame(state, parameters, cut=None, stages=None):
     """The course frame for ``parameters`` and its cache key, reused by the analyses that run one
     after another.
 
-    Live data: cached per process for one data revision (its number and time): every clinical
-    write bumps it, so a frame is never reused across a change. At a data cut: built from the
-    cut's copy of the rows, which never changes. (The fingerprint, computed from the frames
-    themselves, stays the authority on what a run read.)
+    On PostgreSQL, outside a transaction, the course table kept on disk and updated from the log
+    of changed patients (``analysis.course_table``): a run reads only what changed since the last
+    one, whichever worker process ran it. Otherwise built in memory and cached per process for one
+    data revision (its number and time: every clinical write bumps it) or data cut. Either way the
+    frame has the same rows and dtypes; the analyses of a subset (``parameters``) read its rows.
+    (The fingerprint, computed from the frames themselves, stays the authority on what a run read.)
     """
     stages = Stages() if stages is None else stages
-    at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
-    key = (*at, tuple(sorted(parameters.items())))
-    if key not in _course_cache:
-        _course_cache.clear()
-        with stages("extraction"):
-            tables = snapshot.tables(cut.snapshot, parameters) if cut is not None else read_tables(cohort(parameters))
-        with stages("frames"):
-            # Copied once into few blocks (a frame built column by column holds one per column):
-            # each analysis's own copy below is then a handful of memory copies.
-            _course_cache[key] = {"course": course_frame(tables=tables).copy(), "fingerprints": {}}
+    if course_table.persistent():
+        table = course_table.current(stages, cut)
+        key = (*table.key, tuple(sorted(parameters.items())))
+        if key not in _course_cache:
+            _course_cache.clear()
+            _course_cache[key] = {"course": table.course, "fingerprints": {}}
+    else:
+        at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
+        key = (*at, tuple(sorted(parameters.items())))
+        if key not in _course_cache:
+            _course_cache.clear()
+            with stages("extraction"):
+                tables = snapshot.tables(cut.snapshot, {}) if cut is not None else read_tables(Patient.objects.all())
+            with stages("frames"):
+                _course_cache[key] = {"course": course_table.build(tables), "fingerprints": {}}
             del tables
     with stages("frames"):
-        return key, _course_cache[key]["course"].copy()
+        return key, course_table.select(_course_cache[key]["course"], parameters)
+
+
+def course_for(parameters, cut=None):
+    """The course frame the runs on ``parameters`` (live, or at the data cut ``cut``) read."""
+    return _course_frame(DataRevision.current(), normalize_parameters(parameters), cut)[1]
 
 
 def _inputs(analysis, state, parameters, cut=None, stages=None):

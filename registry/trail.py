@@ -245,7 +245,9 @@ def grant_app_role(role, using="default"):
             # Every simple-history table (the queries' too, not chained) is read and append only.
             kept = table in append_only or "_historical" in table
             rights = "SELECT, INSERT" if kept else "SELECT, INSERT, UPDATE, DELETE"
-            if table == TrailHead._meta.db_table:
+            # The chain heads, and the log of which patients changed (the analyses' course table
+            # is kept up to date from it): written by triggers only.
+            if table in (TrailHead._meta.db_table, "registry_coursechange"):
                 rights = "SELECT"
             cursor.execute(f"GRANT {rights} ON {quote(table)} TO {quote(role)}")
     return tables

@@ -106,6 +106,12 @@ def no_refresh_in_process(settings):
 
 
 @pytest.fixture(autouse=True)
+def course_table_dir(settings, tmp_path):
+    """Each test keeps the analyses' course table (analysis.course_table) in its own directory."""
+    settings.COURSE_TABLE_DIR = str(tmp_path / "course-tables")
+
+
+@pytest.fixture(autouse=True)
 def second_factor_off(settings):
     """Tests log admins and data managers in with ``force_login``: no second factor is asked for,
     unless a test turns it on (``second_factor_on``)."""

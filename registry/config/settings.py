@@ -297,6 +297,9 @@ WORKER_STALE_AFTER_SECONDS = envint("WORKER_STALE_AFTER_SECONDS", "90")
 # Without a broker (the embedded demo) nothing runs beat's after-change refresh: the process runs it
 # itself, ANALYSIS_QUIET_SECONDS after the last edit (debounced). With a broker, beat does it every minute.
 ANALYSIS_QUIET_SECONDS = envint("ANALYSIS_QUIET_SECONDS", "120")
+# Where the analyses keep the course table between runs (analysis.course_table; PostgreSQL only):
+# one file per database, shared by the worker processes of the machine. Empty: never kept.
+COURSE_TABLE_DIR = os.getenv("COURSE_TABLE_DIR", str(BASE_DIR / "var" / "course-tables"))
 ANALYSIS_REFRESH_IN_PROCESS = envbool("ANALYSIS_REFRESH_IN_PROCESS", "1" if CELERY_TASK_ALWAYS_EAGER else "0")
 # A repeated API POST with the same Idempotency-Key gets the first response for this long.
 IDEMPOTENCY_KEY_HOURS = envint("IDEMPOTENCY_KEY_HOURS", "24")

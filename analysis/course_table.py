@@ -1,0 +1,336 @@
+"""The course frame the analyses read, kept on disk and brought up to date from the log of changes.
+
+Every run reads the same frame: one row per patient (``registry.course.course_frame``), with
+fixed dtypes (:func:`conform`). Building it means reading every registry row; at a million
+patients that costs more than the statistics. So on PostgreSQL the frame is kept in
+``COURSE_TABLE_DIR`` (one file per table, shared by every worker process of the machine) with
+the snapshot it was read at. The next run asks the change log (migration registry 0013: the
+clinical tables' triggers record, per statement, the writing transaction and the patients it
+touched) which patients changed in transactions that snapshot did not see, reads those patients
+again and replaces their rows. Nothing changed: the stored table is read as it is.
+
+An update writes only the changed patients' rows beside the table (``live-<code>.u0001.npz``, ...);
+a worker process keeps the table in memory between runs and applies the updates other processes
+wrote. The table is a cache, never the authority: a run's fingerprint is computed from the frames it
+reads, and a table updated from the log equals the frame built from all rows
+(``tests/analysis/test_course_table.py`` checks it after every kind of change). It is rebuilt from
+all rows when no table exists, when more than a tenth of the patients changed, after
+``MAX_UPDATES`` updates, when a center's or trial's code changed, or when the trail
+went backwards (a restore). A data cut's table is built once from the cut's rows.
+
+On SQLite (the embedded demo), and inside an open transaction (whose writes may still roll
+back), the frame is built in memory, with the same dtypes.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+
+from registry.course import course_frame, read_tables
+from registry.cuts import snapshot
+from registry.models import Patient
+from registry.trail import TrailHead
+
+FORMAT = 1
+# The course frame's text columns: object dtype, None where empty, whatever the rows hold
+# (a frame of patients none of whom relapsed would otherwise get a float column of NaN).
+TEXT_COLUMNS = (
+    "center",
+    "study_id",
+    "trial",
+    "sex",
+    "cns_status",
+    "immunophenotype",
+    "prednisone_response",
+    "mll_partner",
+    "mll_detection_method",
+    "outcome",
+    "relapse1_site",
+    "salvage_evaluable",
+    "salvage_lines_coded",
+    "hsct_status",
+    "hsct_after_recurrence_status",
+    "cause_of_death",
+    "last_vital_status",
+)
+# An update reads the changed patients again; beyond this share of the table, all rows are read.
+UPDATE_SHARE = 0.1
+# Updates in a row before the table is built again from all rows.
+MAX_UPDATES = 50
+_CODE_FILES = ("registry/course.py", "analysis/course_table.py")
+
+
+def _code_version():
+    digest = hashlib.sha256(f"format={FORMAT} pandas={pd.__version__} numpy={np.__version__}".encode())
+    for name in _CODE_FILES:
+        digest.update((Path(settings.BASE_DIR) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
+
+
+def conform(frame):
+    """``frame`` (a course frame) with fixed dtypes: text columns object with None where empty,
+    dates datetime64[ns]; the other columns as they are (ints, floats). Returns a new frame."""
+    columns = {}
+    for name, values in frame.items():
+        if name in TEXT_COLUMNS:
+            array = values.to_numpy(dtype=object)
+            array[pd.isna(array)] = None
+            columns[name] = array
+        elif values.dtype.kind == "M":
+            columns[name] = values.to_numpy(dtype="datetime64[ns]")
+        else:
+            columns[name] = values.to_numpy()
+    return pd.DataFrame(columns)
+
+
+def build(tables):
+    """The conformed course frame of ``tables`` (``registry.course.read_tables``' frames)."""
+    return conform(course_frame(tables=tables))
+
+
+def select(course, parameters):
+    """The rows of the patients ``parameters`` select (``analysis.runs.cohort``: by trial and center
+    code), as a new frame. All patients: a new frame over the same columns (not copied; the
+    analyses never write into the course frame, ``tests/analysis/test_course_table.py`` checks it)."""
+    mask = np.ones(len(course), dtype=bool)
+    for key, column in (("trial", "trial"), ("center", "center")):
+        if parameters.get(key):
+            mask &= course[column].to_numpy() == parameters[key]
+    return course[mask].reset_index(drop=True) if not mask.all() else course.copy(deep=False)
+
+
+# --- The table on disk ---------------------------------------------------------------------
+
+
+def save(course, path, manifest):
+    """Write ``course`` to ``path`` (``.npz``, no pickle): each column as its values, text columns
+    as codes into their distinct values (kept in the manifest). Atomic: written aside, then renamed."""
+    arrays, columns = {}, []
+    for number, (name, values) in enumerate(course.items()):
+        entry = {"name": name, "dtype": str(values.dtype)}
+        if values.dtype == object:
+            codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)
+            entry["values"] = [_plain(value) for value in uniques]
+            arrays[f"c{number}"] = codes.astype(np.int32)
+        elif values.dtype.kind == "M":
+            arrays[f"c{number}"] = values.to_numpy().view("int64")
+        else:
+            arrays[f"c{number}"] = values.to_numpy()
+        columns.append(entry)
+    manifest = {**manifest, "format": FORMAT, "code": CODE_VERSION, "rows": len(course), "columns": columns}
+    arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(aside, "wb") as out:
+        np.savez(out, **arrays)
+    os.replace(aside, path)
+
+
+def _plain(value):
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, np.bool_ | np.integer | np.floating):
+        return value.item()
+    raise TypeError(f"The course table keeps text, flags and numbers, not {type(value).__name__} ({value!r})")
+
+
+def load(path):
+    """(course frame, manifest) from a file :func:`save` wrote."""
+    with np.load(path, allow_pickle=False) as stored:
+        manifest = json.loads(stored["manifest"].tobytes())
+        columns = {}
+        for number, entry in enumerate(manifest["columns"]):
+            values = stored[f"c{number}"]
+            if entry["dtype"] == "object":
+                columns[entry["name"]] = np.array([*entry["values"], None], dtype=object)[values]
+            elif entry["dtype"].startswith("datetime64"):
+                columns[entry["name"]] = values.view(entry["dtype"])
+            else:
+                columns[entry["name"]] = values
+    return pd.DataFrame(columns), manifest
+
+
+# --- Which table is current ----------------------------------------------------------------
+
+
+def _directory():
+    """This database's tables: COURSE_TABLE_DIR/<the database's identity>."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+        oid = cursor.fetchone()[0]
+    db = connection.settings_dict
+    identity = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}#{oid}"
+    return Path(settings.COURSE_TABLE_DIR) / hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def persistent():
+    """Whether the table is kept on disk: on PostgreSQL, outside an open transaction (whose writes
+    could still roll back, and whose snapshot would see its own changes as old)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and bool(settings.COURSE_TABLE_DIR)
+
+
+@contextmanager
+def _locked(directory):
+    """One process of the machine builds or updates a table at a time; the others wait, then find it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _trail_lengths():
+    return dict(TrailHead.objects.values_list("table_name", "seq"))
+
+
+def _snapshot():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_snapshot()::text")
+        return cursor.fetchone()[0]
+
+
+CHANGED = """
+WITH unseen AS (
+    SELECT patient_ids FROM registry_coursechange
+    WHERE xid >= pg_snapshot_xmin(%(seen)s::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, %(seen)s::pg_snapshot)
+)
+SELECT EXISTS (SELECT FROM unseen WHERE patient_ids IS NULL),
+       ARRAY(SELECT DISTINCT patient FROM unseen, unnest(patient_ids) patient ORDER BY 1 LIMIT %(limit)s)
+"""
+
+
+def changed_patients(seen, limit):
+    """The patients changed by transactions the snapshot ``seen`` did not see (at most ``limit``
+    of them), or None if a change touched every patient."""
+    with connection.cursor() as cursor:
+        cursor.execute(CHANGED, {"seen": seen, "limit": limit})
+        everyone, patients = cursor.fetchone()
+    return None if everyone else patients
+
+
+class Table:
+    """A course frame and where it came from: ``key`` names its content (for the callers' caches),
+    ``how`` is "stored" (read as it was), "updated" (``patients`` read again) or "built"."""
+
+    def __init__(self, course, key, how, patients=0):
+        self.course, self.key, self.how, self.patients = course, key, how, patients
+
+
+class _State:
+    """The live table as this process holds it: the stored table, with the updates it applied."""
+
+    def __init__(self, course, manifest, base_mtime):
+        self.course, self.snapshot, self.trail = course, manifest["snapshot"], manifest["trail"]
+        self.base_mtime, self.updates = base_mtime, []
+
+
+_memory = {}  # {directory: _State}: the live table, kept between runs by a long-lived worker
+_loaded = {}  # the last data cut's table read in this process: {path: frame}
+
+
+def _updates(directory):
+    return sorted(directory.glob(f"live-{CODE_VERSION}.u*.npz"))
+
+
+def _caught_up(directory, base):
+    """This process's live table with every update on disk applied (another process may have
+    written some), or None if there is no stored table."""
+    if not base.exists():
+        _memory.pop(directory, None)
+        return None
+    mtime = base.stat().st_mtime_ns
+    state = _memory.get(directory)
+    if state is None or state.base_mtime != mtime:
+        _memory.clear()
+        course, manifest = load(base)
+        state = _memory[directory] = _State(course, manifest, mtime)
+    for path in _updates(directory):
+        if path.name not in state.updates:
+            rows, manifest = load(path)
+            state.course = _replace(state.course, manifest["patients"], rows)
+            state.snapshot, state.trail = manifest["snapshot"], manifest["trail"]
+            state.updates.append(path.name)
+    return state
+
+
+def current(stages, cut=None):
+    """The course table of the live data (or of the data cut ``cut``), kept on disk when
+    :func:`persistent`: as it was, updated from the change log, or built. ``stages`` records the
+    seconds of "extraction" (asking the log, reading rows and stored tables) and "frames"."""
+    directory = _directory()
+    if cut is not None:
+        path = directory / f"cut-{cut.pk}-{CODE_VERSION}.npz"
+        with _locked(directory):
+            if not path.exists():
+                with stages("extraction"):
+                    tables = snapshot.tables(cut.snapshot, {})
+                with stages("frames"):
+                    save(build(tables), path, {"cut": cut.pk})
+            with stages("extraction"):
+                if path not in _loaded:
+                    _loaded.clear()
+                    _loaded[path] = load(path)[0]
+        return Table(_loaded[path], ("cut", cut.pk, str(path)), "stored")
+    base = directory / f"live-{CODE_VERSION}.npz"
+    with _locked(directory):
+        with stages("extraction"):
+            now = _snapshot()
+            lengths = _trail_lengths()
+            state = _caught_up(directory, base)
+        if state is not None:
+            went_back = any(lengths.get(table, 0) < seq for table, seq in state.trail.items())
+            with stages("extraction"):
+                limit = max(1, int(len(state.course) * UPDATE_SHARE))
+                changed = None if went_back else changed_patients(state.snapshot, limit + 1)
+            if changed is not None and not changed:
+                return Table(state.course, ("live", str(base), state.snapshot), "stored")
+            if changed is not None and len(changed) <= limit and len(state.updates) < MAX_UPDATES:
+                with stages("extraction"):
+                    tables = read_tables(Patient.objects.filter(pk__in=changed))
+                with stages("frames"):
+                    rows = build(tables)
+                    path = base.with_name(f"live-{CODE_VERSION}.u{len(state.updates) + 1:04d}.npz")
+                    save(rows, path, {"patients": changed, "snapshot": now, "trail": lengths})
+                    state.course = _replace(state.course, changed, rows)
+                    state.snapshot, state.trail = now, lengths
+                    state.updates.append(path.name)
+                return Table(state.course, ("live", str(base), now), "updated", len(changed))
+        with stages("extraction"):
+            tables = read_tables(Patient.objects.all())
+        with stages("frames"):
+            course = build(tables)
+            del tables
+            manifest = {"snapshot": now, "trail": lengths, "saved": time.time()}
+            save(course, base, manifest)
+            for older in directory.glob("live-*.npz"):  # earlier code versions' tables, and updates
+                if older != base:
+                    older.unlink(missing_ok=True)
+            _memory.clear()
+            _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
+        return Table(course, ("live", str(base), now), "built")
+
+
+def _replace(course, patients, rows):
+    """``course`` with the rows of ``patients`` replaced by ``rows`` (their rows read again; a
+    patient no longer in the registry has none), in patient order; a new frame."""
+    kept = course[~np.isin(course["patient_id"].to_numpy(), np.asarray(patients, dtype=np.int64))]
+    if rows.empty:
+        return kept.reset_index(drop=True)
+    rows = rows.astype(course.dtypes.to_dict())
+    merged = pd.concat([kept, rows], ignore_index=True)
+    order = np.argsort(merged["patient_id"].to_numpy(), kind="stable")
+    return merged.take(order).reset_index(drop=True)

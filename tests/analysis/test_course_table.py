@@ -1,0 +1,206 @@
+"""The analyses' course table: kept on disk, updated from the change log, equal to a fresh build."""
+
+from datetime import timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from analysis import course_table, runs
+from analysis.models import AnalysisRun
+from registry import services
+from registry.course import course_frame, read_tables
+from registry.models import Center, Patient, Relapse
+from tests.factories import FollowUpFactory, PatientFactory, relapsed_course
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cohort(center, other_center):
+    patients = [relapsed_course(center=center) for _ in range(6)]
+    patients += [relapsed_course(center=other_center) for _ in range(4)]
+    patients += [PatientFactory(center=center) for _ in range(3)]  # registered only
+    return patients
+
+
+@pytest.fixture
+def pg_cohort(cohort, postgres_only):
+    """The cohort, on PostgreSQL: the change log and the table on disk are kept there only."""
+    return cohort
+
+
+def fresh():
+    """The course table built from every row now: what an update must equal."""
+    return course_table.build(read_tables(Patient.objects.all()))
+
+
+def current():
+    return course_table.current(runs.Stages())
+
+
+def assert_same(table):
+    pd.testing.assert_frame_equal(table.course, fresh(), check_exact=True)
+
+
+def test_the_table_has_fixed_dtypes_and_every_text_column_is_declared(cohort):
+    raw = course_frame()
+    text = {name for name, dtype in raw.dtypes.items() if dtype.kind == "O"}
+    assert text <= set(course_table.TEXT_COLUMNS), text - set(course_table.TEXT_COLUMNS)
+    # Registered-only patients: the columns of a relapse are empty, still text (a fresh build of
+    # those patients alone gives float NaN there).
+    only_registered = course_table.build(read_tables(Patient.objects.filter(relapses__isnull=True)))
+    assert only_registered["relapse1_site"].dtype == object
+    assert only_registered["relapse1_site"].tolist() == [None] * 3
+    assert list(only_registered.dtypes) == list(fresh().dtypes)
+
+
+def test_save_and_load_give_back_the_same_frame(cohort, tmp_path):
+    built = fresh()
+    course_table.save(built, tmp_path / "t.npz", {"note": "x"})
+    loaded, manifest = course_table.load(tmp_path / "t.npz")
+    pd.testing.assert_frame_equal(loaded, built, check_exact=True)
+    assert manifest["note"] == "x" and manifest["rows"] == len(cohort)
+
+
+def test_built_once_then_read_as_stored(pg_cohort):
+    first = current()
+    assert first.how == "built"
+    assert_same(first)
+    course_table._memory.clear()  # another worker process: reads the file
+    second = current()
+    assert second.how == "stored" and second.key == first.key
+    assert_same(second)
+
+
+def test_another_process_applies_the_updates_written_beside_the_table(pg_cohort):
+    current()
+    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[0].pk)
+    updated = current()
+    assert updated.how == "updated"
+    course_table._memory.clear()  # another worker process: reads the table, then the update
+    other = current()
+    assert other.how == "stored" and other.key == updated.key
+    assert_same(other)
+
+
+def sql(statement, *params):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.fixture
+def updates_up_to_half(monkeypatch):
+    monkeypatch.setattr(course_table, "UPDATE_SHARE", 0.5)
+
+
+def test_changes_through_the_services_update_only_the_changed_patients(pg_cohort, updates_up_to_half):
+    current()
+    patient = pg_cohort[0]
+    patient.wbc = 450
+    services.save_record(user=None, record=patient, reason="lab report", source="test")
+    relapse = Relapse.objects.get(patient=pg_cohort[1])
+    services.delete_record(user=None, record=relapse, reason="entered twice", source="test")
+    died = pg_cohort[11].diagnosis_date + timedelta(days=400)
+    FollowUpFactory(
+        patient=pg_cohort[11], contact_date=died, vital_status="DEAD", death_date=died, cause_of_death="INFECTION"
+    )
+    updated = current()
+    assert updated.how == "updated" and updated.patients == 3
+    assert_same(updated)
+    assert updated.course.loc[updated.course["patient_id"] == patient.pk, "wbc_300_or_more"].item() == 1
+
+
+def test_new_and_deleted_patients(pg_cohort, center, updates_up_to_half):
+    current()
+    added = relapsed_course(center=center)
+    services.delete_record(user=None, record=pg_cohort[12], reason="registered twice", source="test")
+    updated = current()
+    assert updated.how == "updated"
+    assert added.pk in set(updated.course["patient_id"]) and pg_cohort[12].pk not in set(updated.course["patient_id"])
+    assert_same(updated)
+
+
+def test_a_change_by_direct_sql_is_seen(pg_cohort):
+    current()
+    sql("UPDATE registry_transplant SET disease_status = 'NOT_CR' WHERE patient_id = %s", pg_cohort[2].pk)
+    updated = current()
+    assert updated.how == "updated" and updated.patients == 1
+    assert_same(updated)
+
+
+def test_a_transaction_open_while_the_table_was_built_is_seen_after_it_commits(pg_cohort):
+    """It commits after the table's snapshot: its changes are read at the next update, whatever
+    the order of the history ids (the log is read by snapshot visibility, not by id)."""
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"] or None, port=db["PORT"] or None, dbname=db["NAME"], user=db["USER"], autocommit=False
+    )
+    try:
+        other.execute("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", [pg_cohort[3].pk])
+        built = current()  # the other transaction is still open: not in this table
+        assert built.course.loc[built.course["patient_id"] == pg_cohort[3].pk, "relapse1_site"].item() == "BM"
+        other.commit()
+    finally:
+        other.close()
+    updated = current()
+    assert updated.how == "updated" and updated.patients == 1
+    assert updated.course.loc[updated.course["patient_id"] == pg_cohort[3].pk, "relapse1_site"].item() == "CNS"
+    assert_same(updated)
+
+
+def test_a_center_code_change_rebuilds(pg_cohort, center):
+    current()
+    Center.objects.filter(pk=center.pk).update(code="RENAMED")
+    rebuilt = current()
+    assert rebuilt.how == "built"
+    assert set(rebuilt.course["center"]) >= {"RENAMED"}
+    assert_same(rebuilt)
+
+
+def test_many_changes_rebuild(pg_cohort, monkeypatch):
+    monkeypatch.setattr(course_table, "UPDATE_SHARE", 0.1)  # one patient of 13
+    current()
+    for patient in pg_cohort[:3]:
+        sql("UPDATE registry_transplant SET disease_status = 'UNKNOWN' WHERE patient_id = %s", patient.pk)
+    assert current().how == "built"
+
+
+def test_updates_in_a_row_are_bounded(pg_cohort, monkeypatch):
+    monkeypatch.setattr(course_table, "MAX_UPDATES", 1)
+    current()
+    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[0].pk)
+    assert current().how == "updated"
+    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[1].pk)
+    assert current().how == "built"
+
+
+def test_inside_a_transaction_nothing_is_kept(pg_cohort):
+    """(Nor on SQLite: there the frame is built in memory at each data revision.)"""
+    with transaction.atomic():
+        assert not course_table.persistent()
+    assert course_table.persistent()
+
+
+def test_runs_read_the_table_and_match_the_in_memory_frames(pg_cohort, center):
+    """A run through the table and the reproducibility check (built in memory) agree on the data."""
+    first = AnalysisRun.objects.create(name="os_after_second_line", trigger=AnalysisRun.Trigger.COMMAND)
+    first = runs.execute_run(first.pk)
+    assert first.status == "succeeded", first.error
+    assert "extraction" in first.stage_seconds
+    by_center = runs.course_for({"center": center.code})
+    assert set(by_center["center"]) == {center.code} and len(by_center) == 9
+    with transaction.atomic():  # the in-memory path
+        runs._course_cache.clear()
+        assert runs.data_fingerprint(first) == first.fingerprint
+
+
+def test_every_analysis_leaves_the_course_frame_as_it_was(pg_cohort):
+    """The analyses of a run share the table's columns (``select`` does not copy them)."""
+    table = current()
+    before = table.course.copy(deep=True)
+    for analysis in runs.ANALYSES.values():
+        course = course_table.select(table.course, {})
+        analysis.compute(analysis.inputs(course))
+    pd.testing.assert_frame_equal(table.course, before, check_exact=True)
