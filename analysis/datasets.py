@@ -10,29 +10,71 @@ the latest date known for them (their latest recorded event), never dropped sile
 """
 
 import hashlib
+import numbers
 
 import numpy as np
 import pandas as pd
 
-from registry.course import days_between, factors
+from registry.course import CUTOFF_FACTORS, factors
 
 from .stats import counting_process_frame
 
+NS_PER_DAY = 86_400 * 10**9
+# The course columns :func:`registry.course.factors` reads.
+FACTOR_SOURCES = (
+    *CUTOFF_FACTORS,
+    "mll_partner",
+    "cr1_date",
+    "first_remission_months",
+    "relapse1_date",
+    "relapse1_site",
+    "trial",
+    "center",
+)
 
-def _endpoint(df, origin, event_date, *, event=None):
-    """time (days) from ``origin`` to the event or censoring, and the 0/1 event flag."""
-    happened = event_date.notna() if event is None else event
-    stop = event_date.where(happened, df["end_date"])
-    stop = stop.where(~happened, event_date)
-    time = days_between(stop, origin).clip(lower=0)
-    return time, happened.astype(int)
+
+def _column(df, name, rows=None):
+    """``df[name]`` as a new array, at the positions ``rows`` (None: every row)."""
+    values = df[name].to_numpy()
+    return values.copy() if rows is None else values[rows]
 
 
-def _endpoint_frame(pop, **columns):
-    """``patient_id``, ``study_id``, the baseline factors and ``columns`` (aligned with ``pop``'s
-    rows), as one frame with a fresh index: built in one go, not column by column."""
-    parts = {"patient_id": pop["patient_id"], "study_id": pop["study_id"], **factors(pop), **columns}
-    return pd.DataFrame({name: np.asarray(values) for name, values in parts.items()})
+def _dates(df, name, rows=None):
+    """:func:`_column` of a date column, as datetime64[ns] (NaT where missing)."""
+    return _column(df, name, rows).astype("datetime64[ns]", copy=False)
+
+
+def _days(later, earlier):
+    """Whole days from ``earlier`` to ``later`` (datetime64[ns] arrays), NaN where either is missing:
+    :func:`registry.course.days_between` on arrays (the days of the difference, rounded down)."""
+    days = ((later.view("int64") - earlier.view("int64")) // NS_PER_DAY).astype("float64")
+    days[np.isnat(later) | np.isnat(earlier)] = np.nan
+    return days
+
+
+def _endpoint(origin, event_date, end_date):
+    """time (days, at least 0) from ``origin`` to ``event_date`` where it is known, else to
+    ``end_date`` (censored); and the 0/1 event flag."""
+    happened = ~np.isnat(event_date)
+    stop = np.where(happened, event_date, end_date)
+    return np.maximum(_days(stop, origin), 0.0), happened.astype("int64")
+
+
+def _endpoint_frame(df, rows, **columns):
+    """``patient_id``, ``study_id``, the baseline factors of ``df``'s rows at ``rows`` (None: every
+    row) and ``columns`` (new arrays aligned with those rows), as one frame with a fresh index.
+
+    The frame holds the arrays as they are, one block each: pandas' merge of them into blocks
+    would copy every column again (object columns twice) for the same frame.
+    """
+    sources = pd.DataFrame({name: _column(df, name, rows) for name in FACTOR_SOURCES}, copy=False)
+    parts = {
+        "patient_id": _column(df, "patient_id", rows),
+        "study_id": _column(df, "study_id", rows),
+        **{name: values.to_numpy() for name, values in factors(sources).items()},
+        **columns,
+    }
+    return pd.DataFrame(parts, copy=False)
 
 
 def os_after_second_line(df):
@@ -41,25 +83,28 @@ def os_after_second_line(df):
     Origin: start of the first salvage line after the first relapse or induction failure.
     Event: death from any cause. Censored: at the last contact alive.
     """
-    pop = df[df["recurrence_date"].notna() & df["second_line_date"].notna()]
-    time, event = _endpoint(pop, pop["second_line_date"], pop["death_date"])
+    rows = np.flatnonzero(df["recurrence_date"].notna().to_numpy() & df["second_line_date"].notna().to_numpy())
+    second_line = _dates(df, "second_line_date", rows)
+    hsct = _dates(df, "hsct_after_recurrence_date", rows)
+    time, event = _endpoint(second_line, _dates(df, "death_date", rows), _dates(df, "end_date", rows))
     return _endpoint_frame(
-        pop,
+        df,
+        rows,
         time=time,
         event=event,
-        refractory=pop["relapse1_date"].isna().astype(int),
-        salvage_remission=pop["salvage_remission"],
-        hsct=pop["hsct_after_recurrence_date"].notna().astype(int),
+        refractory=np.isnat(_dates(df, "relapse1_date", rows)).astype("int64"),
+        salvage_remission=_column(df, "salvage_remission", rows),
+        hsct=(~np.isnat(hsct)).astype("int64"),
         # Days from the origin to HSCT and to remission (NaN: never), for time-dependent analyses.
-        hsct_days=days_between(pop["hsct_after_recurrence_date"], pop["second_line_date"]).clip(lower=0),
-        salvage_remission_days=days_between(pop["salvage_remission_date"], pop["second_line_date"]).clip(lower=0),
+        hsct_days=np.maximum(_days(hsct, second_line), 0.0),
+        salvage_remission_days=np.maximum(_days(_dates(df, "salvage_remission_date", rows), second_line), 0.0),
     )
 
 
 def os_from_diagnosis(df):
     """OS from diagnosis: every registered patient; death from any cause; censored at last contact."""
-    time, event = _endpoint(df, df["diagnosis_date"], df["death_date"])
-    return _endpoint_frame(df, time=time, event=event)
+    time, event = _endpoint(_dates(df, "diagnosis_date"), _dates(df, "death_date"), _dates(df, "end_date"))
+    return _endpoint_frame(df, None, time=time, event=event)
 
 
 def efs_from_diagnosis(df):
@@ -68,10 +113,14 @@ def efs_from_diagnosis(df):
     Events: induction failure (at day 0 by convention), relapse, death, second malignancy,
     whichever is first. Censored: at the last contact event-free.
     """
-    induction_failure = df["induction_failure_date"].notna()
-    first_event = pd.concat([df["relapse1_date"], df["death_date"], df["second_malignancy_date"]], axis=1).min(axis=1)
-    time, event = _endpoint(df, df["diagnosis_date"], first_event)
-    return _endpoint_frame(df, time=time.where(~induction_failure, 0.0), event=event.where(~induction_failure, 1))
+    induction_failure = ~np.isnat(_dates(df, "induction_failure_date"))
+    # The earliest known of the three dates (fmin skips a missing date; NaT if all are missing).
+    first_event = np.fmin(_dates(df, "relapse1_date"), _dates(df, "death_date"))
+    first_event = np.fmin(first_event, _dates(df, "second_malignancy_date"))
+    time, event = _endpoint(_dates(df, "diagnosis_date"), first_event, _dates(df, "end_date"))
+    return _endpoint_frame(
+        df, None, time=np.where(induction_failure, 0.0, time), event=np.where(induction_failure, 1, event)
+    )
 
 
 def relapse_incidence(df):
@@ -79,14 +128,14 @@ def relapse_incidence(df):
 
     event_type 1 = relapse, 2 = death in remission (competing), 0 = censored at last contact.
     """
-    pop = df[df["cr1_date"].notna()]
-    relapse = pop["relapse1_date"]
-    death_in_cr = pop["death_date"].where(relapse.isna())
-    first = relapse.fillna(death_in_cr)
-    time, event = _endpoint(pop, pop["cr1_date"], first)
-    return _endpoint_frame(
-        pop, time=time, event_type=np.select([relapse.notna(), death_in_cr.notna()], [1, 2], default=0)
-    )
+    rows = np.flatnonzero(df["cr1_date"].notna().to_numpy())
+    relapse = _dates(df, "relapse1_date", rows)
+    relapsed = ~np.isnat(relapse)
+    death = _dates(df, "death_date", rows)
+    died_in_cr = ~relapsed & ~np.isnat(death)
+    cr1, end = _dates(df, "cr1_date", rows), _dates(df, "end_date", rows)
+    time, _ = _endpoint(cr1, np.where(relapsed, relapse, death), end)
+    return _endpoint_frame(df, rows, time=time, event_type=np.where(relapsed, 1, np.where(died_in_cr, 2, 0)))
 
 
 def non_relapse_mortality_after_hsct(df):
@@ -95,13 +144,14 @@ def non_relapse_mortality_after_hsct(df):
     event_type 1 = death without relapse after HSCT, 2 = relapse after HSCT (competing),
     0 = censored at last contact.
     """
-    pop = df[df["hsct_date"].notna()]
-    relapse_after = pop["relapse_after_hsct_date"]
-    death_without = pop["death_date"].where(relapse_after.isna())
-    time, _ = _endpoint(pop, pop["hsct_date"], relapse_after.fillna(death_without))
-    return _endpoint_frame(
-        pop, time=time, event_type=np.select([death_without.notna(), relapse_after.notna()], [1, 2], default=0)
-    )
+    rows = np.flatnonzero(df["hsct_date"].notna().to_numpy())
+    relapse_after = _dates(df, "relapse_after_hsct_date", rows)
+    relapsed = ~np.isnat(relapse_after)
+    death = _dates(df, "death_date", rows)
+    died_without = ~relapsed & ~np.isnat(death)
+    hsct, end = _dates(df, "hsct_date", rows), _dates(df, "end_date", rows)
+    time, _ = _endpoint(hsct, np.where(relapsed, relapse_after, death), end)
+    return _endpoint_frame(df, rows, time=time, event_type=np.where(died_without, 1, np.where(relapsed, 2, 0)))
 
 
 def counting_process(frame):
@@ -124,30 +174,102 @@ def counting_process(frame):
 
 def fingerprint(*frames):
     """SHA-256 of the frames' content (columns, dtypes, values and order): the identity of a run's
-    input. Equal frames give equal fingerprints, in any process.
+    input. Equal frames give equal fingerprints, in any process; a changed value changes it.
 
-    Numeric, date and flag columns are hashed as their bytes in memory (no copy into text); text
-    columns as pandas' fixed-key hash of each value (``hash_array``), as 8 bytes a value.
+    Per frame: the row count and each column's name and dtype; then each column as pieces of a
+    tag, a length (bytes) and the bytes. Integers: in the narrowest of int8/16/32/64 that holds
+    them all. Floats: every NaN alike, -0.0 as 0.0. Dates and flags: their bytes in memory.
+    Text (object) columns: each value's code in order of first appearance (``pd.factorize``: None
+    and NaN alike, -1) as integers above, then the distinct values in that order in UTF-8 with a
+    NUL between them (each as its kind and text if they are not all text or one holds a NUL; a
+    column of mixed kinds is coded by kind and text, so True, 1 and "1" differ). A column of
+    texts with none missing whose first ``DISTINCT_SAMPLE`` are distinct (study ids): its texts
+    with a NUL between them.
     """
     digest = hashlib.sha256()
     for frame in frames:
         header = [len(frame), *(f"{name}:{dtype}" for name, dtype in frame.dtypes.items())]
         digest.update(("\x1f".join(map(str, header)) + "\x1e").encode())
         for _name, column in frame.items():
-            digest.update(_column_bytes(column))
+            for tag, data in _column_parts(column):
+                digest.update(tag + len(data).to_bytes(8, "little"))
+                digest.update(data)
     return digest.hexdigest()
 
 
-def _column_bytes(column):
+# Text columns whose first values are all distinct (study ids) are hashed as text, not as codes.
+DISTINCT_SAMPLE = 1_000
+
+
+def _column_parts(column):
+    """(tag, bytes) pieces of one column, as :func:`fingerprint` defines them."""
     values = column.array
     if isinstance(values, pd.arrays.NumpyExtensionArray) or isinstance(values, np.ndarray):
         values = np.asarray(values)
         kind = values.dtype.kind
+        if kind == "i":
+            return [(b"i", _bytes(_narrowest(values)))]
         if kind == "f":  # one byte pattern per value: -0.0 as 0.0, every NaN alike
-            values = np.where(np.isnan(values), np.nan, values + 0.0)
-        if kind in "iubfMm":
-            return memoryview(np.ascontiguousarray(values)).cast("B")
-        return memoryview(pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)).cast("B")
+            return [(b"f", _bytes(np.where(np.isnan(values), np.nan, values + 0.0)))]
+        if kind in "ubMm":
+            return [(b"m", _bytes(values))]
+        return _text_parts(values)
     if isinstance(values, pd.arrays.DatetimeArray | pd.arrays.TimedeltaArray) and values.tz is None:
-        return memoryview(np.ascontiguousarray(values.asi8)).cast("B")
-    return memoryview(pd.util.hash_pandas_object(column, index=False).to_numpy()).cast("B")
+        return [(b"m", _bytes(values.asi8))]
+    return [(b"h", _bytes(pd.util.hash_pandas_object(column, index=False).to_numpy()))]
+
+
+def _text_parts(values):
+    values = values.astype(object, copy=False)
+    sample = values[:DISTINCT_SAMPLE]
+    if len(pd.unique(sample)) == len(sample) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        text = "\x00".join(values)
+        if text.count("\x00") == len(values) - 1:  # no text holds a NUL: the NULs part them
+            return [(b"t", text.encode("utf-8", "surrogatepass"))]
+    codes, distinct = pd.factorize(values, sort=False)
+    if pd.api.types.infer_dtype(distinct, skipna=False) != "string" and _mixed(values):
+        # Values of several kinds (True and 1, equal to Python, would share a code): coded by kind.
+        codes, distinct = pd.factorize(np.array([None if pd.isna(v) else _typed(v) for v in values], dtype=object))
+    return [(b"c", _bytes(_narrowest(codes))), (b"u", _distinct_bytes(distinct))]
+
+
+def _mixed(values):
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return kind.startswith("mixed") or kind == "unknown-array"
+
+
+def _distinct_bytes(distinct):
+    if pd.api.types.infer_dtype(distinct, skipna=False) == "string":
+        text = "\x00".join(distinct)
+        if text.count("\x00") == len(distinct) - 1:
+            return b"s" + text.encode("utf-8", "surrogatepass")
+    return b"r" + "\x00".join(map(_typed, distinct)).encode("utf-8", "surrogatepass")
+
+
+def _typed(value):
+    """A value as text with its kind: True, 1, 1.0 and "1" differ."""
+    if isinstance(value, str):
+        return f"text:{str(value)!r}"
+    if isinstance(value, bool | np.bool_):
+        kind = "bool"
+    elif isinstance(value, numbers.Integral):
+        kind = "int"
+    elif isinstance(value, numbers.Real):
+        kind = "float"
+    else:
+        kind = type(value).__qualname__
+    return f"{kind}:{value}"
+
+
+def _narrowest(integers):
+    """``integers`` in the narrowest of int8, int16, int32 and int64 that holds them all."""
+    if len(integers):
+        low, high = integers.min(), integers.max()
+        for dtype in (np.int8, np.int16, np.int32):
+            if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+                return integers.astype(dtype)
+    return integers
+
+
+def _bytes(values):
+    return memoryview(np.ascontiguousarray(values)).cast("B")

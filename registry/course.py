@@ -352,27 +352,31 @@ def event_tables(patients=None, *, tables=None, course=None):
 
 def factors(df):
     """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels."""
-    first_remission = np.select(
-        [df["cr1_date"].isna(), df["first_remission_months"] < FIRST_REMISSION_CUTOFF_MONTHS],
-        ["induction failure", f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months"],
-        default=f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
+    # Each label column is a take from its three labels (no text built per patient).
+    first_remission = np.array(
+        [
+            "induction failure",
+            f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months",
+            f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
+        ],
+        dtype=object,
     )
-    relapse_site = np.where(
-        df["relapse1_date"].isna(),
-        "induction failure",
-        np.where(df["relapse1_site"] == "BM", "isolated marrow", "extramedullary involved"),
-    )
+    relapse_site = np.array(["induction failure", "isolated marrow", "extramedullary involved"], dtype=object)
+    short = df["first_remission_months"].to_numpy() < FIRST_REMISSION_CUTOFF_MONTHS
+    marrow = df["relapse1_site"].to_numpy() == "BM"
+    partner = df["mll_partner"].to_numpy(copy=True)
     columns = {
-        **{column: df[column] for column in CUTOFF_FACTORS},
-        "mll_partner": df["mll_partner"],
-        "partner_af4": (df["mll_partner"] == "AF4").astype(int),
-        "first_remission": first_remission.astype(object),
-        "relapse_site": relapse_site.astype(object),
-        "trial": df["trial"],
-        "center": df["center"],
+        **{column: df[column].to_numpy(copy=True) for column in CUTOFF_FACTORS},
+        "mll_partner": partner,
+        "partner_af4": (partner == "AF4").astype(int),
+        "first_remission": first_remission[np.where(df["cr1_date"].isna().to_numpy(), 0, np.where(short, 1, 2))],
+        "relapse_site": relapse_site[np.where(df["relapse1_date"].isna().to_numpy(), 0, np.where(marrow, 1, 2))],
+        "trial": df["trial"].to_numpy(copy=True),
+        "center": df["center"].to_numpy(copy=True),
     }
-    # Built in one go (a frame grown column by column is copied as it grows).
-    return pd.DataFrame({name: np.asarray(values) for name, values in columns.items()}, index=df.index)
+    # Every array is the frame's own: taken as they are (pandas' merge of them into blocks would
+    # copy each again).
+    return pd.DataFrame(columns, index=df.index, copy=False)
 
 
 # Disease status at a transplant after recurrence, as the paper groups it.

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import call_command
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from registry.course import (
     course_frame,
     event_tables,
+    factors,
     read_tables,
     recurrent_or_refractory_q,
     refractory_q,
@@ -102,6 +104,64 @@ def test_course_facts_of_each_course(cohort):
     q = df.loc[quiet.study_id]
     assert q["recurrent_or_refractory"] == 0 and pd.isna(q["second_line_date"]) and pd.isna(q["hsct_date"])
     assert q["end_date"] == _day(quiet, 1500)
+
+
+def test_factors_group_first_remission_and_relapse_site():
+    """No CR1: induction failure; CR1 lasting < 6 months (or a NaN duration: no relapse) and
+    >= 6 months; relapse site BM: isolated marrow, any other: extramedullary involved."""
+    dates = pd.to_datetime([None, "2020-01-01", "2020-01-01", "2020-01-01", "2020-01-01"])
+    df = pd.DataFrame(
+        {
+            "age_under_3_months": [1, 0, 0, 0, 1],
+            "cns_involvement": [0, 1, 0, 0, 0],
+            "wbc_100_or_more": [0, 0, 1, 0, 0],
+            "wbc_300_or_more": [0, 0, 0, 1, 0],
+            "mll_partner": ["AF4", "AF9", None, "ENL", "AF4"],
+            "cr1_date": dates,
+            "first_remission_months": [np.nan, 5.9, 6.0, 30.0, np.nan],
+            "relapse1_date": pd.to_datetime([None, "2020-06-28", "2020-07-01", "2022-07-01", None]),
+            "relapse1_site": [None, "BM", "CNS", "BM+CNS", None],
+            "trial": ["Interfant-99", "Interfant-06", "Interfant-99", None, "Interfant-06"],
+            "center": ["A", "B", "A", "C", "B"],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    frame = factors(df)
+    assert list(frame.columns) == [
+        "age_under_3_months",
+        "cns_involvement",
+        "wbc_100_or_more",
+        "wbc_300_or_more",
+        "mll_partner",
+        "partner_af4",
+        "first_remission",
+        "relapse_site",
+        "trial",
+        "center",
+    ]
+    assert frame.index.equals(df.index)
+    assert frame["first_remission"].tolist() == [
+        "induction failure",
+        "CR1 < 6 months",
+        "CR1 >= 6 months",
+        "CR1 >= 6 months",
+        "CR1 >= 6 months",
+    ]
+    assert frame["relapse_site"].tolist() == [
+        "induction failure",
+        "isolated marrow",
+        "extramedullary involved",
+        "extramedullary involved",
+        "induction failure",
+    ]
+    assert frame["partner_af4"].tolist() == [1, 0, 0, 0, 1]
+    assert (
+        frame["mll_partner"].tolist() == df["mll_partner"].tolist() and frame["trial"].tolist() == df["trial"].tolist()
+    )
+    assert frame["first_remission"].dtype == object and frame["partner_af4"].dtype == "int64"
+    # The frame's columns are its own: changing them leaves the course frame as it was.
+    frame.loc[10, ["mll_partner", "age_under_3_months", "center"]] = ["MLLT10", 0, "Z"]
+    assert (df.loc[10, "mll_partner"], df.loc[10, "age_under_3_months"], df.loc[10, "center"]) == ("AF4", 1, "A")
 
 
 def test_event_tables_number_every_record_and_flag_those_after_recurrence(cohort):

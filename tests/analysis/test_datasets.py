@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import datasets
@@ -148,9 +150,6 @@ def test_fingerprint_changes_with_the_data(course, relapsed_then_died):
 
 
 def test_fingerprint_is_the_frames_content_and_nothing_else():
-    import numpy as np
-    import pandas as pd
-
     frame = pd.DataFrame(
         {
             "time": [1.0, np.nan, -0.0],
@@ -161,6 +160,7 @@ def test_fingerprint_is_the_frames_content_and_nothing_else():
     )
     same = frame.copy()
     same["time"] = [1.0, -np.float64("nan"), 0.0]  # another NaN, +0.0: equal data
+    same["group"] = ["a", np.nan, "b"]  # None and NaN alike
     assert datasets.fingerprint(frame) == datasets.fingerprint(same)
     assert datasets.fingerprint(frame) != datasets.fingerprint(frame.astype({"event": "float64"}))  # the dtype
     assert datasets.fingerprint(frame) != datasets.fingerprint(frame.iloc[::-1])  # the order
@@ -168,7 +168,88 @@ def test_fingerprint_is_the_frames_content_and_nothing_else():
     changed = frame.copy()
     changed.loc[2, "group"] = "c"
     assert datasets.fingerprint(frame) != datasets.fingerprint(changed)
+    assert datasets.fingerprint(frame) != datasets.fingerprint(frame.assign(group=["a", "x", "b"]))  # None -> a value
     assert datasets.fingerprint(frame, frame) != datasets.fingerprint(frame)
+
+
+def _fingerprint(**columns):
+    return datasets.fingerprint(
+        pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    )
+
+
+def test_fingerprint_of_text_columns_changes_with_any_value_or_order():
+    # Few distinct texts (coded by first appearance) and all distinct texts (hashed as text).
+    labels = ["AF4", "AF9", None, "AF4", "ENL"] * 300
+    ids = [f"MLL96-{n:04d}" for n in range(datasets.DISTINCT_SAMPLE + 500)]
+    for texts in (labels, ids):
+        assert _fingerprint(t=texts) == _fingerprint(t=list(texts))
+        for where in (0, 3, len(texts) - 1):
+            assert _fingerprint(t=texts) != _fingerprint(t=[*texts[:where], "AF10", *texts[where + 1 :]]), where
+            assert _fingerprint(t=texts) != _fingerprint(t=[*texts[:where], None, *texts[where + 1 :]]), where
+        swapped = [texts[1], texts[0], *texts[2:]]
+        assert _fingerprint(t=texts) != _fingerprint(t=swapped)
+    assert _fingerprint(t=[*ids[:-1], None]) == _fingerprint(t=[*ids[:-1], np.nan])
+    # Where the texts part: a NUL inside a text is no separator.
+    assert _fingerprint(t=["a\x00", "b"]) != _fingerprint(t=["a", "\x00b"])
+    assert _fingerprint(t=["a\x00", "b", None]) != _fingerprint(t=["a", "\x00b", None])
+    # Values Python calls equal, of other kinds.
+    assert _fingerprint(t=[True, 1]) != _fingerprint(t=[True, True])
+    assert _fingerprint(t=["1", 1]) != _fingerprint(t=[1, 1])
+    assert _fingerprint(t=[True, None, False]) == _fingerprint(t=[True, np.nan, False])
+
+
+def test_fingerprint_of_integers_and_of_frames_built_apart():
+    small = pd.DataFrame({"n": [1, 2]})
+    for bits in (8, 16, 32):  # 2 and a number past int8, int16, int32 that wraps round to 2 there
+        assert datasets.fingerprint(small) != datasets.fingerprint(small.assign(n=[1, 2 + 2**bits])), bits
+    assert datasets.fingerprint(small) != datasets.fingerprint(small.astype("int8"))
+    # One block per column or pandas' blocks per dtype: the same frame, the same fingerprint.
+    columns = {
+        "a": np.array([1, 2]),
+        "b": np.array(["x", None], dtype=object),
+        "c": np.array([1.5, 2.5]),
+        "d": np.array([3, 4]),
+    }
+    assert datasets.fingerprint(pd.DataFrame(columns, copy=False)) == datasets.fingerprint(pd.DataFrame(columns))
+
+
+# The fingerprint of test_fingerprint_is_pinned's frame, as fingerprint's docstring defines it.
+PINNED = "5070c02630a7c50c699d38800b370afa5a63bd20d28998689bfe7dad5f797188"
+
+
+def test_fingerprint_is_pinned():
+    """The definition of the fingerprint, pinned: a change of it changes every stored run's."""
+    frame = pd.DataFrame(
+        {
+            "patient_id": [1, 2, 3],
+            "study_id": ["MLL96-0001", "MLL96-0002", "MLL96-0003"],
+            "trial": ["Interfant-99", None, "Interfant-99"],
+            "salvage_evaluable": pd.Series([True, None, False], dtype=object),
+            "time": [12.0, np.nan, 0.0],
+            "date": pd.to_datetime(["2020-01-01", None, "2021-05-06"]),
+            "flag": [True, False, True],
+        }
+    )
+    assert datasets.fingerprint(frame) == PINNED
+
+
+def test_endpoint_frames_are_their_own(course):
+    """The frames hold new arrays: nothing is shared with the course frame."""
+    for endpoint in (
+        datasets.os_after_second_line,
+        datasets.os_from_diagnosis,
+        datasets.efs_from_diagnosis,
+        datasets.relapse_incidence,
+        datasets.non_relapse_mortality_after_hsct,
+    ):
+        frame = endpoint(course)
+        for name, values in frame.items():
+            for source in course.columns:
+                assert not np.shares_memory(values.to_numpy(), course[source].to_numpy()), (endpoint, name, source)
+        assert frame.index.equals(pd.RangeIndex(len(frame)))
+        assert frame["study_id"].dtype == object and frame["first_remission"].dtype == object
+        assert frame["time"].dtype == "float64" and frame["patient_id"].dtype == "int64"
 
 
 def test_extraction_is_a_fixed_number_of_queries(course, django_assert_max_num_queries, center):
