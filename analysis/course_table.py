@@ -85,9 +85,10 @@ def conform(frame):
     columns = {}
     for name, values in frame.items():
         if name in TEXT_COLUMNS:
-            array = values.to_numpy(dtype=object)
-            array[pd.isna(array)] = None
-            columns[name] = array
+            # Each distinct text once, shared by its rows (as a table read from disk holds them):
+            # a column of a million separate string objects is slower to compare, group and hash.
+            codes, distinct = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+            columns[name] = np.append(np.asarray(distinct, dtype=object), None)[codes]
         elif values.dtype.kind == "M":
             columns[name] = values.to_numpy(dtype="datetime64[ns]")
         else:
