@@ -132,9 +132,10 @@ def save(course, path, manifest):
         columns.append(entry)
     manifest = {**manifest, "format": FORMAT, "code": CODE_VERSION, "rows": len(course), "columns": columns}
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(aside, "wb") as out:
+    # Clinical data: readable by the workers' own user only, like the database's files.
+    with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         np.savez(out, **arrays)
     os.replace(aside, path)
 
@@ -169,10 +170,13 @@ def load(path):
 def _directory():
     """This database's tables: COURSE_TABLE_DIR/<the database's identity>."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
-        oid = cursor.fetchone()[0]
+        # A database created again, or restored into (its tables created again), is another one.
+        cursor.execute(
+            "SELECT oid, 'registry_patient'::regclass::oid FROM pg_database WHERE datname = current_database()"
+        )
+        database, patients = cursor.fetchone()
     db = connection.settings_dict
-    identity = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}#{oid}"
+    identity = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}#{database}/{patients}"
     return Path(settings.COURSE_TABLE_DIR) / hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
@@ -185,7 +189,7 @@ def persistent():
 @contextmanager
 def _locked(directory):
     """One process of the machine builds or updates a table at a time; the others wait, then find it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(directory / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

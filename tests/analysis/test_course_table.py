@@ -1,10 +1,12 @@
 """The analyses' course table: kept on disk, updated from the change log, equal to a fresh build."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 
 from analysis import course_table, runs
@@ -68,6 +70,8 @@ def test_built_once_then_read_as_stored(pg_cohort):
     first = current()
     assert first.how == "built"
     assert_same(first)
+    stored = list(Path(settings.COURSE_TABLE_DIR).glob("*/live-*.npz"))
+    assert len(stored) == 1 and stored[0].stat().st_mode & 0o077 == 0  # clinical data: the owner's only
     course_table._memory.clear()  # another worker process: reads the file
     second = current()
     assert second.how == "stored" and second.key == first.key
