@@ -9,9 +9,11 @@ clinical tables' triggers record, per statement, the writing transaction and the
 touched) which patients changed in transactions that snapshot did not see, reads those patients
 again and replaces their rows. Nothing changed: the stored table is read as it is.
 
-An update writes only the changed patients' rows beside the table (``live-<code>.u0001.npz``, ...);
-a worker process keeps the table in memory between runs and applies the updates other processes
-wrote. The table is a cache, never the authority: a run's fingerprint is computed from the frames it
+An update writes only the changed patients' rows beside the table (``live-<code>.u0001.npz``, ...;
+every ``COMPACT_AFTER`` updates the table is written whole again); a worker process keeps the table
+in memory between runs and applies the updates other processes wrote.
+
+The table is a cache, never the authority: a run's fingerprint is computed from the frames it
 reads, and a table updated from the log equals the frame built from all rows
 (``tests/analysis/test_course_table.py`` checks it after every kind of change). It is rebuilt from
 all rows when no table exists, when more than a tenth of the patients changed, after
@@ -66,6 +68,8 @@ TEXT_COLUMNS = (
 UPDATE_SHARE = 0.1
 # Updates in a row before the table is built again from all rows.
 MAX_UPDATES = 50
+# Updates kept beside the table before it is written whole again (a new process applies them all).
+COMPACT_AFTER = 10
 _CODE_FILES = ("registry/course.py", "analysis/course_table.py")
 
 
@@ -241,6 +245,11 @@ class _State:
     def __init__(self, course, manifest, base_mtime):
         self.course, self.snapshot, self.trail = course, manifest["snapshot"], manifest["trail"]
         self.base_mtime, self.updates = base_mtime, []
+        self.updated = manifest.get("updated", 0)  # updates since the table was built from all rows
+
+    @property
+    def update_count(self):
+        return self.updated + len(self.updates)
 
 
 _memory = {}  # {directory: _State}: the live table, kept between runs by a long-lived worker
@@ -303,30 +312,39 @@ def current(stages, cut=None):
                 changed = None if went_back else changed_patients(state.snapshot, limit + 1)
             if changed is not None and not changed:
                 return Table(state.course, ("live", str(base), state.snapshot), "stored")
-            if changed is not None and len(changed) <= limit and len(state.updates) < MAX_UPDATES:
+            if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
                 with stages("extraction"):
                     tables = read_tables(Patient.objects.filter(pk__in=changed))
                 with stages("frames"):
                     rows = build(tables)
-                    path = base.with_name(f"live-{CODE_VERSION}.u{len(state.updates) + 1:04d}.npz")
-                    save(rows, path, {"patients": changed, "snapshot": now, "trail": lengths})
                     state.course = _replace(state.course, changed, rows)
                     state.snapshot, state.trail = now, lengths
-                    state.updates.append(path.name)
+                    if len(state.updates) + 1 < COMPACT_AFTER:
+                        path = base.with_name(f"live-{CODE_VERSION}.u{len(state.updates) + 1:04d}.npz")
+                        save(rows, path, {"patients": changed, "snapshot": now, "trail": lengths})
+                        state.updates.append(path.name)
+                    else:
+                        _save_whole(directory, base, state.course, now, lengths, state.update_count + 1)
                 return Table(state.course, ("live", str(base), now), "updated", len(changed))
         with stages("extraction"):
             tables = read_tables(Patient.objects.all())
         with stages("frames"):
             course = build(tables)
             del tables
-            manifest = {"snapshot": now, "trail": lengths, "saved": time.time()}
-            save(course, base, manifest)
-            for older in directory.glob("live-*.npz"):  # earlier code versions' tables, and updates
-                if older != base:
-                    older.unlink(missing_ok=True)
-            _memory.clear()
-            _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
+            _save_whole(directory, base, course, now, lengths, 0)
         return Table(course, ("live", str(base), now), "built")
+
+
+def _save_whole(directory, base, course, snapshot, trail, updated):
+    """Write the whole live table (built from all rows, or with ``updated`` updates since), drop the
+    update files beside it, and hold it as this process's table."""
+    manifest = {"snapshot": snapshot, "trail": trail, "updated": updated, "saved": time.time()}
+    save(course, base, manifest)
+    for older in directory.glob("live-*.npz"):  # earlier code versions' tables, and updates
+        if older != base:
+            older.unlink(missing_ok=True)
+    _memory.clear()
+    _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
 
 
 def _replace(course, patients, rows):

@@ -208,3 +208,19 @@ def test_every_analysis_leaves_the_course_frame_as_it_was(pg_cohort):
         course = course_table.select(table.course, {})
         analysis.compute(analysis.inputs(course))
     pd.testing.assert_frame_equal(table.course, before, check_exact=True)
+
+
+def test_updates_are_folded_into_the_table_every_few(pg_cohort, monkeypatch):
+    monkeypatch.setattr(course_table, "COMPACT_AFTER", 2)
+    current()
+    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[0].pk)
+    assert current().how == "updated"
+    assert len(list(Path(settings.COURSE_TABLE_DIR).glob("*/live-*.u*.npz"))) == 1
+    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[1].pk)
+    folded = current()
+    assert folded.how == "updated"
+    assert not list(Path(settings.COURSE_TABLE_DIR).glob("*/live-*.u*.npz"))  # written whole instead
+    course_table._memory.clear()  # another process reads the whole table: up to date
+    other = current()
+    assert other.how == "stored" and other.key == folded.key
+    assert_same(other)
