@@ -319,7 +319,7 @@ def package_for(*, user, parameters, cut=None, source="page"):
     from registry.models import ExportLog
     from registry.transfer.exports import analysis_set, writers
 
-    from . import analyses, datasets, runs
+    from . import analyses, course_table, datasets, runs
     from .models import AnalysisRun
 
     found = {}
@@ -335,7 +335,8 @@ def package_for(*, user, parameters, cut=None, source="page"):
     if not found:
         return None
     tables = snapshot.tables(cut.snapshot, parameters) if cut else read_tables(runs.cohort(parameters))
-    course = runs.course_for(parameters, cut)
+    # The course frame of these rows, as the runs read it from the course table (equal: same dtypes).
+    course = course_table.build(tables)
     for name, run in found.items():
         if datasets.fingerprint(*analyses.ANALYSES[name].inputs(course).values()) != run.fingerprint:
             raise DataChangedSinceRuns(
