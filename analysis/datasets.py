@@ -123,19 +123,26 @@ def efs_from_diagnosis(df):
     )
 
 
+def _relapse_or_death(df, origin, relapse):
+    """The patients with an ``origin`` date: the rows, days from it to the ``relapse`` date or else
+    death, or to the last contact (censored), and which of the two happened (a relapse counts first)."""
+    rows = np.flatnonzero(df[origin].notna().to_numpy())
+    relapse_date = _dates(df, relapse, rows)
+    relapsed = ~np.isnat(relapse_date)
+    death = _dates(df, "death_date", rows)
+    died = ~relapsed & ~np.isnat(death)
+    first = np.where(relapsed, relapse_date, death)
+    time, _ = _endpoint(_dates(df, origin, rows), first, _dates(df, "end_date", rows))
+    return rows, time, relapsed, died
+
+
 def relapse_incidence(df):
     """Cumulative incidence of relapse: patients in CR1, from the date of CR1.
 
     event_type 1 = relapse, 2 = death in remission (competing), 0 = censored at last contact.
     """
-    rows = np.flatnonzero(df["cr1_date"].notna().to_numpy())
-    relapse = _dates(df, "relapse1_date", rows)
-    relapsed = ~np.isnat(relapse)
-    death = _dates(df, "death_date", rows)
-    died_in_cr = ~relapsed & ~np.isnat(death)
-    cr1, end = _dates(df, "cr1_date", rows), _dates(df, "end_date", rows)
-    time, _ = _endpoint(cr1, np.where(relapsed, relapse, death), end)
-    return _endpoint_frame(df, rows, time=time, event_type=np.where(relapsed, 1, np.where(died_in_cr, 2, 0)))
+    rows, time, relapsed, died = _relapse_or_death(df, "cr1_date", "relapse1_date")
+    return _endpoint_frame(df, rows, time=time, event_type=np.where(relapsed, 1, np.where(died, 2, 0)))
 
 
 def non_relapse_mortality_after_hsct(df):
@@ -144,14 +151,8 @@ def non_relapse_mortality_after_hsct(df):
     event_type 1 = death without relapse after HSCT, 2 = relapse after HSCT (competing),
     0 = censored at last contact.
     """
-    rows = np.flatnonzero(df["hsct_date"].notna().to_numpy())
-    relapse_after = _dates(df, "relapse_after_hsct_date", rows)
-    relapsed = ~np.isnat(relapse_after)
-    death = _dates(df, "death_date", rows)
-    died_without = ~relapsed & ~np.isnat(death)
-    hsct, end = _dates(df, "hsct_date", rows), _dates(df, "end_date", rows)
-    time, _ = _endpoint(hsct, np.where(relapsed, relapse_after, death), end)
-    return _endpoint_frame(df, rows, time=time, event_type=np.where(died_without, 1, np.where(relapsed, 2, 0)))
+    rows, time, relapsed, died = _relapse_or_death(df, "hsct_date", "relapse_after_hsct_date")
+    return _endpoint_frame(df, rows, time=time, event_type=np.where(died, 1, np.where(relapsed, 2, 0)))
 
 
 def counting_process(frame):
