@@ -55,9 +55,8 @@ def _change_patients(k):
     from registry import services
     from registry.models import Patient
 
-    step = max(1, Patient.objects.count() // k)
-    patients = Patient.objects.order_by("pk")[::step][:k]
-    for patient in patients:
+    ids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
+    for patient in Patient.objects.filter(pk__in=ids[:: max(1, len(ids) // k)][:k]):
         patient.wbc = (patient.wbc or 0) + 1
         services.save_record(user=None, record=patient, reason="lab report corrected", source="bench")
 
@@ -114,8 +113,8 @@ def main(n):
             result = subprocess.run(["Rscript", str(script), tmp], capture_output=True, text=True, timeout=3600)
             line = [ln for ln in result.stdout.splitlines() if ln.startswith("seconds=")]
             out["r_seconds"] = float(line[0].split("=")[1]) if line else None
-            # R is this process's only child: its peak memory is the children's.
-            out["r_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            peak = [ln for ln in result.stdout.splitlines() if ln.startswith("peak_kb=")]
+            out["r_peak_rss_mb"] = int(peak[0].split("=")[1]) / 1024 if peak else None
             if not line:
                 out["r_error"] = result.stderr[-500:]
         except FileNotFoundError:

@@ -30,3 +30,7 @@ elapsed <- system.time({
   survdiff(Surv(time, event) ~ trial, data = osdx)
 })[["elapsed"]]
 cat(sprintf("seconds=%.4f\n", elapsed))
+# R's own peak resident memory (VmHWM of this process since its exec; the rusage of a child
+# would count the pages it shared with the forking Python process).
+hwm <- grep("^VmHWM:", readLines("/proc/self/status"), value = TRUE)
+cat(sprintf("peak_kb=%s\n", gsub("[^0-9]", "", hwm)))
