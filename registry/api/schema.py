@@ -130,7 +130,7 @@ def _add_errors(path, method, operation, clinical):
         responses[str(status)] = _error(status, responses.get(str(status), {}).get("description"))
 
 
-def _tidy_query(operation, refuses_nul):
+def _tidy_query(operation):
     for parameter in operation.get("parameters", []):
         if parameter["in"] != "query":
             continue
@@ -149,7 +149,7 @@ def _tidy_query(operation, refuses_nul):
                 "An opaque, signed token: take it from the next or previous link of a page and do not change "
                 "it (a made-up or altered one is refused with 400). Leave it out for the first page."
             )
-        if schema.get("type") == "string" and not ({"enum", "format", "pattern"} & schema.keys()) and refuses_nul:
+        if schema.get("type") == "string" and not ({"enum", "format", "pattern"} & schema.keys()):
             schema["pattern"] = NO_NUL
 
 
@@ -279,8 +279,8 @@ def postprocess(result, generator, request, public):
         prefix = next((p for p in clinical if path.startswith(f"/api/v1/{p}/")), None)
         is_record = prefix is not None and path in (f"/api/v1/{prefix}/", f"/api/v1/{prefix}/{{id}}/")
         for method, operation in item.items():
-            # The data queries API reads its filters itself, without the form fields that refuse NUL.
-            _tidy_query(operation, refuses_nul=not path.startswith(("/api/v1/queries/", "/api/v1/verifications/")))
+            # Every /api/ query parameter refuses NUL (registry.ops.middleware, before any view).
+            _tidy_query(operation)
             _add_errors(path, method, operation, clinical=is_record)
             if is_record:
                 _clinical_headers(path, method, operation)
