@@ -91,3 +91,39 @@ def test_results_and_figures_are_compressed_with_lz4_where_postgresql_has_it():
             " AND attname IN ('results', 'figures') ORDER BY attname"
         )
         assert cursor.fetchall() == [("figures", "l"), ("results", "l")]
+
+
+def test_results_and_figures_are_kept_as_written():
+    """DocumentField: the run's results come back equal, keys in the order written (PostgreSQL ``json``,
+    not ``jsonb``, which would sort them), floats to the last bit; a figure is read by its name."""
+    from django.db import connection
+
+    results = {"zeta": {"2": [0.1 + 0.2, 1e-300, -0.0, 123456789.123456789]}, "alpha": None, "日本": "急性"}
+    run = AnalysisRun.objects.create(
+        name="cohort_summary", trigger="command", results=results, figures={"os": "<svg>OS</svg>"}
+    )
+    stored = AnalysisRun.objects.get(pk=run.pk)
+    assert stored.results == results
+    assert list(stored.results) == ["zeta", "alpha", "日本"]
+    assert stored.results["zeta"]["2"][0] == 0.30000000000000004
+    assert AnalysisRun.objects.filter(pk=run.pk).values_list("figures__os", flat=True).get() == "<svg>OS</svg>"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_typeof(results)::text, pg_typeof(figures)::text FROM analysis_analysisrun WHERE id = %s",
+                [run.pk],
+            )
+            assert cursor.fetchone() == ("json", "json")
+
+
+def test_the_encoder_writes_what_json_dumps_writes():
+    """The admin's form encodes with the field's encoder (sorted keys, indented): the same JSON."""
+    import json
+
+    field = AnalysisRun._meta.get_field("results")
+    value = {"b": [1, 2.5, None, True], "a": {"x": "y"}, 3: "three"}
+    text = json.dumps(value, sort_keys=False, cls=field.encoder)
+    assert json.loads(text) == json.loads(json.dumps(value))
+    assert json.dumps({"b": 1, "a": 2}, sort_keys=True, indent=2, cls=field.encoder) == json.dumps(
+        {"b": 1, "a": 2}, sort_keys=True, indent=2
+    )
