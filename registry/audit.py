@@ -209,7 +209,19 @@ def recorded_write(instance=None, *, using="default", user=None, reason=None):
             cursor.execute(_CONTEXT_SQL, ["", "", "", ""])
 
 
-class AuditedHistoricalRecords(HistoricalRecords):
+class _StudyIdIndex:
+    """The history tables' index on ``audit_study_id`` (``AuditFields``), declared here rather than
+    with ``db_index`` so PostgreSQL gets a plain btree only: the trail is searched by exact study ID
+    (``selectors.audit_trail``), never by pattern, and each history row written skips a second index."""
+
+    def get_meta_options(self, model):
+        options = super().get_meta_options(model)
+        name = f"hist_{model._meta.model_name[:16]}_study"
+        options["indexes"] = (*options.get("indexes", ()), models.Index(fields=["audit_study_id"], name=name))
+        return options
+
+
+class AuditedHistoricalRecords(_StudyIdIndex, HistoricalRecords):
     """simple-history, reading the actor and the reason from ``audit_context`` when no request has them.
 
     On PostgreSQL it writes nothing: the capture triggers record every write (``registry.trail``).
@@ -235,7 +247,7 @@ class AuditedHistoricalRecords(HistoricalRecords):
         data_changed()
 
 
-class RecordedHistoricalRecords(HistoricalRecords):
+class RecordedHistoricalRecords(_StudyIdIndex, HistoricalRecords):
     """simple-history for the data-management records (queries, verification marks, data cuts,
     signatures): the clinical trail's actor, reason and source (``audit_context``; the
     ``AuditFields`` columns), written by the ORM on every database. Unlike the clinical records'
@@ -253,7 +265,7 @@ class AuditFields(models.Model):
     """Extra columns on every history table, so the trail can be filtered by center and study ID."""
 
     audit_center_id = models.BigIntegerField(null=True, db_index=True)
-    audit_study_id = models.CharField(max_length=20, blank=True, db_index=True)
+    audit_study_id = models.CharField(max_length=20, blank=True)  # indexed by ``_StudyIdIndex``
     audit_source = models.CharField(max_length=120, blank=True)
 
     class Meta:

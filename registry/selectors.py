@@ -283,7 +283,8 @@ def audit_trail(
         if center_id:
             query &= Q(audit_center_id=center_id)
         if study_id:
-            query &= Q(audit_study_id__iexact=study_id.strip())
+            # Study IDs are upper case (``Patient.study_id``'s validator): an exact match, which the index serves.
+            query &= Q(audit_study_id=study_id.strip().upper())
         if patient_id:
             query &= Q(id=patient_id) if model is Patient else Q(patient_id=patient_id)
         if since:

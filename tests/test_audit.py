@@ -5,6 +5,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry import selectors, services
@@ -256,3 +257,26 @@ def test_database_refuses_non_infant_insert_and_update(postgres_only, center):
                 [patient.pk],
             )
     assert Patient.objects.get().age_at_diagnosis_days == 120
+
+
+def test_history_tables_index_the_study_id_once_for_exact_search(postgres_only):
+    """The trail is searched by exact study ID (upper-cased, as study IDs are): one plain btree per
+    history table serves it; no pattern-ops copy for each history row to maintain."""
+    from django.apps import apps
+
+    from registry.audit import AuditFields
+
+    tables = [m._meta.db_table for m in apps.get_models() if issubclass(m, AuditFields)]
+    assert set(CLINICAL_HISTORY_TABLES) <= set(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE %s",
+            [tables, "%audit_study_id%"],
+        )
+        found = cursor.fetchall()
+    assert sorted(table for table, _ in found) == sorted(tables)
+    assert not [definition for _, definition in found if "pattern_ops" in definition]
+    with CaptureQueriesContext(connection) as queries:
+        selectors.audit_trail(study_id=" mll96-0001 ")
+    searches = [q["sql"] for q in queries if "audit_study_id" in q["sql"]]
+    assert searches and not [sql for sql in searches if "UPPER(" in sql.upper()]
