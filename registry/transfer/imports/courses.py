@@ -15,7 +15,7 @@ from itertools import zip_longest
 from operator import itemgetter
 from pathlib import PurePath
 
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 from django.utils.translation import gettext as _
@@ -364,9 +364,12 @@ def _new_record(model, values):
     """``model(**values)``, at a fraction of the cost for the many records of an import.
 
     Django's constructor walks every field of the model and asks each for its default; here the
-    defaults are taken once per model and the values set as the constructor sets them (a
-    relation through its descriptor, which checks and caches the related object). A model with
-    a callable default, or any receiver of the init signals, gets Django's constructor.
+    defaults are taken once per model and the values left as the constructor leaves them: plain
+    fields in the record's ``__dict__`` (their descriptors only read), each relation as its
+    descriptor sets it (the database both are for, the key, the related object cached, and on a
+    one-to-one the record cached on it) without the descriptor's per-call type check and
+    relation veto: the import resolved the related objects itself, on the one database. A model
+    with a callable default, or any receiver of the init signals, gets Django's constructor.
     ``tests/test_imports.py`` keeps the two equal.
     """
     defaults = _defaults(model)
@@ -374,10 +377,32 @@ def _new_record(model, values):
         return model(**values)
     record = model.__new__(model)
     record._state = ModelState()
-    record.__dict__.update(defaults)
-    for name, value in values.items():
-        setattr(record, name, value)
+    state = record.__dict__
+    state.update(defaults)
+    state.update(values)
+    for name, field in _relations(model).items():
+        if name not in state:
+            continue
+        value = state.pop(name)
+        if value is None:
+            setattr(record, name, value)
+        else:
+            if record._state.db is None:
+                record._state.db = router.db_for_write(model, instance=value)
+            if value._state.db is None:
+                value._state.db = router.db_for_write(type(value), instance=record)
+            for local, remote in field.related_fields:
+                state[local.attname] = getattr(value, remote.attname)
+            field.set_cached_value(record, value)
+            if not field.remote_field.multiple:
+                field.remote_field.set_cached_value(value, record)
     return record
+
+
+@functools.cache
+def _relations(model):
+    """{name: field} of the model's forward relations (the fields whose descriptor sets more than one value)."""
+    return {f.name: f for f in model._meta.concrete_fields if f.is_relation}
 
 
 @functools.cache
