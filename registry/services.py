@@ -377,8 +377,10 @@ def save_courses(*, user, writes, source, reason=""):
         for model, (new, stored) in by_model.items():
             if new:
                 if model is not Patient:
+                    # Saved just above: its key now, the patient still cached (the key's own descriptor would
+                    # drop the cache; assigning the patient again checks it once per record).
                     for record in new:
-                        record.patient = record.patient  # saved just above: copies its key, keeps it cached
+                        record.__dict__["patient_id"] = record.patient.pk
                 if copy:
                     bulk_copy.insert(model, new, now=now)
                 else:
