@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 import django
@@ -200,13 +201,25 @@ def measure(n, env):
     files = _run(env, "export", str(n))
     scratch = _scratch_database(env)
     imported = _run({**env, "DATABASE_URL": scratch}, "import", str(n), scratch, stdin=json.dumps(files))
-    return {"api": api, "import": imported}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    measured = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": commit.stdout.strip() or "-"}
+    return {"api": {**api, **measured}, "import": {**imported, **measured}}
+
+
+def _measured(results, part):
+    """When and at which commit: ``--only api_import`` updates these two sections alone."""
+    first = results[0][part] if results else {}
+    return (
+        f"Measured on {first.get('measured_at', '-')} UTC at commit {first.get('commit', '-')}; "
+        "`python -m tests.bench.run --only api_import` updates the REST API and bulk import sections alone."
+    )
 
 
 def markdown(results):
     lines = [
         "## REST API",
         "",
+        _measured(results, "api"),
         "`GET /api/v1/patients/?page_size=100` (patients with their first-line response, relapses, salvage lines,",
         "transplants and follow-ups), token authentication, in process through Django's WSGI stack (no network);",
         f"first, middle and last page, {REPEATS} requests each. Latency is the median and 95th percentile over all",
@@ -227,6 +240,7 @@ def markdown(results):
         "",
         "## Bulk import",
         "",
+        _measured(results, "import"),
         "The identified export of the whole seeded cohort (a ZIP of one CSV file per entity) imported as one file",
         "into a fresh database through `registry.transfer.imports`, as the system: the dry run (every cell parsed,",
         "every course checked by `services.check_courses`, nothing written), the commit (the same checks, then the",
