@@ -5,21 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cuts', '0003_freeze_in_the_database'),
-        ('registry', '0014_history_study_id_index'),
+        ("cuts", "0003_freeze_in_the_database"),
+        ("registry", "0014_history_study_id_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicaldatacut',
-            name='audit_study_id',
+            model_name="historicaldatacut",
+            name="audit_study_id",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddIndex(
-            model_name='historicaldatacut',
-            index=models.Index(fields=['audit_study_id'], name='hist_datacut_study'),
+            model_name="historicaldatacut",
+            index=models.Index(fields=["audit_study_id"], name="hist_datacut_study"),
         ),
     ]

@@ -5,39 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('queries', '0003_nightly_quality_checks'),
-        ('registry', '0014_history_study_id_index'),
+        ("queries", "0003_nightly_quality_checks"),
+        ("registry", "0014_history_study_id_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicaldataquery',
-            name='audit_study_id',
+            model_name="historicaldataquery",
+            name="audit_study_id",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AlterField(
-            model_name='historicalquerymessage',
-            name='audit_study_id',
+            model_name="historicalquerymessage",
+            name="audit_study_id",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AlterField(
-            model_name='historicalsourceverification',
-            name='audit_study_id',
+            model_name="historicalsourceverification",
+            name="audit_study_id",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddIndex(
-            model_name='historicaldataquery',
-            index=models.Index(fields=['audit_study_id'], name='hist_dataquery_study'),
+            model_name="historicaldataquery",
+            index=models.Index(fields=["audit_study_id"], name="hist_dataquery_study"),
         ),
         migrations.AddIndex(
-            model_name='historicalquerymessage',
-            index=models.Index(fields=['audit_study_id'], name='hist_querymessage_study'),
+            model_name="historicalquerymessage",
+            index=models.Index(fields=["audit_study_id"], name="hist_querymessage_study"),
         ),
         migrations.AddIndex(
-            model_name='historicalsourceverification',
-            index=models.Index(fields=['audit_study_id'], name='hist_sourceverificati_study'),
+            model_name="historicalsourceverification",
+            index=models.Index(fields=["audit_study_id"], name="hist_sourceverificati_study"),
         ),
     ]

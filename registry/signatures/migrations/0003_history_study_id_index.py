@@ -5,21 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0014_history_study_id_index'),
-        ('signatures', '0002_never_deleted'),
+        ("registry", "0014_history_study_id_index"),
+        ("signatures", "0002_never_deleted"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalsignature',
-            name='audit_study_id',
+            model_name="historicalsignature",
+            name="audit_study_id",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddIndex(
-            model_name='historicalsignature',
-            index=models.Index(fields=['audit_study_id'], name='hist_signature_study'),
+            model_name="historicalsignature",
+            index=models.Index(fields=["audit_study_id"], name="hist_signature_study"),
         ),
     ]
