@@ -228,15 +228,21 @@ def _text_parts(values):
         text = "\x00".join(values)
         if text.count("\x00") == len(values) - 1:  # no text holds a NUL: the NULs part them
             return [(b"t", text.encode("utf-8", "surrogatepass"))]
-    codes, distinct = _factorize(values)
-    if pd.api.types.infer_dtype(distinct, skipna=False) != "string" and _mixed(values):
+    codes, distinct, objects = _objects_factorized(values)
+    if pd.api.types.infer_dtype(distinct, skipna=False) != "string" and _mixed(objects):
         # Values of several kinds (True and 1, equal to Python, would share a code): coded by kind.
         codes, distinct = pd.factorize(np.array([None if pd.isna(v) else _typed(v) for v in values], dtype=object))
     return [(b"c", _bytes(_narrowest(codes))), (b"u", _distinct_bytes(distinct))]
 
 
 def _factorize(values):
-    """``pd.factorize(values)`` of an object array, the same codes and distinct values, faster.
+    """``pd.factorize(values)`` of an object array, the same codes and distinct values, faster."""
+    return _objects_factorized(values)[:2]
+
+
+def _objects_factorized(values):
+    """:func:`_factorize` and the distinct objects of ``values`` (by identity, each once: every kind
+    of value the column holds, for :func:`_mixed` to read instead of the whole column).
 
     The course table holds each distinct text once (``course_table.conform``), so a text column's
     values are a few objects repeated: they are coded by address first (integers hash many times
@@ -249,11 +255,12 @@ def _factorize(values):
     by_address = pd.factorize(addresses)[0]
     del addresses
     if not len(values):
-        return pd.factorize(values)
+        return (*pd.factorize(values), values)
     # Codes count up in order of first appearance: each object is first where their running maximum grows.
     running = np.maximum.accumulate(by_address)
-    codes, distinct = pd.factorize(values[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])])
-    return codes[by_address], distinct
+    objects = values[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])]
+    codes, distinct = pd.factorize(objects)
+    return codes[by_address], distinct, objects
 
 
 def _mixed(values):

@@ -263,7 +263,7 @@ def test_extraction_is_a_fixed_number_of_queries(course, django_assert_max_num_q
 def test_text_columns_are_coded_as_pd_factorize_codes_them():
     """``_factorize`` codes objects by address first: the same codes and distinct values as
     ``pd.factorize`` whatever the column holds (equal texts held apart, None and NaN, True and 1,
-    0.0 and -0.0, an empty column)."""
+    0.0 and -0.0, an empty column); its distinct objects hold every kind of value the column does."""
     rng = np.random.default_rng(7)
     pool = ["MLL-AF4", "MLL-AF9", None, np.nan, float("nan"), "日本", True, 1, 1.0, 0.0, -0.0, ""]
     for _ in range(300):
@@ -273,6 +273,9 @@ def test_text_columns_are_coded_as_pd_factorize_codes_them():
             # Half the texts are new objects with the same text, as a column not read from the course table.
             values[i] = "".join(list(value)) if isinstance(value, str) and rng.random() < 0.5 else value
         expected_codes, expected = pd.factorize(values)
-        codes, distinct = datasets._factorize(values)
+        codes, distinct, objects = datasets._objects_factorized(values)
         assert np.array_equal(codes, expected_codes), values
         assert [repr(v) for v in distinct] == [repr(v) for v in expected], values
+        # The distinct objects hold every kind of value the column does: the kind check reads them.
+        assert {type(v) for v in objects} == {type(v) for v in values}, values
+        assert datasets._mixed(objects) == datasets._mixed(values), values
