@@ -144,9 +144,9 @@ class AnalysisBusy(Exception):
 
 
 def _start(run):
-    """Mark the run as running; False if there is nothing to do (it finished). AnalysisBusy if it
-    runs on a live worker, or another run of the analysis does (one whose worker was lost is
-    reaped first): only one run per analysis at a time."""
+    """Mark the run as running and return it as it is now; None if there is nothing to do (it
+    finished). AnalysisBusy if it runs on a live worker, or another run of the analysis does (one
+    whose worker was lost is reaped first): only one run per analysis at a time."""
     dead = (
         AnalysisRun.objects.filter(name=run.name, status=AnalysisRun.Status.RUNNING)
         .exclude(pk=run.pk)
@@ -158,17 +158,18 @@ def _start(run):
         with transaction.atomic():
             current = AnalysisRun.objects.select_for_update().get(pk=run.pk)
             if current.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
-                return False
+                return None
             if current.status == AnalysisRun.Status.RUNNING and handoff.is_alive(TASK, run.pk):
                 # A second delivery while its worker still stamps: try later (done by then, or lost).
                 raise AnalysisBusy(f"run {run.pk} is running on another worker")
+            current.status, current.started_at = AnalysisRun.Status.RUNNING, timezone.now()
+            current.attempts += 1
             AnalysisRun.objects.filter(pk=run.pk).update(
-                status=AnalysisRun.Status.RUNNING, started_at=timezone.now(), attempts=current.attempts + 1
+                status=current.status, started_at=current.started_at, attempts=current.attempts
             )
     except IntegrityError:
         raise AnalysisBusy(f"{run.name} is already running") from None
-    run.refresh_from_db()
-    return True
+    return current  # read under the lock, with what was just written: no second read
 
 
 class Stages(dict):
@@ -248,8 +249,10 @@ def data_fingerprint(run):
 def execute_run(run_id):
     """Execute run ``run_id``; returns the run. Safe to call again for the same run."""
     run = AnalysisRun.objects.get(pk=run_id)
-    if run.status == AnalysisRun.Status.SUCCEEDED or not _start(run):
+    started = None if run.status == AnalysisRun.Status.SUCCEEDED else _start(run)
+    if started is None:
         return run
+    run = started
     with handoff.running(TASK, run.pk):
         _execute(run)
     handoff.close(TASK, run.pk)
