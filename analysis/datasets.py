@@ -250,17 +250,21 @@ def _objects_factorized(values):
     ``pd.factorize`` does (equal texts held apart, None and NaN alike: the same codes).
     """
     values = np.ascontiguousarray(values, dtype=object)
-    # The objects' addresses, read while ``values`` holds them.
+    # The objects' addresses, read (and turned back into the objects) while ``values`` holds them.
     addresses = np.ctypeslib.as_array((ctypes.c_size_t * len(values)).from_address(values.ctypes.data))
-    by_address = pd.factorize(addresses)[0]
+    by_address, firsts = pd.factorize(addresses)
     del addresses
     if not len(values):
         return (*pd.factorize(values), values)
-    # Codes count up in order of first appearance: each object is first where their running maximum grows.
-    running = np.maximum.accumulate(by_address)
-    objects = values[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])]
+    # The distinct addresses in order of first appearance: each one's object, once.
+    objects = np.fromiter((_object_at(address) for address in firsts), dtype=object, count=len(firsts))
     codes, distinct = pd.factorize(objects)
     return codes[by_address], distinct, objects
+
+
+def _object_at(address):
+    """The Python object at ``address`` (one an array still holds)."""
+    return ctypes.cast(int(address), ctypes.py_object).value
 
 
 def _mixed(values):
