@@ -66,6 +66,8 @@ TEXT_COLUMNS = (
 )
 # An update reads the changed patients again; beyond this share of the table, all rows are read.
 UPDATE_SHARE = 0.1
+# An update of at most this many patients reads their rows in one fetch per table, not streamed.
+STREAM_ABOVE = 5_000
 # Updates in a row before the table is built again from all rows.
 MAX_UPDATES = 50
 # Updates kept beside the table before it is written whole again (a new process applies them all).
@@ -314,7 +316,7 @@ def current(stages, cut=None):
                 return Table(state.course, ("live", str(base), state.snapshot), "stored")
             if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
                 with stages("extraction"):
-                    tables = read_tables(Patient.objects.filter(pk__in=changed))
+                    tables = read_tables(Patient.objects.filter(pk__in=changed), stream=len(changed) > STREAM_ABOVE)
                 with stages("frames"):
                     rows = build(tables)
                     state.course = _replace(state.course, changed, rows)
@@ -347,6 +349,16 @@ def _save_whole(directory, base, course, snapshot, trail, updated):
     _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
 
 
+def _unchanged(old, new):
+    """Whether ``new`` holds exactly ``old``'s values: the same dtype and bytes; texts and flags equal
+    and of the same type (True and 1 differ)."""
+    if old.dtype != new.dtype:
+        return False
+    if old.dtype != object:
+        return old.tobytes() == new.tobytes()
+    return all(a is b or (type(a) is type(b) and a == b) for a, b in zip(old, new, strict=True))
+
+
 def _replace(course, patients, rows):
     """``course`` with the rows of ``patients`` replaced by ``rows`` (their rows read again; a
     patient no longer in the registry has none), in patient order; a new frame."""
@@ -356,11 +368,17 @@ def _replace(course, patients, rows):
     present = at < len(table_ids)
     present[present] = table_ids[at[present]] == ids[present]
     if present.all() and np.array_equal(rows["patient_id"].to_numpy(), ids):
-        # Edits only (the common case): the same patients, each row written over its own.
+        # Edits only (the common case): the same patients, each row written over its own. A column
+        # whose values at those rows are unchanged is the table's own array (nothing writes into a
+        # course frame), so an edit copies the few columns it changed.
         columns = {}
         for name, values in course.items():
-            columns[name] = values.to_numpy(copy=True)
-            columns[name][at] = rows[name].to_numpy()
+            old, new = values.to_numpy(), rows[name].to_numpy()
+            if _unchanged(old[at], new):
+                columns[name] = old
+            else:
+                columns[name] = old.copy()
+                columns[name][at] = new
         return pd.DataFrame(columns, copy=False)
     kept = course[~np.isin(table_ids, ids)]
     if rows.empty:

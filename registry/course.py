@@ -187,14 +187,17 @@ def _chunked_frame(columns, queryset, kinds):
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
-def read_tables(patients=None):
+def read_tables(patients=None, *, stream=True):
     """The registry rows of ``patients`` (default: all): {"patients": frame, event table: frame}.
 
     One query per table, streamed in chunks (a server-side cursor on PostgreSQL), so memory holds
     the frames and one chunk of rows, not a Python tuple for every row; typed by :data:`KINDS`,
     equal to :func:`tables_from_rows` of the same rows. ``course_frame`` and ``event_tables``
-    both derive from these frames, so a caller that needs both reads once.
+    both derive from these frames, so a caller that needs both reads once. ``stream=False`` (a few
+    patients' rows) fetches each table at once: a cursor's round trips would cost more than its rows.
     """
+    if not stream:
+        return tables_from_rows(read_rows(patients))
     # In a transaction: PostgreSQL's cursors then stream (outside one, a cursor WITH HOLD is
     # materialised whole on the server first).
     with transaction.atomic(savepoint=False):

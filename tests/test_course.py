@@ -191,8 +191,8 @@ def test_tables_are_read_with_one_query_each_and_scoped(cohort, center, django_a
 
 
 def test_tables_read_in_chunks_equal_the_rows_as_a_cut_keeps_them(cohort, monkeypatch):
-    """Streamed chunk by chunk (here 2 rows a chunk) or rebuilt from read_rows (a data cut's copy,
-    through JSON): the same frames, value for value and dtype for dtype."""
+    """Streamed chunk by chunk (here 2 rows a chunk), fetched at once (``stream=False``) or rebuilt from
+    read_rows (a data cut's copy, through JSON): the same frames, value for value and dtype for dtype."""
     from registry import course
     from registry.cuts import snapshot
 
@@ -200,7 +200,7 @@ def test_tables_read_in_chunks_equal_the_rows_as_a_cut_keeps_them(cohort, monkey
     streamed = read_tables()
     rows = course.read_rows()
     via_json = snapshot.rows_of(snapshot.take(Patient.objects.all())[0])
-    for rebuilt in (course.tables_from_rows(rows), course.tables_from_rows(via_json)):
+    for rebuilt in (read_tables(stream=False), course.tables_from_rows(rows), course.tables_from_rows(via_json)):
         assert streamed.keys() == rebuilt.keys()
         for name in streamed:
             pd.testing.assert_frame_equal(streamed[name], rebuilt[name], check_exact=True, obj=name)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
@@ -114,6 +115,22 @@ def test_changes_through_the_services_update_only_the_changed_patients(pg_cohort
     assert updated.how == "updated" and updated.patients == 3
     assert_same(updated)
     assert updated.course.loc[updated.course["patient_id"] == patient.pk, "wbc_300_or_more"].item() == 1
+
+
+def test_an_edit_copies_only_the_columns_it_changed(cohort):
+    """The table's other columns are shared, never written into; the table before is left as it was."""
+    before = fresh()
+    kept = before.copy(deep=True)
+    patient = cohort[0]
+    patient.wbc = (patient.wbc or 0) + 1
+    services.save_record(user=None, record=patient, reason="lab report", source="test")
+    rows = course_table.build(read_tables(Patient.objects.filter(pk=patient.pk), stream=False))
+    after = course_table._replace(before, [patient.pk], rows)
+    pd.testing.assert_frame_equal(after, fresh(), check_exact=True)
+    pd.testing.assert_frame_equal(before, kept, check_exact=True)
+    copied = {name for name in after if not np.shares_memory(after[name].to_numpy(), before[name].to_numpy())}
+    assert "wbc" in copied and "study_id" not in copied and "diagnosis_date" not in copied
+    assert not course_table._unchanged(pd.Series([True]).to_numpy(dtype=object), pd.Series([1]).to_numpy(dtype=object))
 
 
 def test_new_and_deleted_patients(pg_cohort, center, updates_up_to_half):
