@@ -18,6 +18,11 @@ def _dumps(value, option=0):
     return orjson.dumps(value, option=option | orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _dump_bytes(value):
+    # The UTF-8 bytes psycopg sends, without a detour through a str.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 class _Encoder(json.JSONEncoder):
     """json.dumps(value, cls=_Encoder) by orjson (the admin's form sorts keys and indents)."""
 
@@ -54,7 +59,7 @@ class DocumentField(models.JSONField):
             value = self.get_prep_value(value)
         from psycopg.types.json import Json
 
-        return Json(value, dumps=_dumps)
+        return Json(value, dumps=_dump_bytes)
 
     def from_db_value(self, value, expression, connection):
         if not isinstance(value, str | bytes):  # SQLite extracts a key's number as a number

@@ -299,7 +299,7 @@ def _execute(run):
         run.error = traceback.format_exc()
     run.finished_at = timezone.now()
     run.duration_seconds = time.perf_counter() - clock
-    with stages("storage"):
+    with stages("storage"), _parameters_apart():
         run.save()
     run.stage_seconds = dict(stages)  # not stored: the log and the benchmark read it
     log.info(
@@ -309,6 +309,25 @@ def _execute(run):
         run.duration_seconds,
         ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.items()),
     )
+
+
+@contextmanager
+def _parameters_apart():
+    """On PostgreSQL, statements send their parameters apart from the SQL (server-side binding), not
+    quoted into it as Django's cursors do: a run's few MB of results and figures are sent as they are,
+    in about half the time. Nothing else changes: the same UPDATE, the same values."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    quoting, raw.cursor_factory = raw.cursor_factory, ServerBindingCursor
+    try:
+        yield
+    finally:
+        raw.cursor_factory = quoting
 
 
 def latest_runs(parameters=None, names=None, cut=None):
