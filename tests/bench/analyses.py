@@ -26,6 +26,8 @@ STAGES = ("extraction", "frames", "fingerprint", "statistics", "figures", "stora
 
 
 CHANGED_PATIENTS = 100
+# Steady-state whole runs and passes of the statistics alone; each reports its fastest.
+REPEATS = 3
 
 
 def _whole_run(runs, AnalysisRun, out, *, fresh_process):
@@ -77,8 +79,14 @@ def main(n):
     # the worker runs every analysis again; the first reads the changed patients and updates the table.
     # Once by the worker process that ran the last runs (the table in its memory), once by a new one
     # (it reads the table and its updates from disk).
-    _change_patients(CHANGED_PATIENTS)
-    _whole_run(runs, AnalysisRun, out, fresh_process=False)
+    # Each of REPEATS times after its own edits; the fastest is reported (the machine's noise only adds).
+    steady = []
+    for _ in range(REPEATS):
+        _change_patients(CHANGED_PATIENTS)
+        steady.append({})
+        _whole_run(runs, AnalysisRun, steady[-1], fresh_process=False)
+    out.update(min(steady, key=lambda attempt: attempt["whole_run_seconds"]))
+    out["whole_run_all_seconds"] = [attempt["whole_run_seconds"] for attempt in steady]
     _change_patients(CHANGED_PATIENTS)
     fresh = {}
     _whole_run(runs, AnalysisRun, fresh, fresh_process=True)
@@ -87,17 +95,18 @@ def main(n):
     out["stored_mb"] = _stored_mb(AnalysisRun)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    # The statistics calls alone, on frames already in memory.
+    # The statistics calls alone, on frames already in memory: REPEATS passes, the fastest reported.
     _, course = runs._course_frame(runs.DataRevision.current(), {})
-    compute_total = 0.0
-    frames_by_name = {}
-    for name, analysis in runs.ANALYSES.items():
-        frames = analysis.inputs(course)
-        frames_by_name[name] = frames
-        _, compute = timed(analysis.compute, frames)
-        compute_total += compute
+    frames_by_name = {name: analysis.inputs(course) for name, analysis in runs.ANALYSES.items()}
+    passes = []
+    for _ in range(REPEATS):
+        passes.append({name: timed(a.compute, frames_by_name[name])[1] for name, a in runs.ANALYSES.items()})
+    fastest = min(passes, key=lambda seconds: sum(seconds.values()))
+    for name, compute in fastest.items():
         out["analyses"][name]["statistics_seconds"] = compute
+    compute_total = sum(fastest.values())
     out["statistics_seconds"] = compute_total
+    out["statistics_all_seconds"] = [sum(seconds.values()) for seconds in passes]
     out["overhead_ratio"] = out["whole_run_seconds"] / compute_total
 
     # R's survival on the same frames, exported to CSV.
@@ -155,7 +164,8 @@ def markdown(results):
         f"- **whole run**: all {len(names)} analyses through `analysis.runs.execute_run`, one after another as a",
         f"  worker runs them, after {CHANGED_PATIENTS} patients were edited through the services since the",
         "  last runs (the steady state of a registry: a day's edits between refreshes), by the worker process",
-        "  that ran the last runs. The course table (`analysis.course_table`) is brought up to date by the first",
+        f"  that ran the last runs; the fastest of {REPEATS} such runs, each after its own edits. The course",
+        "  table (`analysis.course_table`) is brought up to date by the first",
         "  analysis: the changed patients' rows are read again (the change log says which) and replace theirs in",
         "  the table the process holds; the update is written beside the table on disk. **new worker**: the same",
         f"  after another {CHANGED_PATIENTS} edits, by a new worker process: it reads the table and its updates",
@@ -166,12 +176,14 @@ def markdown(results):
         "- **first run**: the same, on the freshly seeded database: the first analysis builds the course table",
         "  from every row (as after a restore, a new code version, or a change to more than a tenth of the",
         "  patients).",
-        "- **statistics only**: the same statistics calls on frames already in memory;",
+        "- **statistics only**: the same statistics calls on frames already in memory, the fastest of",
+        f"  {REPEATS} passes;",
         "  **whole / statistics** = whole run / statistics only (target <= 1.2 at 100,000).",
         "- **R**: R's survival/cmprsk making the comparable core calls (KM with summary, reverse KM, log-rank and KM",
         "  per factor, Cox with cox.zph, counting-process Cox, cuminc with Gray's test, OS from diagnosis by trial)",
         "  on the same frames exported to CSV (`tests/bench/analysis_bench.R`), timed inside R (reading the CSV",
-        "  files not counted); **whole / R** = our whole run / R (target <= 1.0 at 1,000,000), **first / R** the",
+        "  files not counted; the fastest of 3 times); **whole / R** = our whole run / R (target <= 1.0 at",
+        "  1,000,000), **first / R** the",
         "  first run's; **statistics / R** = statistics only / R.",
         "- **peak RSS**: peak resident memory of the measuring process (ours; both runs) and of Rscript (R);",
         "  **stored**: the runs' results and figures as PostgreSQL stores them (compressed).",

@@ -1,6 +1,7 @@
 # Times R's survival/cmprsk on the same analysis frames the registry computes on
 # (written as CSV by tests/bench/analyses.py). Usage: Rscript analysis_bench.R <dir>
-# Prints one line: seconds=<elapsed> for the whole set of calls.
+# Prints one line: seconds=<elapsed> for the whole set of calls, the fastest of 3 times
+# (as tests/bench/analyses.py reports the fastest of its runs).
 suppressPackageStartupMessages({library(survival); library(cmprsk)})
 dir <- commandArgs(trailingOnly = TRUE)[1]
 os2 <- read.csv(file.path(dir, "os2.csv"))
@@ -9,7 +10,7 @@ cir <- read.csv(file.path(dir, "cir.csv"))
 osdx <- read.csv(file.path(dir, "osdx.csv"))
 factors <- c("age_under_3_months", "cns_involvement", "wbc_100_or_more", "wbc_300_or_more",
              "mll_partner", "first_remission", "relapse_site", "salvage_remission", "hsct")
-elapsed <- system.time({
+calls <- function() {
   fit <- survfit(Surv(time, event) ~ 1, data = os2)
   s <- summary(fit, times = c(365.25, 1095.75, 1826.25))
   fu <- survfit(Surv(time, 1 - event) ~ 1, data = os2)
@@ -28,7 +29,8 @@ elapsed <- system.time({
   ci <- cuminc(cir$time, cir$event_type, cir$trial)
   survfit(Surv(time, event) ~ 1, data = osdx)
   survdiff(Surv(time, event) ~ trial, data = osdx)
-})[["elapsed"]]
+}
+elapsed <- min(sapply(1:3, function(i) system.time(calls())[["elapsed"]]))
 cat(sprintf("seconds=%.4f\n", elapsed))
 # R's own peak resident memory (VmHWM of this process since its exec; the rusage of a child
 # would count the pages it shared with the forking Python process).
