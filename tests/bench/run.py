@@ -115,11 +115,20 @@ def _by_heading(text):
     return {part.splitlines()[0]: part.rstrip("\n") for part in parts if part.startswith("## ")}
 
 
-def merge_report(sections):
-    """Replace only the given sections of docs/benchmarks.md (by their '## ' heading); add new ones at the end."""
+def merge_report(sections, only):
+    """Replace only the given sections of docs/benchmarks.md (by their '## ' heading); add new ones at the end.
+    A section that does not say when it was measured says so under its heading: not by the make bench
+    the header names."""
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    stamp = (
+        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit {commit.stdout.strip() or '-'} by "
+        f"`python -m tests.bench.run --only {only}`, apart from the `make bench` above."
+    )
     for heading, new in _by_heading("\n\n".join(sections)).items():
+        if "Measured on" not in new:
+            new = new.replace(heading + "\n", f"{heading}\n\n{stamp}\n", 1)
         old = _by_heading(text).get(heading)
         text = text.replace(old, new) if old else text.rstrip("\n") + "\n\n" + new + "\n"
     path.write_text(text)
@@ -147,7 +156,7 @@ def main():
             print(json.dumps(result)[:500], file=sys.stderr, flush=True)
     sections = [m.markdown(by_module[m.__name__]) for m in modules]
     if args.only:
-        merge_report(sections)
+        merge_report(sections, args.only)
     else:
         write_report(sections)
     if not args.only or "stats_vs_r" in args.only.split(","):
