@@ -29,30 +29,34 @@ def salvage_lines(course):
     ``salvage_lines_coded``."""
     if "salvage_lines_coded" not in course or course.empty:
         return pd.DataFrame(columns=LINE_COLUMNS)
-    coded = course[["patient_id", "salvage_lines_coded"]].dropna(subset=["salvage_lines_coded"])
-    texts = coded["salvage_lines_coded"].astype(str).to_numpy()
-    # "CODE:RESPONSE CODE:RESPONSE ...", in date order: one row per line, numbered per patient.
-    # All texts split at once (one string, one split), each patient's lines counted by its spaces.
-    tokens = " ".join(texts).split()
-    per_patient = np.fromiter((text.count(" ") + 1 if text else 0 for text in texts), dtype="int64", count=len(texts))
-    if not tokens:
+    per_course_row = course["salvage_lines_coded"].to_numpy()
+    coded = pd.notna(per_course_row)
+    # "CODE:RESPONSE CODE:RESPONSE ...", in date order. Patients share few distinct texts: each is
+    # split once into its lines, then spread over the patients who have it (one row per line,
+    # numbered per patient); each distinct "CODE:RESPONSE" is split at its last colon once.
+    which, texts = pd.factorize(per_course_row[coded])
+    lines_of_text = [str(text).split() for text in texts]
+    per_text = np.fromiter(map(len, lines_of_text), dtype="int64", count=len(lines_of_text))
+    per_patient = per_text[which]
+    n_lines = int(per_patient.sum())
+    if not n_lines:
         return pd.DataFrame(columns=LINE_COLUMNS)
-    if len(tokens) != per_patient.sum():  # other spacing than the course frame's one space between lines
-        per_patient = np.fromiter((len(text.split()) for text in texts), dtype="int64", count=len(texts))
-    # Few distinct "CODE:RESPONSE" texts: split each once, then spread them over the lines.
-    which, distinct = pd.factorize(np.asarray(tokens, dtype=object))
+    token, distinct = pd.factorize(np.array([line for lines in lines_of_text for line in lines], dtype=object))
+    number = np.arange(n_lines, dtype="int64") - np.repeat(np.cumsum(per_patient) - per_patient, per_patient)
+    line_token = token[np.repeat((np.cumsum(per_text) - per_text)[which], per_patient) + number]
     parts = pd.Series(distinct, dtype=object).str.rpartition(":")
-    starts = np.repeat(np.cumsum(per_patient) - per_patient, per_patient)
     out = pd.DataFrame(
         {
-            "patient_id": np.repeat(coded["patient_id"].to_numpy().astype("int64"), per_patient),
-            "number": np.arange(len(tokens), dtype="int64") - starts + 1,
-            "regimen_code": parts[0].to_numpy(dtype=object)[which],
-            "response": parts[2].to_numpy(dtype=object)[which],
+            "patient_id": np.repeat(course["patient_id"].to_numpy()[coded].astype("int64"), per_patient),
+            "number": number + 1,
+            "regimen_code": parts[0].to_numpy(dtype=object)[line_token],
+            "response": parts[2].to_numpy(dtype=object)[line_token],
         },
         columns=LINE_COLUMNS,
     )
-    return out.sort_values(["patient_id", "number"], ignore_index=True)
+    if (np.diff(out["patient_id"].to_numpy()) < 0).any():  # the course frame is in patient order
+        out = out.sort_values("patient_id", kind="stable", ignore_index=True)
+    return out
 
 
 def salvage_regimens(lines):

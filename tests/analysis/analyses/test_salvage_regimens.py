@@ -49,6 +49,18 @@ def test_lines_keep_their_patient_whatever_the_frame_index():
     assert salvage_lines(frame.assign(salvage_lines_coded=None)).empty
 
 
+def test_patients_with_the_same_text_each_get_its_lines():
+    shared = "FLAG:PR ICE:CR"
+    frame = pd.DataFrame({"patient_id": [5, 2, 8], "salvage_lines_coded": [shared, "ICE:NR", "FLAG:PR ICE:CR"]})
+    lines = salvage_lines(frame)
+    assert lines.to_dict("list") == {
+        "patient_id": [2, 5, 5, 8, 8],
+        "number": [1, 1, 2, 1, 2],
+        "regimen_code": ["ICE", "FLAG", "ICE", "FLAG", "ICE"],
+        "response": ["NR", "PR", "CR", "PR", "CR"],
+    }
+
+
 def test_counts_and_exact_intervals_per_code_not_coded_last():
     results = to_python(salvage_regimens(salvage_lines(course())))
     assert results["schema"] == "salvage_regimens/1"
