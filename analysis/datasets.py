@@ -16,22 +16,11 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from registry.course import CUTOFF_FACTORS, factors
+from registry.course import factors
 
 from .stats import counting_process_frame
 
 NS_PER_DAY = 86_400 * 10**9
-# The course columns :func:`registry.course.factors` reads.
-FACTOR_SOURCES = (
-    *CUTOFF_FACTORS,
-    "mll_partner",
-    "cr1_date",
-    "first_remission_months",
-    "relapse1_date",
-    "relapse1_site",
-    "trial",
-    "center",
-)
 
 
 def _column(df, name, rows=None):
@@ -68,11 +57,10 @@ def _endpoint_frame(df, rows, **columns):
     The frame holds the arrays as they are, one block each: pandas' merge of them into blocks
     would copy every column again (object columns twice) for the same frame.
     """
-    sources = pd.DataFrame({name: _column(df, name, rows) for name in FACTOR_SOURCES}, copy=False)
     parts = {
         "patient_id": _column(df, "patient_id", rows),
         "study_id": _column(df, "study_id", rows),
-        **{name: values.to_numpy() for name, values in factors(sources).items()},
+        **{name: values.to_numpy() for name, values in factors(df, rows).items()},
         **columns,
     }
     return pd.DataFrame(parts, copy=False)

@@ -353,8 +353,17 @@ def event_tables(patients=None, *, tables=None, course=None):
     return out
 
 
-def factors(df):
-    """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels."""
+def factors(df, rows=None):
+    """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels: of every
+    row of ``df``, or of the rows at the positions ``rows`` (a frame with a fresh index)."""
+
+    def read(name):  # the column's values at ``rows`` (a view for every row)
+        values = df[name].to_numpy()
+        return values if rows is None else values[rows]
+
+    def column(name):  # the new frame's own array
+        return read(name).copy() if rows is None else read(name)
+
     # Each label column is a take from its three labels (no text built per patient).
     first_remission = np.array(
         [
@@ -365,21 +374,21 @@ def factors(df):
         dtype=object,
     )
     relapse_site = np.array(["induction failure", "isolated marrow", "extramedullary involved"], dtype=object)
-    short = df["first_remission_months"].to_numpy() < FIRST_REMISSION_CUTOFF_MONTHS
-    marrow = df["relapse1_site"].to_numpy() == "BM"
-    partner = df["mll_partner"].to_numpy(copy=True)
+    short = read("first_remission_months") < FIRST_REMISSION_CUTOFF_MONTHS
+    marrow = read("relapse1_site") == "BM"
+    partner = column("mll_partner")
     columns = {
-        **{column: df[column].to_numpy(copy=True) for column in CUTOFF_FACTORS},
+        **{name: column(name) for name in CUTOFF_FACTORS},
         "mll_partner": partner,
         "partner_af4": (partner == "AF4").astype(int),
-        "first_remission": first_remission[np.where(df["cr1_date"].isna().to_numpy(), 0, np.where(short, 1, 2))],
-        "relapse_site": relapse_site[np.where(df["relapse1_date"].isna().to_numpy(), 0, np.where(marrow, 1, 2))],
-        "trial": df["trial"].to_numpy(copy=True),
-        "center": df["center"].to_numpy(copy=True),
+        "first_remission": first_remission[np.where(pd.isna(read("cr1_date")), 0, np.where(short, 1, 2))],
+        "relapse_site": relapse_site[np.where(pd.isna(read("relapse1_date")), 0, np.where(marrow, 1, 2))],
+        "trial": column("trial"),
+        "center": column("center"),
     }
     # Every array is the frame's own: taken as they are (pandas' merge of them into blocks would
     # copy each again).
-    return pd.DataFrame(columns, index=df.index, copy=False)
+    return pd.DataFrame(columns, index=df.index if rows is None else None, copy=False)
 
 
 # Disease status at a transplant after recurrence, as the paper groups it.
