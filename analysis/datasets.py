@@ -212,9 +212,12 @@ def _column_parts(column):
 def _text_parts(values):
     values = values.astype(object, copy=False)
     sample = values[:DISTINCT_SAMPLE]
-    if len(pd.unique(sample)) == len(sample) and pd.api.types.infer_dtype(values, skipna=False) == "string":
-        text = "\x00".join(values)
-        if text.count("\x00") == len(values) - 1:  # no text holds a NUL: the NULs part them
+    if len(pd.unique(sample)) == len(sample):
+        try:  # every value a text, none missing (join takes texts only)
+            text = "\x00".join(values)
+        except TypeError:
+            text = None
+        if text is not None and text.count("\x00") == len(values) - 1:  # no text holds a NUL: the NULs part them
             return [(b"t", text.encode("utf-8", "surrogatepass"))]
     codes, distinct, objects = _objects_factorized(values)
     if pd.api.types.infer_dtype(distinct, skipna=False) != "string" and _mixed(objects):
