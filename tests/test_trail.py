@@ -6,6 +6,7 @@ the data revision move on every path.
 """
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.db import connection, models
@@ -13,7 +14,7 @@ from django.db import connection, models
 from registry import services, trail
 from registry.audit import audit_context
 from registry.models import DataRevision, FirstLineResponse, Patient, Relapse
-from tests.factories import PatientFactory, relapsed_course
+from tests.factories import PatientFactory, SalvageLineFactory, relapsed_course
 
 pytestmark = pytest.mark.django_db
 
@@ -231,8 +232,60 @@ def test_a_statement_that_changes_nothing_writes_no_history(postgres_only, cente
     assert (revision(), Patient.history.count()) == (before, rows)
 
 
+# Texts that JSON escapes or that are not ASCII, in one column of one multi-row statement.
+AWKWARD_TEXTS = [
+    'quote " backslash \\ slash /',
+    "line\nbreak\ttab\rreturn",
+    "control \x01\x1f",
+    "日本語のレジメン",
+    "🧬 emoji",
+    "'single'",
+]
+
+
+def test_the_capture_prints_a_row_as_its_json_text_column_by_column(postgres_only, center):
+    """Migration 0015: the capture's text of a row, printed column by column, is the text every link is
+    defined on (``registry_trail_row_text(to_jsonb(h))``) for texts JSON escapes, NULLs, numbers,
+    dates and timestamps: the links verify recomputes are the ones the capture wrote."""
+    patient = relapsed_course(center=center)
+    lines = [
+        SalvageLineFactory(
+            patient=patient,
+            start_date=patient.diagnosis_date + timedelta(days=211 + n),
+            response="NE",
+            response_date=None,
+        )
+        for n in range(len(AWKWARD_TEXTS))
+    ]
+    ids = [line.pk for line in lines]
+    sql(
+        "UPDATE registry_salvageline s SET regimen = t.text, agents = t.text || t.text"
+        " FROM unnest(%s::bigint[], %s::text[]) AS t(id, text) WHERE s.id = t.id",
+        [ids, AWKWARD_TEXTS],
+    )
+    sql("UPDATE registry_patient SET wbc = 123456.7 WHERE id = %s", [lines[0].patient_id])
+    by_column = import_module("registry.migrations.0015_trail_text_by_column")
+    for history in trail.CLINICAL_TABLES.values():
+        columns = [
+            name
+            for (name,) in sql(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                [history],
+            )
+            if name not in ("chain_seq", "chain_hash")
+        ]
+        text = by_column.column_row_text("", columns)
+        differing = sql(
+            f"SELECT count(*) FROM {history} h WHERE {text} IS DISTINCT FROM registry_trail_row_text(to_jsonb(h))"
+        )
+        assert differing == [(0,)], history
+    assert {row[0] for row in sql("SELECT regimen FROM registry_historicalsalvageline")} >= set(AWKWARD_TEXTS)
+    assert_chained("registry_historicalsalvageline")
+    assert_chained("registry_historicalpatient")
+
+
 def test_the_capture_copies_every_column_of_its_clinical_table(postgres_only):
-    """The capture names its columns: a migration that adds one must call 0012's create_capture again."""
+    """The capture names its columns: a migration that adds one must call 0015's create_capture again."""
     for clinical, history in trail.CLINICAL_TABLES.items():
         source = sql(f"SELECT pg_get_functiondef('registry_trail_capture_{clinical}'::regproc)")[0][0]
         columns = sql(

@@ -21,9 +21,9 @@ every row; at 100,000 patients an import spent more than a minute there. From he
 
 Every existing row and link stays as it is; ``registry.trail.verify`` is unchanged.
 
-A later migration that adds a column to a clinical table and its history table must call
-:func:`create_capture` again (``import_module("registry.migrations.0012_trail_set_based")``):
-the capture names its columns. ``tests/test_trail.py`` fails until it does.
+A later migration that adds a column to a clinical table and its history table must create the
+capture again, as migration 0015 does it (``import_module("registry.migrations.0015_trail_text_by_column")
+.create_capture``): the capture names its columns. ``tests/test_trail.py`` fails until it does.
 """
 
 from importlib import import_module
@@ -128,7 +128,7 @@ BEGIN
     -- chain_seq and the chain all follow id. The row trigger lets these links through (its WHEN).
     INSERT INTO {s}{history} ({columns}, chain_seq, chain_hash)
     SELECT h.*, head.seq + row_number() OVER w,
-           {s}registry_trail_chained({s}registry_trail_row_text(to_jsonb(h)), head.hash) OVER w
+           {s}registry_trail_chained({row_text}, head.hash) OVER w
     FROM (
         SELECT {values}
         FROM changed c {join}
@@ -182,8 +182,15 @@ def _schema(cursor):
     return cursor.fetchone()[0] + "."
 
 
-def create_capture(schema_editor):
-    """(Re)create every clinical table's capture function for the columns its tables have now."""
+# A row's canonical text as the capture computes it: by default from the row as JSON
+# (``registry_trail_row_text``); migration 0015 passes its column-by-column equivalent.
+def json_row_text(schema, history_columns):
+    return f"{schema}registry_trail_row_text(to_jsonb(h))"
+
+
+def create_capture(schema_editor, row_text=json_row_text):
+    """(Re)create every clinical table's capture function for the columns its tables have now;
+    ``row_text(schema, history columns)`` is the SQL of a row's canonical text (the row is ``h``)."""
     cursor = schema_editor.connection.cursor()
     schema = _schema(cursor)
     for clinical, history in CLINICAL_TABLES.items():
@@ -219,6 +226,7 @@ def create_capture(schema_editor):
             .replace("{columns}", ", ".join(name for name, _ in history_columns))
             .replace("{values}", ",\n               ".join(values))
             .replace("{join}", join)
+            .replace("{row_text}", row_text(schema, [name for name, _ in history_columns]))
             .replace("{s}", schema)
         )
 
