@@ -13,9 +13,11 @@ An update writes only the changed patients' rows beside the table (``live-<code>
 every ``COMPACT_AFTER`` updates the table is written whole again); a worker process keeps the table
 in memory between runs and applies the updates other processes wrote.
 
-The table is a cache, never the authority: a run's fingerprint is computed from the frames it
-reads, and a table updated from the log equals the frame built from all rows
-(``tests/analysis/test_course_table.py`` checks it after every kind of change). It is rebuilt from
+The table is a cache, never the authority: a table updated from the log equals the frame built
+from all rows, and so does its fingerprint (``tests/analysis/test_course_table.py`` checks both after
+every kind of change). A run's fingerprint is that of the course frame it reads
+(``analysis.datasets.fingerprint``): the process keeps each column's digest with the table and
+hashes again only the columns an update changed (an update writes new arrays for those alone). It is rebuilt from
 all rows when no table exists, when more than a tenth of the patients changed, after
 ``MAX_UPDATES`` updates, when a center's or trial's code changed, or when the trail
 went backwards (a restore). A data cut's table is built once from the cut's rows.
@@ -235,23 +237,42 @@ def changed_patients(seen, limit):
 
 class Table:
     """A course frame and where it came from: ``key`` names its content (for the callers' caches),
-    ``how`` is "stored" (read as it was), "updated" (``patients`` read again) or "built"."""
+    ``how`` is "stored" (read as it was), "updated" (``patients`` read again) or "built";
+    ``digests``: its columns' digests known so far, for ``analysis.datasets.fingerprint`` to use and fill."""
 
-    def __init__(self, course, key, how, patients=0):
+    def __init__(self, course, key, how, patients=0, digests=None):
         self.course, self.key, self.how, self.patients = course, key, how, patients
+        self.digests = {} if digests is None else digests
 
 
 class _State:
-    """The live table as this process holds it: the stored table, with the updates it applied."""
+    """The live table as this process holds it: the stored table, with the updates it applied, and
+    the digests of its columns computed so far."""
 
     def __init__(self, course, manifest, base_mtime):
         self.course, self.snapshot, self.trail = course, manifest["snapshot"], manifest["trail"]
         self.base_mtime, self.updates = base_mtime, []
         self.updated = manifest.get("updated", 0)  # updates since the table was built from all rows
+        self.digests = {}
 
     @property
     def update_count(self):
         return self.updated + len(self.updates)
+
+    def replace(self, patients, rows):
+        """The table with the rows of ``patients`` replaced (:func:`_replace`); the digest of a column
+        it left as it was (the same array) is kept."""
+        before, self.course = self.course, _replace(self.course, patients, rows)
+        self.digests = {
+            name: digest
+            for name, digest in self.digests.items()
+            if name in self.course and _same_array(before[name].to_numpy(), self.course[name].to_numpy())
+        }
+
+
+def _same_array(a, b):
+    """Whether ``a`` and ``b`` are the same values in the same memory (both alive: not reused)."""
+    return a.dtype == b.dtype and a.__array_interface__ == b.__array_interface__
 
 
 _memory = {}  # {directory: _State}: the live table, kept between runs by a long-lived worker
@@ -277,7 +298,7 @@ def _caught_up(directory, base):
     for path in _updates(directory):
         if path.name not in state.updates:
             rows, manifest = load(path)
-            state.course = _replace(state.course, manifest["patients"], rows)
+            state.replace(manifest["patients"], rows)
             state.snapshot, state.trail = manifest["snapshot"], manifest["trail"]
             state.updates.append(path.name)
     return state
@@ -299,8 +320,8 @@ def current(stages, cut=None):
             with stages("extraction"):
                 if path not in _loaded:
                     _loaded.clear()
-                    _loaded[path] = load(path)[0]
-        return Table(_loaded[path], ("cut", cut.pk, str(path)), "stored")
+                    _loaded[path] = Table(load(path)[0], ("cut", cut.pk, str(path)), "stored")
+        return _loaded[path]
     base = directory / f"live-{CODE_VERSION}.npz"
     with _locked(directory):
         with stages("extraction"):
@@ -313,40 +334,41 @@ def current(stages, cut=None):
                 limit = max(1, int(len(state.course) * UPDATE_SHARE))
                 changed = None if went_back else changed_patients(state.snapshot, limit + 1)
             if changed is not None and not changed:
-                return Table(state.course, ("live", str(base), state.snapshot), "stored")
+                return Table(state.course, ("live", str(base), state.snapshot), "stored", digests=state.digests)
             if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
                 with stages("extraction"):
                     tables = read_tables(Patient.objects.filter(pk__in=changed), stream=len(changed) > STREAM_ABOVE)
                 with stages("frames"):
                     rows = build(tables)
-                    state.course = _replace(state.course, changed, rows)
+                    state.replace(changed, rows)
                     state.snapshot, state.trail = now, lengths
                     if len(state.updates) + 1 < COMPACT_AFTER:
                         path = base.with_name(f"live-{CODE_VERSION}.u{len(state.updates) + 1:04d}.npz")
                         save(rows, path, {"patients": changed, "snapshot": now, "trail": lengths})
                         state.updates.append(path.name)
                     else:
-                        _save_whole(directory, base, state.course, now, lengths, state.update_count + 1)
-                return Table(state.course, ("live", str(base), now), "updated", len(changed))
+                        _save_whole(directory, base, state.course, now, lengths, state.update_count + 1, state.digests)
+                return Table(state.course, ("live", str(base), now), "updated", len(changed), state.digests)
         with stages("extraction"):
             tables = read_tables(Patient.objects.all())
         with stages("frames"):
             course = build(tables)
             del tables
             _save_whole(directory, base, course, now, lengths, 0)
-        return Table(course, ("live", str(base), now), "built")
+        return Table(course, ("live", str(base), now), "built", digests=_memory[directory].digests)
 
 
-def _save_whole(directory, base, course, snapshot, trail, updated):
+def _save_whole(directory, base, course, snapshot, trail, updated, digests=None):
     """Write the whole live table (built from all rows, or with ``updated`` updates since), drop the
-    update files beside it, and hold it as this process's table."""
+    update files beside it, and hold it as this process's table (with its columns' ``digests`` known so far)."""
     manifest = {"snapshot": snapshot, "trail": trail, "updated": updated, "saved": time.time()}
     save(course, base, manifest)
     for older in directory.glob("live-*.npz"):  # earlier code versions' tables, and updates
         if older != base:
             older.unlink(missing_ok=True)
     _memory.clear()
-    _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
+    state = _memory[directory] = _State(course, manifest, base.stat().st_mtime_ns)
+    state.digests = {} if digests is None else digests
 
 
 def _unchanged(old, new):

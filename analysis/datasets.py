@@ -162,29 +162,46 @@ def counting_process(frame):
     )
 
 
-def fingerprint(*frames):
+def fingerprint(*frames, digests=None):
     """SHA-256 of the frames' content (columns, dtypes, values and order): the identity of a run's
     input. Equal frames give equal fingerprints, in any process; a changed value changes it.
 
-    Per frame: the row count and each column's name and dtype; then each column as pieces of a
-    tag, a length (bytes) and the bytes. Integers: in the narrowest of int8/16/32/64 that holds
-    them all. Floats: every NaN alike, -0.0 as 0.0. Dates and flags: their bytes in memory.
-    Text (object) columns: each value's code in order of first appearance (``pd.factorize``: None
-    and NaN alike, -1) as integers above, then the distinct values in that order in UTF-8 with a
-    NUL between them (each as its kind and text if they are not all text or one holds a NUL; a
-    column of mixed kinds is coded by kind and text, so True, 1 and "1" differ). A column of
-    texts with none missing whose first ``DISTINCT_SAMPLE`` are distinct (study ids): its texts
-    with a NUL between them.
+    Per frame: the row count and each column's name and dtype; then each column's
+    :func:`column_digest`. ``digests`` ({column name: digest}, one frame only) holds digests already
+    known for that frame's own columns (``analysis.course_table`` keeps them for the course table,
+    whose columns an update mostly leaves as they were); the others are computed and added to it.
     """
+    if digests is not None and len(frames) != 1:
+        raise ValueError("Known column digests belong to one frame")
     digest = hashlib.sha256()
     for frame in frames:
         header = [len(frame), *(f"{name}:{dtype}" for name, dtype in frame.dtypes.items())]
         digest.update(("\x1f".join(map(str, header)) + "\x1e").encode())
-        for _name, column in frame.items():
-            for tag, data in _column_parts(column):
-                digest.update(tag + len(data).to_bytes(8, "little"))
-                digest.update(data)
+        for name, column in frame.items():
+            if digests is None:
+                digest.update(column_digest(column))
+                continue
+            if name not in digests:
+                digests[name] = column_digest(column)
+            digest.update(digests[name])
     return digest.hexdigest()
+
+
+def column_digest(column):
+    """SHA-256 (bytes) of one column's values in order: its pieces, each a tag, a length (bytes)
+    and the bytes. Integers: in the narrowest of int8/16/32/64 that holds them all. Floats: every
+    NaN alike, -0.0 as 0.0. Dates and flags: their bytes in memory. Text (object) columns: each
+    value's code in order of first appearance (``pd.factorize``: None and NaN alike, -1) as integers
+    above, then the distinct values in that order in UTF-8 with a NUL between them (each as its kind
+    and text if they are not all text or one holds a NUL; a column of mixed kinds is coded by kind
+    and text, so True, 1 and "1" differ). A column of texts with none missing whose first
+    ``DISTINCT_SAMPLE`` are distinct (study ids): its texts with a NUL between them.
+    """
+    digest = hashlib.sha256()
+    for tag, data in _column_parts(column):
+        digest.update(tag + len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
 
 
 # Text columns whose first values are all distinct (study ids) are hashed as text, not as codes.
@@ -192,7 +209,7 @@ DISTINCT_SAMPLE = 1_000
 
 
 def _column_parts(column):
-    """(tag, bytes) pieces of one column, as :func:`fingerprint` defines them."""
+    """(tag, bytes) pieces of one column, as :func:`column_digest` defines them."""
     values = column.array
     if isinstance(values, pd.arrays.NumpyExtensionArray) or isinstance(values, np.ndarray):
         values = np.asarray(values)

@@ -337,8 +337,9 @@ def package_for(*, user, parameters, cut=None, source="page"):
     tables = snapshot.tables(cut.snapshot, parameters) if cut else read_tables(runs.cohort(parameters))
     # The course frame of these rows, as the runs read it from the course table (equal: same dtypes).
     course = course_table.build(tables)
+    fingerprint = datasets.fingerprint(course)
     for name, run in found.items():
-        if datasets.fingerprint(*analyses.ANALYSES[name].inputs(course).values()) != run.fingerprint:
+        if fingerprint != run.fingerprint:
             raise DataChangedSinceRuns(
                 _(
                     "The registry's data changed since the stored run of %(name)s (run %(run)s); "

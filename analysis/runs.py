@@ -197,7 +197,9 @@ def _course_frame(state, parameters, cut=None, stages=None):
     one, whichever worker process ran it. Otherwise built in memory and cached per process for one
     data revision (its number and time: every clinical write bumps it) or data cut. Either way the
     frame has the same rows and dtypes; the analyses of a subset (``parameters``) read its rows.
-    (The fingerprint, computed from the frames themselves, stays the authority on what a run read.)
+    The cache entry also holds the frame's column digests known so far (``digests``, kept by the
+    course table for the whole table across updates) and its fingerprint, computed once for every
+    analysis that reads it.
     """
     stages = Stages() if stages is None else stages
     if course_table.persistent():
@@ -205,7 +207,8 @@ def _course_frame(state, parameters, cut=None, stages=None):
         key = (*table.key, tuple(sorted(parameters.items())))
         if key not in _course_cache:
             _course_cache.clear()
-            _course_cache[key] = {"course": table.course, "fingerprints": {}}
+            # A subset's columns are new arrays: their digests are its own.
+            _course_cache[key] = {"course": table.course, "digests": {} if parameters else table.digests}
     else:
         at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
         key = (*at, tuple(sorted(parameters.items())))
@@ -214,7 +217,7 @@ def _course_frame(state, parameters, cut=None, stages=None):
             with stages("extraction"):
                 tables = snapshot.tables(cut.snapshot, {}) if cut is not None else read_tables(Patient.objects.all())
             with stages("frames"):
-                _course_cache[key] = {"course": course_table.build(tables), "fingerprints": {}}
+                _course_cache[key] = {"course": course_table.build(tables), "digests": {}}
             del tables
     with stages("frames"):
         return key, course_table.select(_course_cache[key]["course"], parameters)
@@ -226,17 +229,19 @@ def course_for(parameters, cut=None):
 
 
 def _inputs(analysis, state, parameters, cut=None, stages=None):
-    """(course frame, the analysis's frames, their fingerprint). Analyses that read the same frames
-    (the course frame itself) share one fingerprint per course frame: hashed once."""
+    """(course frame, the analysis's frames, the fingerprint of the course frame). Every analysis
+    derives its frames from the course frame alone, by code that ``CODE_VERSION`` names: the course
+    frame's fingerprint and the code version identify what a run read. Hashed once per course frame,
+    and of the course table only the columns an update changed."""
     stages = Stages() if stages is None else stages
     key, course = _course_frame(state, parameters, cut, stages)
     with stages("frames"):
         frames = analysis.inputs(course)
-    fingerprints = _course_cache[key]["fingerprints"]
+    entry = _course_cache[key]
     with stages("fingerprint"):
-        if analysis.inputs not in fingerprints:
-            fingerprints[analysis.inputs] = datasets.fingerprint(*frames.values())
-    return course, frames, fingerprints[analysis.inputs]
+        if "fingerprint" not in entry:
+            entry["fingerprint"] = datasets.fingerprint(course, digests=entry["digests"])
+    return course, frames, entry["fingerprint"]
 
 
 def data_fingerprint(run):

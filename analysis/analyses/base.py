@@ -41,8 +41,8 @@ class Analysis:
         Its place among the analyses: in the report (its sections), on the dashboard and when
         every analysis is run.
     inputs
-        ``course frame -> {frame name: DataFrame}``: the frames it reads; their content is the
-        run's fingerprint.
+        ``course frame -> {frame name: DataFrame}``: the frames it reads, derived from the course
+        frame alone (whose content, with the code version, is the run's fingerprint).
     compute
         ``frames -> results``: the statistics, a JSON-ready dict (pure).
     figure_specs
