@@ -65,6 +65,8 @@ TEXT_COLUMNS = (
     "hsct_after_recurrence_status",
     "cause_of_death",
     "last_vital_status",
+    "first_remission",
+    "relapse_site",
 )
 # An update reads the changed patients again; beyond this share of the table, all rows are read.
 UPDATE_SHARE = 0.1

@@ -327,6 +327,8 @@ def course_frame(patients=None, *, tables=None):
     df["cns_involvement"] = (df["cns_status"] == "CNS3").astype(int)
     df["wbc_100_or_more"] = (df["wbc"] >= WBC_HIGH).astype(int)
     df["wbc_300_or_more"] = (df["wbc"] >= WBC_VERY_HIGH).astype(int)
+    for name, values in derived_factors(df).items():
+        df[name] = values
     return df
 
 
@@ -353,41 +355,49 @@ def event_tables(patients=None, *, tables=None, course=None):
     return out
 
 
-def factors(df, rows=None):
-    """Baseline factors of the paper's univariate analysis, as columns of 0/1 or labels: of every
-    row of ``df``, or of the rows at the positions ``rows`` (a frame with a fresh index)."""
+# The paper's univariate factors, as columns of the course frame: flags (the cut-offs) and labels.
+FACTOR_COLUMNS = (
+    *CUTOFF_FACTORS,
+    "mll_partner",
+    "partner_af4",
+    "first_remission",
+    "relapse_site",
+    "trial",
+    "center",
+)
+FIRST_REMISSION_GROUPS = (
+    "induction failure",
+    f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months",
+    f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
+)
+RELAPSE_SITE_GROUPS = ("induction failure", "isolated marrow", "extramedullary involved")
 
-    def read(name):  # the column's values at ``rows`` (a view for every row)
-        values = df[name].to_numpy()
-        return values if rows is None else values[rows]
 
-    def column(name):  # the new frame's own array
-        return read(name).copy() if rows is None else read(name)
-
-    # Each label column is a take from its three labels (no text built per patient).
-    first_remission = np.array(
-        [
-            "induction failure",
-            f"CR1 < {FIRST_REMISSION_CUTOFF_MONTHS} months",
-            f"CR1 >= {FIRST_REMISSION_CUTOFF_MONTHS} months",
-        ],
-        dtype=object,
-    )
-    relapse_site = np.array(["induction failure", "isolated marrow", "extramedullary involved"], dtype=object)
-    short = read("first_remission_months") < FIRST_REMISSION_CUTOFF_MONTHS
-    marrow = read("relapse1_site") == "BM"
-    partner = column("mll_partner")
-    columns = {
-        **{name: column(name) for name in CUTOFF_FACTORS},
-        "mll_partner": partner,
-        "partner_af4": (partner == "AF4").astype(int),
-        "first_remission": first_remission[np.where(pd.isna(read("cr1_date")), 0, np.where(short, 1, 2))],
-        "relapse_site": relapse_site[np.where(pd.isna(read("relapse1_date")), 0, np.where(marrow, 1, 2))],
-        "trial": column("trial"),
-        "center": column("center"),
+def derived_factors(df):
+    """The factors a course derives from its other columns: ``partner_af4`` (0/1), ``first_remission``
+    (no CR1: induction failure; CR1 lasting < 6 months, or >= 6 months or without relapse) and
+    ``relapse_site`` (no relapse: induction failure; BM: isolated marrow; any other: extramedullary
+    involved), as arrays aligned with ``df``'s rows. Each label column is a take from its three
+    labels (no text built per patient)."""
+    short = df["first_remission_months"].to_numpy() < FIRST_REMISSION_CUTOFF_MONTHS
+    marrow = df["relapse1_site"].to_numpy() == "BM"
+    no_cr1, no_relapse = df["cr1_date"].isna().to_numpy(), df["relapse1_date"].isna().to_numpy()
+    return {
+        "partner_af4": (df["mll_partner"].to_numpy() == "AF4").astype(int),
+        "first_remission": np.array(FIRST_REMISSION_GROUPS, dtype=object)[np.where(no_cr1, 0, np.where(short, 1, 2))],
+        "relapse_site": np.array(RELAPSE_SITE_GROUPS, dtype=object)[np.where(no_relapse, 0, np.where(marrow, 1, 2))],
     }
-    # Every array is the frame's own: taken as they are (pandas' merge of them into blocks would
-    # copy each again).
+
+
+def factors(df, rows=None):
+    """Baseline factors of the paper's univariate analysis (:data:`FACTOR_COLUMNS` of the course
+    frame ``df``): of every row, or of the rows at the positions ``rows`` (a frame with a fresh
+    index). Every column is the new frame's own array."""
+    if rows is None:
+        columns = {name: df[name].to_numpy().copy() for name in FACTOR_COLUMNS}
+    else:
+        columns = {name: df[name].to_numpy()[rows] for name in FACTOR_COLUMNS}
+    # Taken as they are (pandas' merge of them into blocks would copy each again).
     return pd.DataFrame(columns, index=df.index if rows is None else None, copy=False)
 
 

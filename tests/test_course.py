@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from registry.course import (
     course_frame,
+    derived_factors,
     event_tables,
     factors,
     read_tables,
@@ -126,7 +127,7 @@ def test_factors_group_first_remission_and_relapse_site():
         },
         index=[10, 11, 12, 13, 14],
     )
-    frame = factors(df)
+    frame = factors(df.assign(**derived_factors(df)))
     assert list(frame.columns) == [
         "age_under_3_months",
         "cns_involvement",
