@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -147,6 +147,9 @@ def _start(run):
     """Mark the run as running and return it as it is now; None if there is nothing to do (it
     finished). AnalysisBusy if it runs on a live worker, or another run of the analysis does (one
     whose worker was lost is reaped first): only one run per analysis at a time."""
+    claimed = _claim(run) if run.status == AnalysisRun.Status.QUEUED else None
+    if claimed is not None:
+        return claimed
     dead = (
         AnalysisRun.objects.filter(name=run.name, status=AnalysisRun.Status.RUNNING)
         .exclude(pk=run.pk)
@@ -170,6 +173,23 @@ def _start(run):
     except IntegrityError:
         raise AnalysisBusy(f"{run.name} is already running") from None
     return current  # read under the lock, with what was just written: no second read
+
+
+def _claim(run):
+    """The usual delivery, a queued run: marked running in one statement, and returned as it is now;
+    None if that statement changed nothing (the run is no longer as read) or the constraint refused it
+    (another run of the analysis is marked running), and :func:`_start` looks closer."""
+    now, attempts = timezone.now(), run.attempts + 1
+    queued = AnalysisRun.objects.filter(pk=run.pk, status=AnalysisRun.Status.QUEUED, attempts=run.attempts)
+    try:
+        # Inside a transaction, a savepoint keeps a refusal from breaking it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            if not queued.update(status=AnalysisRun.Status.RUNNING, started_at=now, attempts=attempts):
+                return None
+    except IntegrityError:
+        return None
+    run.status, run.started_at, run.attempts = AnalysisRun.Status.RUNNING, now, attempts
+    return run
 
 
 class Stages(dict):

@@ -96,6 +96,18 @@ def test_only_one_run_of_an_analysis_at_a_time(cohort):
     assert handoff.retries == 1 and "Worker lost" in handoff.lost_reason
 
 
+def test_a_queued_run_is_claimed_in_one_statement_only_as_it_was_read(cohort):
+    run = AnalysisRun.objects.create(name="cohort_summary", trigger="command")
+    stale = AnalysisRun.objects.get(pk=run.pk)
+    claimed = runs._claim(run)
+    assert (claimed.status, claimed.attempts) == ("running", 1)
+    stored = AnalysisRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.attempts, stored.started_at) == ("running", 1, claimed.started_at)
+    # A second delivery that read the run before the first claimed it claims nothing.
+    assert runs._claim(stale) is None
+    assert AnalysisRun.objects.get(pk=run.pk).attempts == 1
+
+
 def test_a_run_running_on_a_live_worker_is_not_executed_twice(cohort):
     run = AnalysisRun.objects.create(name="cohort_summary", trigger="command", status="running")
     Handoff.objects.create(task=runs.TASK, object_id=run.pk, opened_at=timezone.now(), heartbeat_at=timezone.now())
