@@ -42,7 +42,6 @@ from django.db import connection
 from registry.course import course_frame, read_tables
 from registry.cuts import snapshot
 from registry.models import Patient
-from registry.trail import TrailHead
 
 FORMAT = 1
 # The course frame's text columns: object dtype, None where empty, whatever the rows hold
@@ -208,33 +207,27 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _trail_lengths():
-    return dict(TrailHead.objects.values_list("table_name", "seq"))
-
-
-def _snapshot():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_snapshot()::text")
-        return cursor.fetchone()[0]
-
-
-CHANGED = """
+LOOK = """
 WITH unseen AS (
     SELECT patient_ids FROM registry_coursechange
     WHERE xid >= pg_snapshot_xmin(%(seen)s::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, %(seen)s::pg_snapshot)
 )
-SELECT EXISTS (SELECT FROM unseen WHERE patient_ids IS NULL),
+SELECT pg_current_snapshot()::text,
+       ARRAY(SELECT table_name FROM registry_trailhead ORDER BY 1),
+       ARRAY(SELECT seq FROM registry_trailhead ORDER BY table_name),
+       EXISTS (SELECT FROM unseen WHERE patient_ids IS NULL),
        ARRAY(SELECT DISTINCT patient FROM unseen, unnest(patient_ids) patient ORDER BY 1 LIMIT %(limit)s)
 """
 
 
-def changed_patients(seen, limit):
-    """The patients changed by transactions the snapshot ``seen`` did not see (at most ``limit``
-    of them), or None if a change touched every patient."""
+def _look(seen, limit):
+    """In one statement (one snapshot): the snapshot now, the length of each history table's trail,
+    and the patients changed by transactions the snapshot ``seen`` did not see (at most ``limit`` of
+    them; None if a change touched every patient; none if ``seen`` is None)."""
     with connection.cursor() as cursor:
-        cursor.execute(CHANGED, {"seen": seen, "limit": limit})
-        everyone, patients = cursor.fetchone()
-    return None if everyone else patients
+        cursor.execute(LOOK, {"seen": seen, "limit": limit})
+        now, tables, lengths, everyone, patients = cursor.fetchone()
+    return now, dict(zip(tables, lengths, strict=True)), None if everyone else patients
 
 
 class Table:
@@ -327,14 +320,12 @@ def current(stages, cut=None):
     base = directory / f"live-{CODE_VERSION}.npz"
     with _locked(directory):
         with stages("extraction"):
-            now = _snapshot()
-            lengths = _trail_lengths()
             state = _caught_up(directory, base)
+            limit = max(1, int(len(state.course) * UPDATE_SHARE)) if state is not None else 0
+            now, lengths, changed = _look(state.snapshot if state is not None else None, limit + 1)
         if state is not None:
-            went_back = any(lengths.get(table, 0) < seq for table, seq in state.trail.items())
-            with stages("extraction"):
-                limit = max(1, int(len(state.course) * UPDATE_SHARE))
-                changed = None if went_back else changed_patients(state.snapshot, limit + 1)
+            if any(lengths.get(table, 0) < seq for table, seq in state.trail.items()):
+                changed = None  # the trail went backwards: a restore
             if changed is not None and not changed:
                 return Table(state.course, ("live", str(base), state.snapshot), "stored", digests=state.digests)
             if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
