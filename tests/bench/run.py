@@ -33,6 +33,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.getenv("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
 DB_NAME = "mll_registry_bench"
+REPORT = ROOT / "docs" / "benchmarks.md"
+
+
+def commit():
+    """The short hash of the checked-out commit (the code measured), or "-" outside a git checkout."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() or "-"
 
 
 def recreate_database():
@@ -94,19 +101,18 @@ def fmt(value, digits=2):
 
 
 def write_report(sections):
-    path = ROOT / "docs" / "benchmarks.md"
     cpu = platform.processor() or platform.machine()
     header = f"""# Benchmarks
 
-Written by `make bench` (`tests/bench/run.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores
-({cpu}), PostgreSQL on localhost, Python {platform.python_version()}. Each size is a fresh database seeded with
-`manage.py seed_demo --patients N --seed 1 --bulk` (the seed time is in the first table), then `ANALYZE`d, as
-autovacuum would after a bulk load, and checkpointed (the load's pages written out before anything is
-measured); each measurement runs in its own process. Timings are measured here and
-never asserted in tests.
+Written by `make bench` (`tests/bench/run.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit
+{commit()}, {os.cpu_count()} cores ({cpu}), PostgreSQL on localhost, Python {platform.python_version()}.
+Each size is a fresh database seeded with `manage.py seed_demo --patients N --seed 1 --bulk` (the seed
+time is in the first table), then `ANALYZE`d, as autovacuum would after a bulk load, and checkpointed
+(the load's pages written out before anything is measured); each measurement runs in its own process.
+Timings are measured here and never asserted in tests.
 """
     text = header + "\n" + "\n\n".join(sections) + "\n"
-    path.write_text(text)
+    REPORT.write_text(text)
     print(text)
 
 
@@ -120,11 +126,9 @@ def merge_report(sections, only):
     """Replace only the given sections of docs/benchmarks.md (by their '## ' heading); add new ones at the end.
     A section that does not say when it was measured says so under its heading: not by the make bench
     the header names."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    text = REPORT.read_text()
     stamp = (
-        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit {commit.stdout.strip() or '-'} by "
+        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit {commit()} by "
         f"`python -m tests.bench.run --only {only}`, apart from the `make bench` above."
     )
     for heading, new in _by_heading("\n\n".join(sections)).items():
@@ -132,7 +136,7 @@ def merge_report(sections, only):
             new = new.replace(heading + "\n", f"{heading}\n\n{stamp}\n", 1)
         old = _by_heading(text).get(heading)
         text = text.replace(old, new) if old else text.rstrip("\n") + "\n\n" + new + "\n"
-    path.write_text(text)
+    REPORT.write_text(text)
     print("\n\n".join(sections))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats  # imported (lifelines and all) before anything is timed
+from tests.bench.run import commit, merge_report
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "var" / "bench"
@@ -218,8 +219,9 @@ def markdown(results: list[dict], started: str, load: tuple, repeats: int) -> st
     lines = [
         "## Statistics against R",
         "",
-        f"Measured by `python -m tests.bench.stats_vs_r` on {started} UTC ({os.cpu_count()} cores, "
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, {version}; load average "
+        f"Measured on {started} UTC at commit {commit()} by `python -m tests.bench.stats_vs_r` "
+        f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, {version}; load average "
         f"{load[0]:.1f} at the start, {load[1]:.1f} at the end: other work shared the machine).",
         "A synthetic cohort per size (`cohort()` in the bench: 5 binary covariates, 2 trials as strata, a",
         "transplant as time-varying covariate, whole-day times, about 40% events of 2 competing types), one CSV",
@@ -248,16 +250,13 @@ def main(argv=None):
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from tests.bench.run import merge_report
-
     started = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     load_start = os.getloadavg()[0]
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"statistics against R, {n:,} patients ...", file=sys.stderr, flush=True)
         results.append(measure(n, args.repeats))
-    merge_report([markdown(results, started, (load_start, os.getloadavg()[0]), args.repeats)])
+    merge_report([markdown(results, started, (load_start, os.getloadavg()[0]), args.repeats)], "stats_vs_r")
 
 
 if __name__ == "__main__":
