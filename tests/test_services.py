@@ -386,6 +386,8 @@ def _random_values(model, excluded, rng):
     return values
 
 
+# Random values include naive datetimes, which clean_fields converts to aware ones (with Django's warning).
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime:RuntimeWarning")
 def test_bulk_field_checks_refuse_exactly_what_clean_fields_refuses(center):
     """``services._field_doubts`` checks each distinct value once for all records; every record
     whose ``clean_fields`` would refuse (or convert) a value must be handed to ``clean_fields``,
