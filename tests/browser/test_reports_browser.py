@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from analysis.analyses import REPORT_ANALYSES
 from tests.analysis.report_data import compute_report, registry_cohort
@@ -52,6 +53,9 @@ def browser(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+        # Inside Playwright's block the test's ORM calls open a database connection of their own
+        # (another context than pytest-django's): closed here, or it outlives the test database.
+        connections.close_all()
 
 
 @pytest.fixture
