@@ -234,8 +234,9 @@ def measure(n, env):
     files = _run(env, "export", str(n))
     scratch = _scratch_database(env)
     imported = _run({**env, "DATABASE_URL": scratch}, "import", str(n), scratch, stdin=json.dumps(files))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    measured = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": commit.stdout.strip() or "-"}
+    from .run import commit
+
+    measured = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": commit()}
     return {"api": {**api, **measured}, "import": {**imported, **measured}}
 
 
