@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import traceback
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -288,6 +288,7 @@ def _execute(run):
     analysis = ANALYSES[run.name]
     clock = time.perf_counter()
     stages = Stages()
+    sent = ()
     try:
         state = DataRevision.current()
         revision = run.data_cut.data_revision if run.data_cut_id else state.revision
@@ -314,8 +315,13 @@ def _execute(run):
             with stages("statistics"):
                 run.results = to_python(analysis.compute(frames))
             del frames
-            with stages("figures"):
-                run.figures = analysis.draw(run.results)
+            with ExitStack() as writing:
+                results_sent = writing.enter_context(_written_meanwhile(run, "results"))
+                with stages("figures"):
+                    run.figures = analysis.draw(run.results)
+                with stages("storage"):
+                    writing.close()  # waits for the results' write
+            sent = results_sent
         run.status = AnalysisRun.Status.SUCCEEDED
         run.error = ""
     except Exception:
@@ -324,8 +330,11 @@ def _execute(run):
         run.error = traceback.format_exc()
     run.finished_at = timezone.now()
     run.duration_seconds = time.perf_counter() - clock
+    # What was written while the figures were drawn is not written again (if that write failed, the
+    # run failed, and they are saved with it here).
+    fields = [f.name for f in AnalysisRun._meta.concrete_fields if not f.primary_key and f.name not in sent]
     with stages("storage"), _parameters_apart():
-        run.save()
+        run.save(update_fields=fields)
     run.stage_seconds = dict(stages)  # not stored: the log and the benchmark read it
     log.info(
         "Analysis run %s (%s): %.2f s (%s)",
@@ -353,6 +362,25 @@ def _parameters_apart():
         yield
     finally:
         raw.cursor_factory = quoting
+
+
+@contextmanager
+def _written_meanwhile(run, *fields):
+    """On PostgreSQL, ``fields`` of the run (its results) written to its row while the block runs (the
+    figures are drawn): the UPDATE is sent in pipeline mode, and the database writes a few MB while
+    Python draws, instead of after it. The block's end waits for the write and commits it (outside a
+    transaction); its error, if any, is raised there. Yields the fields on their way (none elsewhere:
+    the run's save writes them with the rest)."""
+    if connection.vendor != "postgresql":
+        yield ()
+        return
+    table, qn = AnalysisRun._meta.db_table, connection.ops.quote_name
+    values = [AnalysisRun._meta.get_field(name) for name in fields]
+    sql = "UPDATE {} SET {} WHERE id = %s".format(qn(table), ", ".join(f"{qn(f.column)} = %s" for f in values))
+    params = [f.get_db_prep_value(getattr(run, f.attname), connection) for f in values]
+    with _parameters_apart(), connection.connection.pipeline(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, run.pk])
+        yield fields
 
 
 def latest_runs(parameters=None, names=None, cut=None):

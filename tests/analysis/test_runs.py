@@ -4,9 +4,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from analysis import runs
+from analysis import figures, runs
 from analysis.models import AnalysisRun
 from registry import services
 from registry.models import DataRevision
@@ -45,6 +46,31 @@ def test_every_analysis_runs_on_the_cohort(cohort):
     for name in runs.ANALYSES:
         run = run_now(name)
         assert run.status == "succeeded", f"{name}: {run.error}"
+
+
+def test_a_runs_results_are_written_while_its_figures_are_drawn(cohort, monkeypatch):
+    statements, before_drawing = [], []
+
+    def logged(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    to_svg = figures.to_svg
+
+    def drawing(spec):
+        before_drawing.append(list(statements))
+        return to_svg(spec)
+
+    monkeypatch.setattr(figures, "to_svg", drawing)
+    with connection.execute_wrapper(logged):
+        run = run_now("os_after_second_line")
+    assert run.status == "succeeded", run.error
+    # Sent before the first figure is drawn; the save at the end leaves the results out.
+    assert before_drawing[0][-1].startswith('UPDATE "analysis_analysisrun" SET "results" = ')
+    saved = [sql for sql in statements if sql.startswith('UPDATE "analysis_analysisrun"') and '"figures"' in sql]
+    assert len(saved) == 1 and '"results"' not in saved[0]
+    stored = AnalysisRun.objects.get(pk=run.pk)
+    assert (stored.results, stored.figures, stored.status) == (run.results, run.figures, "succeeded")
 
 
 def test_unchanged_data_reuses_the_stored_run(cohort):

@@ -174,7 +174,7 @@ def markdown(results):
         "  from disk first. Each run reports the seconds of its stages:",
         "  **extraction** (asking the change log, reading the changed rows and the stored table), **frames**",
         "  (the table updated and saved, each analysis's frames), **fingerprint**, **statistics**, **figures**",
-        "  (SVG) and **storage** (the run's row saved).",
+        "  (SVG) and **storage** (the run's row saved; its results are written while the figures are drawn).",
         "- **first run**: the same, on the freshly seeded database: the first analysis builds the course table",
         "  from every row (as after a restore, a new code version, or a change to more than a tenth of the",
         "  patients).",
