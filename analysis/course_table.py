@@ -11,7 +11,9 @@ again and replaces their rows. Nothing changed: the stored table is read as it i
 
 An update writes only the changed patients' rows beside the table (``live-<code>.u0001.npz``, ...;
 every ``COMPACT_AFTER`` updates the table is written whole again); a worker process keeps the table
-in memory between runs and applies the updates other processes wrote.
+in memory between runs and applies the updates other processes wrote. It keeps each analysis's frames
+too (``analysis.runs``), and updates them with the table: only the changed patients' rows are derived
+again (:func:`update_frames`).
 
 The table is a cache, never the authority: a table updated from the log equals the frame built
 from all rows, and so does its fingerprint (``tests/analysis/test_course_table.py`` checks both after
@@ -232,11 +234,13 @@ def _look(seen, limit):
 
 class Table:
     """A course frame and where it came from: ``key`` names its content (for the callers' caches),
-    ``how`` is "stored" (read as it was), "updated" (``patients`` read again) or "built";
-    ``digests``: its columns' digests known so far, for ``analysis.datasets.fingerprint`` to use and fill."""
+    ``how`` is "stored" (read as it was), "updated" or "built"; ``since`` and ``patients``: the last
+    update this process made or applied, the table that had the key ``since`` with the rows of
+    ``patients`` (ids) read again (None: built, or read whole); ``digests``: its columns' digests
+    known so far, for ``analysis.datasets.fingerprint`` to use and fill."""
 
-    def __init__(self, course, key, how, patients=0, digests=None):
-        self.course, self.key, self.how, self.patients = course, key, how, patients
+    def __init__(self, course, key, how, patients=(), digests=None, since=None):
+        self.course, self.key, self.how, self.patients, self.since = course, key, how, patients, since
         self.digests = {} if digests is None else digests
 
 
@@ -249,6 +253,7 @@ class _State:
         self.base_mtime, self.updates = base_mtime, []
         self.updated = manifest.get("updated", 0)  # updates since the table was built from all rows
         self.digests = {}
+        self.since, self.patients = None, ()  # the last update applied (Table)
 
     @property
     def update_count(self):
@@ -290,12 +295,16 @@ def _caught_up(directory, base):
         _memory.clear()
         course, manifest = load(base)
         state = _memory[directory] = _State(course, manifest, mtime)
+    since, patients = ("live", str(base), state.snapshot), set()
     for path in _updates(directory):
         if path.name not in state.updates:
             rows, manifest = load(path)
             state.replace(manifest["patients"], rows)
             state.snapshot, state.trail = manifest["snapshot"], manifest["trail"]
             state.updates.append(path.name)
+            patients.update(manifest["patients"])
+    if patients:  # other processes' updates: together, one update of this process's table
+        state.since, state.patients = since, sorted(patients)
     return state
 
 
@@ -327,10 +336,12 @@ def current(stages, cut=None):
             if any(lengths.get(table, 0) < seq for table, seq in state.trail.items()):
                 changed = None  # the trail went backwards: a restore
             if changed is not None and not changed:
-                return Table(state.course, ("live", str(base), state.snapshot), "stored", digests=state.digests)
+                key = ("live", str(base), state.snapshot)
+                return Table(state.course, key, "stored", state.patients, state.digests, state.since)
             if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
                 with stages("extraction"):
                     tables = read_tables(Patient.objects.filter(pk__in=changed), stream=len(changed) > STREAM_ABOVE)
+                since = ("live", str(base), state.snapshot)
                 with stages("frames"):
                     rows = build(tables)
                     state.replace(changed, rows)
@@ -341,7 +352,8 @@ def current(stages, cut=None):
                         state.updates.append(path.name)
                     else:
                         _save_whole(directory, base, state.course, now, lengths, state.update_count + 1, state.digests)
-                return Table(state.course, ("live", str(base), now), "updated", len(changed), state.digests)
+                _memory[directory].since, _memory[directory].patients = since, changed
+                return Table(state.course, ("live", str(base), now), "updated", changed, state.digests, since)
         with stages("extraction"):
             tables = read_tables(Patient.objects.all())
         with stages("frames"):
@@ -383,18 +395,7 @@ def _replace(course, patients, rows):
     present = at < len(table_ids)
     present[present] = table_ids[at[present]] == ids[present]
     if present.all() and np.array_equal(rows["patient_id"].to_numpy(), ids):
-        # Edits only (the common case): the same patients, each row written over its own. A column
-        # whose values at those rows are unchanged is the table's own array (nothing writes into a
-        # course frame), so an edit copies the few columns it changed.
-        columns = {}
-        for name, values in course.items():
-            old, new = values.to_numpy(), rows[name].to_numpy()
-            if _unchanged(old[at], new):
-                columns[name] = old
-            else:
-                columns[name] = old.copy()
-                columns[name][at] = new
-        return pd.DataFrame(columns, copy=False)
+        return _written_over(course, at, rows)  # edits only: the common case
     kept = course[~np.isin(table_ids, ids)]
     if rows.empty:
         return kept.reset_index(drop=True)
@@ -402,3 +403,76 @@ def _replace(course, patients, rows):
     merged = pd.concat([kept, rows], ignore_index=True)
     order = np.argsort(merged["patient_id"].to_numpy(), kind="stable")
     return merged.take(order).reset_index(drop=True)
+
+
+def _written_over(frame, at, rows):
+    """``frame`` with its rows at the positions ``at`` written over by ``rows`` (the same columns and
+    dtypes), as a new frame. A column whose values there are unchanged is the frame's own array
+    (nothing writes into a course frame or the frames derived from it), so an edit copies the few
+    columns it changed."""
+    columns = {}
+    for name, values in frame.items():
+        old, new = values.to_numpy(), rows[name].to_numpy()
+        if _unchanged(old[at], new):
+            columns[name] = old
+        else:
+            columns[name] = old.copy()
+            columns[name][at] = new
+    return pd.DataFrame(columns, copy=False)
+
+
+# --- Frames derived from the table ---------------------------------------------------------
+
+
+def rows_of(course, patients):
+    """The rows of ``patients`` (ids) in ``course``, in patient order, as a frame with a fresh index
+    (a patient no longer in the table has none)."""
+    ids = np.asarray(patients, dtype=np.int64)
+    table_ids = course["patient_id"].to_numpy()
+    at = np.searchsorted(table_ids, ids)
+    present = at < len(table_ids)
+    present[present] = table_ids[at[present]] == ids[present]
+    return course.take(at[present]).reset_index(drop=True)
+
+
+def update_frames(frames, patients, rows, derive):
+    """``frames``, derived by ``derive`` from the table before an update that read ``patients`` again,
+    brought up to date: the rows of those patients replaced by ``derive(rows)``, ``rows`` being theirs
+    in the table after the update (:func:`rows_of`). Equal to ``derive`` of that whole table for a
+    ``derive`` that is per patient: frames in patient order, each patient's rows from their own course
+    row alone, with a ``patient_id`` (every analysis's frames are: ``tests/analysis/test_course_table.py``).
+    None where a frame is not such a frame (or its rows changed in number where none was left to type
+    them): derive them all."""
+    ids = np.asarray(patients, dtype=np.int64)
+    again = derive(rows)
+    updated = {}
+    for name, old in frames.items():
+        new = again.get(name)
+        if not isinstance(old, pd.DataFrame) or not isinstance(new, pd.DataFrame) or "patient_id" not in old:
+            return None
+        updated[name] = _frame_updated(old, ids, new)
+        if updated[name] is None:
+            return None
+    return updated
+
+
+def _frame_updated(old, ids, new):
+    """One frame of :func:`update_frames`; None if it cannot be updated row by row."""
+    if list(old.columns) != list(new.columns) or (len(new) and not old.dtypes.equals(new.dtypes)):
+        return None
+    old_ids = old["patient_id"].to_numpy()
+    if (np.diff(old_ids) < 0).any():
+        return None  # not in patient order
+    changed = np.isin(old_ids, ids)
+    at = np.flatnonzero(changed)
+    if not len(at) and new.empty:
+        return old  # none of those patients has rows here, before or after
+    if np.array_equal(old_ids[at], new["patient_id"].to_numpy()):
+        return _written_over(old, at, new)  # the same rows for each patient: edits only
+    kept = old[~changed]
+    if new.empty:
+        return kept.reset_index(drop=True)
+    if kept.empty:
+        return None
+    merged = pd.concat([kept, new], ignore_index=True)
+    return merged.take(np.argsort(merged["patient_id"].to_numpy(), kind="stable")).reset_index(drop=True)

@@ -36,6 +36,7 @@ from registry.ops import handoff
 
 from . import course_table, datasets
 from .analyses import ANALYSES, to_python
+from .analyses.base import course_only
 from .models import AnalysisRun
 
 log = logging.getLogger(__name__)
@@ -226,9 +227,15 @@ def _course_frame(state, parameters, cut=None, stages=None):
         table = course_table.current(stages, cut)
         key = (*table.key, tuple(sorted(parameters.items())))
         if key not in _course_cache:
+            # The table this one updated, as this process last read it: its analyses' frames are
+            # updated, not derived again (the whole study's only).
+            before = _course_cache.get((*table.since, ())) if table.since and not parameters else None
             _course_cache.clear()
             # A subset's columns are new arrays: their digests are its own.
-            _course_cache[key] = {"course": table.course, "digests": {} if parameters else table.digests}
+            _course_cache[key] = {"course": table.course, "digests": {} if parameters else table.digests, "frames": {}}
+            if before is not None:
+                rows = course_table.rows_of(table.course, table.patients)
+                _course_cache[key]["before"] = (before["frames"], table.patients, rows)
     else:
         at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
         key = (*at, tuple(sorted(parameters.items())))
@@ -237,7 +244,7 @@ def _course_frame(state, parameters, cut=None, stages=None):
             with stages("extraction"):
                 tables = snapshot.tables(cut.snapshot, {}) if cut is not None else read_tables(Patient.objects.all())
             with stages("frames"):
-                _course_cache[key] = {"course": course_table.build(tables), "digests": {}}
+                _course_cache[key] = {"course": course_table.build(tables), "digests": {}, "frames": {}}
             del tables
     with stages("frames"):
         return key, course_table.select(_course_cache[key]["course"], parameters)
@@ -255,13 +262,27 @@ def _inputs(analysis, state, parameters, cut=None, stages=None):
     and of the course table only the columns an update changed."""
     stages = Stages() if stages is None else stages
     key, course = _course_frame(state, parameters, cut, stages)
-    with stages("frames"):
-        frames = analysis.inputs(course)
     entry = _course_cache[key]
+    with stages("frames"):
+        frames = _frames(analysis, course, entry)
     with stages("fingerprint"):
         if "fingerprint" not in entry:
             entry["fingerprint"] = datasets.fingerprint(course, digests=entry["digests"])
     return course, frames, entry["fingerprint"]
+
+
+def _frames(analysis, course, entry):
+    """The analysis's frames of the course frame, derived once per course frame and kept in its cache
+    ``entry`` (the analyses never write into them). After an update of the course table, those of the
+    table before it with the changed patients' rows derived again (``course_table.update_frames``)."""
+    if analysis.inputs is course_only:
+        return analysis.inputs(course)
+    if analysis.name not in entry["frames"]:
+        before, patients, rows = entry.get("before", ({}, (), None))
+        earlier = before.pop(analysis.name, None)
+        frames = None if earlier is None else course_table.update_frames(earlier, patients, rows, analysis.inputs)
+        entry["frames"][analysis.name] = analysis.inputs(course) if frames is None else frames
+    return entry["frames"][analysis.name]
 
 
 def data_fingerprint(run):

@@ -14,8 +14,8 @@ from analysis import course_table, datasets, runs
 from analysis.models import AnalysisRun
 from registry import services
 from registry.course import course_frame, read_tables
-from registry.models import Center, Patient, Relapse
-from tests.factories import FollowUpFactory, PatientFactory, relapsed_course
+from registry.models import Center, DataRevision, Patient, Relapse
+from tests.factories import FollowUpFactory, PatientFactory, SalvageLineFactory, relapsed_course
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,7 +119,7 @@ def test_changes_through_the_services_update_only_the_changed_patients(pg_cohort
         patient=pg_cohort[11], contact_date=died, vital_status="DEAD", death_date=died, cause_of_death="INFECTION"
     )
     updated = course_table.current(runs.Stages())
-    assert updated.how == "updated" and updated.patients == 3
+    assert updated.how == "updated" and len(updated.patients) == 3
     # The digests of the columns the update left as they were are kept; the changed ones are not.
     assert "study_id" in updated.digests and "diagnosis_date" in updated.digests
     assert "wbc" not in updated.digests and "relapse1_date" not in updated.digests
@@ -157,7 +157,7 @@ def test_a_change_by_direct_sql_is_seen(pg_cohort):
     current()
     sql("UPDATE registry_transplant SET disease_status = 'NOT_CR' WHERE patient_id = %s", pg_cohort[2].pk)
     updated = current()
-    assert updated.how == "updated" and updated.patients == 1
+    assert updated.how == "updated" and len(updated.patients) == 1
     assert_same(updated)
 
 
@@ -176,7 +176,7 @@ def test_a_transaction_open_while_the_table_was_built_is_seen_after_it_commits(p
     finally:
         other.close()
     updated = current()
-    assert updated.how == "updated" and updated.patients == 1
+    assert updated.how == "updated" and len(updated.patients) == 1
     assert updated.course.loc[updated.course["patient_id"] == pg_cohort[3].pk, "relapse1_site"].item() == "CNS"
     assert_same(updated)
 
@@ -230,27 +230,86 @@ def test_runs_read_the_table_and_match_the_in_memory_frames(pg_cohort, center):
         assert runs.data_fingerprint(first) == first.fingerprint
 
 
-def test_every_analysis_leaves_the_course_frame_as_it_was(pg_cohort):
-    """The analyses of a run share the table's columns (``select`` does not copy them)."""
+def test_every_analysis_leaves_the_course_frame_and_its_frames_as_they_were(pg_cohort):
+    """The analyses of a run share the table's columns (``select`` does not copy them), and a worker
+    keeps each analysis's frames for the next runs (updated, not derived again)."""
     table = current()
     before = table.course.copy(deep=True)
     for analysis in runs.ANALYSES.values():
         course = course_table.select(table.course, {})
-        analysis.compute(analysis.inputs(course))
+        frames = analysis.inputs(course)
+        kept = {name: frame.copy(deep=True) for name, frame in frames.items()}
+        analysis.compute(frames)
+        for name, frame in frames.items():
+            pd.testing.assert_frame_equal(frame, kept[name], check_exact=True)
     pd.testing.assert_frame_equal(table.course, before, check_exact=True)
 
 
-def test_updates_are_folded_into_the_table_every_few(pg_cohort, monkeypatch):
-    monkeypatch.setattr(course_table, "COMPACT_AFTER", 2)
-    current()
-    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[0].pk)
-    assert current().how == "updated"
-    assert len(list(Path(settings.COURSE_TABLE_DIR).glob("*/live-*.u*.npz"))) == 1
-    sql("UPDATE registry_relapse SET site = 'CNS' WHERE patient_id = %s", pg_cohort[1].pk)
-    folded = current()
-    assert folded.how == "updated"
-    assert not list(Path(settings.COURSE_TABLE_DIR).glob("*/live-*.u*.npz"))  # written whole instead
-    course_table._memory.clear()  # another process reads the whole table: up to date
-    other = current()
-    assert other.how == "stored" and other.key == folded.key
-    assert_same(other)
+def frames_through_runs():
+    """Every analysis's frames as a run reads them: kept by this process, updated with the table."""
+    state = DataRevision.current()
+    return {name: runs._inputs(analysis, state, {})[1] for name, analysis in runs.ANALYSES.items()}
+
+
+def assert_frames_derived_afresh(frames):
+    built = fresh()
+    for name, analysis in runs.ANALYSES.items():
+        for frame_name, frame in analysis.inputs(built).items():
+            pd.testing.assert_frame_equal(frames[name][frame_name], frame, check_exact=True, obj=f"{name}/{frame_name}")
+
+
+@pytest.fixture
+def frames_updated(monkeypatch):
+    """Whether each analysis's frames were updated (True) or must be derived again (False)."""
+    updated = []
+    update_frames = course_table.update_frames
+
+    def spied(*args):
+        frames = update_frames(*args)
+        updated.append(frames is not None)
+        return frames
+
+    monkeypatch.setattr(course_table, "update_frames", spied)
+    return updated
+
+
+def test_the_analyses_frames_are_updated_with_the_table_and_equal_frames_derived_afresh(
+    pg_cohort, center, updates_up_to_half, frames_updated
+):
+    updated = frames_updated
+    frames_through_runs()
+    changes = [
+        # an edit (each frame keeps its rows), then edits that add and drop rows of the frames
+        lambda: _wbc_corrected(pg_cohort[0], 480),
+        lambda: SalvageLineFactory(patient=pg_cohort[1], start_date=pg_cohort[1].diagnosis_date + timedelta(days=260)),
+        lambda: services.delete_record(
+            user=None, record=Relapse.objects.get(patient=pg_cohort[2]), reason="entered twice", source="test"
+        ),
+        lambda: relapsed_course(center=center),
+        lambda: services.delete_record(user=None, record=pg_cohort[4], reason="registered twice", source="test"),
+    ]
+    for change in changes:
+        updated.clear()
+        change()
+        frames = frames_through_runs()
+        assert updated and all(updated), "every analysis's frames updated, none derived again"
+        assert_frames_derived_afresh(frames)
+
+
+def test_the_analyses_frames_are_updated_with_another_processs_update_of_the_table(pg_cohort, frames_updated):
+    frames_through_runs()
+    this_process = dict(course_table._memory)
+    course_table._memory.clear()
+    _wbc_corrected(pg_cohort[0], 470)
+    assert current().how == "updated"  # another worker process: the update written beside the table
+    course_table._memory.clear()
+    course_table._memory.update(this_process)
+    frames = frames_through_runs()  # this one applies it, then updates its frames
+    assert frames_updated and all(frames_updated)
+    assert_frames_derived_afresh(frames)
+
+
+def _wbc_corrected(patient, wbc):
+    patient = Patient.objects.get(pk=patient.pk)
+    patient.wbc = wbc
+    services.save_record(user=None, record=patient, reason="lab report", source="test")

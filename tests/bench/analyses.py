@@ -38,8 +38,8 @@ def _whole_run(runs, AnalysisRun, out, *, fresh_process):
     from analysis import course_table
 
     AnalysisRun.objects.all().delete()  # nothing to reuse: every analysis computes
-    runs._course_cache.clear()
-    if fresh_process:
+    if fresh_process:  # else the process keeps what it held after the last runs, as a worker does
+        runs._course_cache.clear()
         course_table._memory.clear()
     out.update(analyses={}, stages=dict.fromkeys(STAGES, 0.0))
     whole_start = time.perf_counter()
@@ -173,7 +173,8 @@ def markdown(results):
         f"  after another {CHANGED_PATIENTS} edits, by a new worker process: it reads the table and its updates",
         "  from disk first. Each run reports the seconds of its stages:",
         "  **extraction** (asking the change log, reading the changed rows and the stored table), **frames**",
-        "  (the table updated and saved, each analysis's frames), **fingerprint**, **statistics**, **figures**",
+        "  (the table updated and saved; each analysis's frames, those of the last runs updated with the table),",
+        "  **fingerprint**, **statistics**, **figures**",
         "  (SVG) and **storage** (the run's row saved; its results are written while the figures are drawn).",
         "- **first run**: the same, on the freshly seeded database: the first analysis builds the course table",
         "  from every row (as after a restore, a new code version, or a change to more than a tenth of the",
