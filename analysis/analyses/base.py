@@ -129,6 +129,7 @@ def median_range(values):
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
+_FLOAT = frozenset({float})
 
 
 def to_python(value):
@@ -139,7 +140,9 @@ def to_python(value):
         kinds = set(map(type, value))
         if kinds <= _PLAIN:  # a column of a table: checked in bulk, not value by value
             return list(value)
-        if kinds <= _PLAIN | {float} and all(map(math.isfinite, [v for v in value if type(v) is float])):
+        if kinds == _FLOAT and all(map(math.isfinite, value)):  # most columns: floats alone
+            return list(value)
+        if kinds <= _PLAIN | _FLOAT and all(map(math.isfinite, [v for v in value if type(v) is float])):
             return list(value)
         return [to_python(v) for v in value]
     if isinstance(value, np.generic):

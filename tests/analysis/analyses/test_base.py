@@ -66,3 +66,9 @@ def test_failed_estimates_become_errors_in_the_results():
     assert base.guard(fails) == {"error": "no events"}
     assert base.median_range([None, None]) == {"n": 0, "median": None, "min": None, "max": None}
     assert base.to_python({1: [float("nan"), np.int64(3)]}) == {"1": [None, 3]}
+    # A column of floats alone, of floats and None, each checked in bulk.
+    assert base.to_python([[1.5, float("inf")], [1.5, 2.0], [None, float("nan"), 0.5]]) == [
+        [1.5, None],
+        [1.5, 2.0],
+        [None, None, 0.5],
+    ]
