@@ -390,13 +390,10 @@ def _replace(course, patients, rows):
     """``course`` with the rows of ``patients`` replaced by ``rows`` (their rows read again; a
     patient no longer in the registry has none), in patient order; a new frame."""
     ids = np.asarray(patients, dtype=np.int64)
-    table_ids = course["patient_id"].to_numpy()
-    at = np.searchsorted(table_ids, ids)
-    present = at < len(table_ids)
-    present[present] = table_ids[at[present]] == ids[present]
+    at, present = _positions(course, ids)
     if present.all() and np.array_equal(rows["patient_id"].to_numpy(), ids):
         return _written_over(course, at, rows)  # edits only: the common case
-    kept = course[~np.isin(table_ids, ids)]
+    kept = course[~np.isin(course["patient_id"].to_numpy(), ids)]
     if rows.empty:
         return kept.reset_index(drop=True)
     rows = rows.astype(course.dtypes.to_dict())
@@ -424,14 +421,19 @@ def _written_over(frame, at, rows):
 # --- Frames derived from the table ---------------------------------------------------------
 
 
-def rows_of(course, patients):
-    """The rows of ``patients`` (ids) in ``course``, in patient order, as a frame with a fresh index
-    (a patient no longer in the table has none)."""
-    ids = np.asarray(patients, dtype=np.int64)
+def _positions(course, ids):
+    """Where the patients ``ids`` (sorted) are in ``course`` (in patient order), and which are there."""
     table_ids = course["patient_id"].to_numpy()
     at = np.searchsorted(table_ids, ids)
     present = at < len(table_ids)
     present[present] = table_ids[at[present]] == ids[present]
+    return at, present
+
+
+def rows_of(course, patients):
+    """The rows of ``patients`` (ids, sorted) in ``course``, in patient order, as a frame with a fresh
+    index (a patient no longer in the table has none)."""
+    at, present = _positions(course, np.asarray(patients, dtype=np.int64))
     return course.take(at[present]).reset_index(drop=True)
 
 
