@@ -35,6 +35,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -178,17 +179,28 @@ def load(path):
 # --- Which table is current ----------------------------------------------------------------
 
 
-def _directory():
-    """This database's tables: COURSE_TABLE_DIR/<the database's identity>."""
-    with connection.cursor() as cursor:
-        # A database created again, or restored into (its tables created again), is another one.
-        cursor.execute(
-            "SELECT oid, 'registry_patient'::regclass::oid FROM pg_database WHERE datname = current_database()"
-        )
-        database, patients = cursor.fetchone()
+IDENTITY = "SELECT oid, 'registry_patient'::regclass::oid FROM pg_database WHERE datname = current_database()"
+# {a database's address: its identity as this process last read it}; every LOOK reads it again.
+_identities = {}
+
+
+def _address():
     db = connection.settings_dict
-    identity = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}#{database}/{patients}"
-    return Path(settings.COURSE_TABLE_DIR) / hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}"
+
+
+def _identity():
+    """The database's identity: its oid and its patients table's (a database created again, or
+    restored into, its tables created again, is another one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(IDENTITY)
+        return tuple(cursor.fetchone())
+
+
+def _directory(identity):
+    """The tables of the database of this ``identity`` at this address: COURSE_TABLE_DIR/<a hash of both>."""
+    name = f"{_address()}#{identity[0]}/{identity[1]}"
+    return Path(settings.COURSE_TABLE_DIR) / hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def persistent():
@@ -218,18 +230,31 @@ SELECT pg_current_snapshot()::text,
        ARRAY(SELECT table_name FROM registry_trailhead ORDER BY 1),
        ARRAY(SELECT seq FROM registry_trailhead ORDER BY table_name),
        EXISTS (SELECT FROM unseen WHERE patient_ids IS NULL),
-       ARRAY(SELECT DISTINCT patient FROM unseen, unnest(patient_ids) patient ORDER BY 1 LIMIT %(limit)s)
+       ARRAY(SELECT DISTINCT patient FROM unseen, unnest(patient_ids) patient ORDER BY 1 LIMIT %(limit)s),
+       COALESCE((SELECT revision FROM registry_datarevision WHERE id = 1), 0),
+       (SELECT oid FROM pg_database WHERE datname = current_database()),
+       'registry_patient'::regclass::oid
 """
+
+
+class _Look(NamedTuple):
+    snapshot: str
+    trail: dict
+    changed: list | None
+    revision: int
+    identity: tuple
 
 
 def _look(seen, limit):
     """In one statement (one snapshot): the snapshot now, the length of each history table's trail,
-    and the patients changed by transactions the snapshot ``seen`` did not see (at most ``limit`` of
-    them; None if a change touched every patient; none if ``seen`` is None)."""
+    the patients changed by transactions the snapshot ``seen`` did not see (at most ``limit`` of
+    them; None if a change touched every patient; none if ``seen`` is None), the data revision
+    (``registry.models.DataRevision``) and the database's identity (:func:`_identity`)."""
     with connection.cursor() as cursor:
         cursor.execute(LOOK, {"seen": seen, "limit": limit})
-        now, tables, lengths, everyone, patients = cursor.fetchone()
-    return now, dict(zip(tables, lengths, strict=True)), None if everyone else patients
+        now, tables, lengths, everyone, patients, revision, *identity = cursor.fetchone()
+    trail = dict(zip(tables, lengths, strict=True))
+    return _Look(now, trail, None if everyone else patients, revision, tuple(identity))
 
 
 class Table:
@@ -237,11 +262,13 @@ class Table:
     ``how`` is "stored" (read as it was), "updated" or "built"; ``since`` and ``patients``: the last
     update this process made or applied, the table that had the key ``since`` with the rows of
     ``patients`` (ids) read again (None: built, or read whole); ``digests``: its columns' digests
-    known so far, for ``analysis.datasets.fingerprint`` to use and fill."""
+    known so far, for ``analysis.datasets.fingerprint`` to use and fill; ``revision``: the data
+    revision of the live data it holds (None: a data cut's)."""
 
-    def __init__(self, course, key, how, patients=(), digests=None, since=None):
+    def __init__(self, course, key, how, patients=(), digests=None, since=None, revision=None):
         self.course, self.key, self.how, self.patients, self.since = course, key, how, patients, since
         self.digests = {} if digests is None else digests
+        self.revision = revision
 
 
 class _State:
@@ -312,32 +339,52 @@ def current(stages, cut=None):
     """The course table of the live data (or of the data cut ``cut``), kept on disk when
     :func:`persistent`: as it was, updated from the change log, or built. ``stages`` records the
     seconds of "extraction" (asking the log, reading rows and stored tables) and "frames"."""
-    directory = _directory()
     if cut is not None:
-        path = directory / f"cut-{cut.pk}-{CODE_VERSION}.npz"
-        with _locked(directory):
-            if not path.exists():
-                with stages("extraction"):
-                    tables = snapshot.tables(cut.snapshot, {})
-                with stages("frames"):
-                    save(build(tables), path, {"cut": cut.pk})
+        return _cut_table(_directory(_identity()), cut, stages)
+    address = _address()
+    while True:
+        identity = _identities.get(address) or _identity()
+        table = _live_table(_directory(identity), identity, stages)
+        if table is not None:
+            _identities[address] = identity
+            return table
+        # The database was created again, or restored into, since: its identity and tables are new.
+        _identities.pop(address, None)
+
+
+def _cut_table(directory, cut, stages):
+    path = directory / f"cut-{cut.pk}-{CODE_VERSION}.npz"
+    with _locked(directory):
+        if not path.exists():
             with stages("extraction"):
-                if path not in _loaded:
-                    _loaded.clear()
-                    _loaded[path] = Table(load(path)[0], ("cut", cut.pk, str(path)), "stored")
-        return _loaded[path]
+                tables = snapshot.tables(cut.snapshot, {})
+            with stages("frames"):
+                save(build(tables), path, {"cut": cut.pk})
+        with stages("extraction"):
+            if path not in _loaded:
+                _loaded.clear()
+                _loaded[path] = Table(load(path)[0], ("cut", cut.pk, str(path)), "stored")
+    return _loaded[path]
+
+
+def _live_table(directory, identity, stages):
+    """:func:`current`'s live table, kept in ``directory``, that of the database of ``identity``;
+    None if the database's identity is no longer that."""
     base = directory / f"live-{CODE_VERSION}.npz"
     with _locked(directory):
         with stages("extraction"):
             state = _caught_up(directory, base)
             limit = max(1, int(len(state.course) * UPDATE_SHARE)) if state is not None else 0
-            now, lengths, changed = _look(state.snapshot if state is not None else None, limit + 1)
+            look = _look(state.snapshot if state is not None else None, limit + 1)
+        if look.identity != identity:
+            return None
+        now, lengths, changed, revision = look.snapshot, look.trail, look.changed, look.revision
         if state is not None:
             if any(lengths.get(table, 0) < seq for table, seq in state.trail.items()):
                 changed = None  # the trail went backwards: a restore
             if changed is not None and not changed:
                 key = ("live", str(base), state.snapshot)
-                return Table(state.course, key, "stored", state.patients, state.digests, state.since)
+                return Table(state.course, key, "stored", state.patients, state.digests, state.since, revision)
             if changed is not None and len(changed) <= limit and state.update_count < MAX_UPDATES:
                 with stages("extraction"):
                     tables = read_tables(Patient.objects.filter(pk__in=changed), stream=len(changed) > STREAM_ABOVE)
@@ -353,14 +400,15 @@ def current(stages, cut=None):
                     else:
                         _save_whole(directory, base, state.course, now, lengths, state.update_count + 1, state.digests)
                 _memory[directory].since, _memory[directory].patients = since, changed
-                return Table(state.course, ("live", str(base), now), "updated", changed, state.digests, since)
+                key = ("live", str(base), now)
+                return Table(state.course, key, "updated", changed, state.digests, since, revision)
         with stages("extraction"):
             tables = read_tables(Patient.objects.all())
         with stages("frames"):
             course = build(tables)
             del tables
             _save_whole(directory, base, course, now, lengths, 0)
-        return Table(course, ("live", str(base), now), "built", digests=_memory[directory].digests)
+        return Table(course, ("live", str(base), now), "built", digests=_memory[directory].digests, revision=revision)
 
 
 def _save_whole(directory, base, course, snapshot, trail, updated, digests=None):

@@ -209,9 +209,9 @@ class Stages(dict):
 _course_cache = {}
 
 
-def _course_frame(state, parameters, cut=None, stages=None):
-    """The course frame for ``parameters`` and its cache key, reused by the analyses that run one
-    after another.
+def _course_frame(parameters, cut=None, stages=None):
+    """The course frame for ``parameters``, its cache key and the data revision it holds (None at a
+    data cut), reused by the analyses that run one after another.
 
     On PostgreSQL, outside a transaction, the course table kept on disk and updated from the log
     of changed patients (``analysis.course_table``): a run reads only what changed since the last
@@ -225,6 +225,7 @@ def _course_frame(state, parameters, cut=None, stages=None):
     stages = Stages() if stages is None else stages
     if course_table.persistent():
         table = course_table.current(stages, cut)
+        revision = table.revision
         key = (*table.key, tuple(sorted(parameters.items())))
         if key not in _course_cache:
             # The table this one updated, as this process last read it: its analyses' frames are
@@ -237,6 +238,8 @@ def _course_frame(state, parameters, cut=None, stages=None):
                 rows = course_table.rows_of(table.course, table.patients)
                 _course_cache[key]["before"] = (before["frames"], table.patients, rows)
     else:
+        state = DataRevision.current()
+        revision = None if cut is not None else state.revision
         at = ("cut", cut.pk) if cut is not None else (state.revision, state.changed_at)
         key = (*at, tuple(sorted(parameters.items())))
         if key not in _course_cache:
@@ -247,28 +250,29 @@ def _course_frame(state, parameters, cut=None, stages=None):
                 _course_cache[key] = {"course": course_table.build(tables), "digests": {}, "frames": {}}
             del tables
     with stages("frames"):
-        return key, course_table.select(_course_cache[key]["course"], parameters)
+        return key, course_table.select(_course_cache[key]["course"], parameters), revision
 
 
 def course_for(parameters, cut=None):
     """The course frame the runs on ``parameters`` (live, or at the data cut ``cut``) read."""
-    return _course_frame(DataRevision.current(), normalize_parameters(parameters), cut)[1]
+    return _course_frame(normalize_parameters(parameters), cut)[1]
 
 
-def _inputs(analysis, state, parameters, cut=None, stages=None):
-    """(course frame, the analysis's frames, the fingerprint of the course frame). Every analysis
+def _inputs(analysis, parameters, cut=None, stages=None):
+    """(course frame, the analysis's frames, the fingerprint of the course frame, the data revision
+    it holds: None at a data cut). Every analysis
     derives its frames from the course frame alone, by code that ``CODE_VERSION`` names: the course
     frame's fingerprint and the code version identify what a run read. Hashed once per course frame,
     and of the course table only the columns an update changed."""
     stages = Stages() if stages is None else stages
-    key, course = _course_frame(state, parameters, cut, stages)
+    key, course, revision = _course_frame(parameters, cut, stages)
     entry = _course_cache[key]
     with stages("frames"):
         frames = _frames(analysis, course, entry)
     with stages("fingerprint"):
         if "fingerprint" not in entry:
             entry["fingerprint"] = datasets.fingerprint(course, digests=entry["digests"])
-    return course, frames, entry["fingerprint"]
+    return course, frames, entry["fingerprint"], revision
 
 
 def _frames(analysis, course, entry):
@@ -289,7 +293,7 @@ def data_fingerprint(run):
     """The fingerprint of the data ``run`` reads now: its analysis's frames on its patients, live or
     at its data cut. Equal to ``run.fingerprint`` while the data have not changed since (always, at a cut)."""
     parameters = normalize_parameters(run.parameters)
-    return _inputs(ANALYSES[run.name], DataRevision.current(), parameters, run.data_cut)[2]
+    return _inputs(ANALYSES[run.name], parameters, run.data_cut)[2]
 
 
 def execute_run(run_id):
@@ -311,10 +315,10 @@ def _execute(run):
     stages = Stages()
     sent = ()
     try:
-        state = DataRevision.current()
-        revision = run.data_cut.data_revision if run.data_cut_id else state.revision
         parameters = normalize_parameters(run.parameters)
-        course, frames, fingerprint = _inputs(analysis, state, parameters, run.data_cut, stages)
+        course, frames, fingerprint, revision = _inputs(analysis, parameters, run.data_cut, stages)
+        # The live data's revision, read with the course frame (one snapshot): exactly the data the run read.
+        revision = run.data_cut.data_revision if run.data_cut_id else revision
         run.data_revision, run.fingerprint, run.code_version = revision, fingerprint, CODE_VERSION
         run.n_patients = len(course)
         del course

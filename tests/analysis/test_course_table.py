@@ -120,6 +120,7 @@ def test_changes_through_the_services_update_only_the_changed_patients(pg_cohort
     )
     updated = course_table.current(runs.Stages())
     assert updated.how == "updated" and len(updated.patients) == 3
+    assert updated.revision == DataRevision.current().revision  # read with the table's rows
     # The digests of the columns the update left as they were are kept; the changed ones are not.
     assert "study_id" in updated.digests and "diagnosis_date" in updated.digests
     assert "wbc" not in updated.digests and "relapse1_date" not in updated.digests
@@ -179,6 +180,19 @@ def test_a_transaction_open_while_the_table_was_built_is_seen_after_it_commits(p
     assert updated.how == "updated" and len(updated.patients) == 1
     assert updated.course.loc[updated.course["patient_id"] == pg_cohort[3].pk, "relapse1_site"].item() == "CNS"
     assert_same(updated)
+
+
+def test_a_database_created_again_under_the_same_name_has_tables_of_its_own(pg_cohort):
+    """The process reads the database's identity once; every look at the change log reads it again."""
+    first = current()
+    address = course_table._address()
+    identity = course_table._identities[address]
+    stale = (identity[0] + 1, identity[1])  # as if this process had seen an earlier database of the name
+    course_table._identities[address] = stale
+    again = current()
+    assert course_table._identities[address] == identity
+    assert again.how == "stored" and again.key == first.key
+    assert not (course_table._directory(stale) / f"live-{course_table.CODE_VERSION}.npz").exists()
 
 
 def test_a_center_code_change_rebuilds(pg_cohort, center):
@@ -247,8 +261,7 @@ def test_every_analysis_leaves_the_course_frame_and_its_frames_as_they_were(pg_c
 
 def frames_through_runs():
     """Every analysis's frames as a run reads them: kept by this process, updated with the table."""
-    state = DataRevision.current()
-    return {name: runs._inputs(analysis, state, {})[1] for name, analysis in runs.ANALYSES.items()}
+    return {name: runs._inputs(analysis, {})[1] for name, analysis in runs.ANALYSES.items()}
 
 
 def assert_frames_derived_afresh(frames):
