@@ -552,6 +552,31 @@ def test_a_worker_writes_the_report_in_the_language_of_whoever_started_the_job(c
     assert "Unknown code 'X'" in {p["kind"]: p["message"] for p in job.report["problems"]}["unknown_code"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_jobs_outcome_and_the_close_of_its_hand_off_commit_together(postgres_only, coordinator, monkeypatch):
+    """A watcher (another connection) never sees a finished job still handed off."""
+    import psycopg
+    from django.db import connection
+
+    from registry.ops import handoff
+
+    s = connection.settings_dict
+    watcher = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"])
+    seen, close = [], handoff.close
+
+    def closing(task, object_id):
+        seen.append(watcher.execute("SELECT status FROM registry_importjob WHERE id = %s", [object_id]).fetchone())
+        close(task, object_id)
+
+    monkeypatch.setattr(handoff, "close", closing)
+    monkeypatch.setattr(jobs, "ASYNC_BYTES", 10)
+    job = imports.create_job(user=coordinator, file_name="course.xlsx", content=_problem_file())
+    imports.start(job, action="check")  # in process: the job runs here
+    watcher.close()
+    assert seen == [("running",)]
+    assert ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.REJECTED
+
+
 def test_every_import_problem_message_is_translated(coordinator):
     """Each kind of problem the import finds comes out in Japanese (no English sentence left)."""
     from django.utils import translation

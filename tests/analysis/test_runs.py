@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -11,6 +12,7 @@ from analysis import figures, runs
 from analysis.models import AnalysisRun
 from registry import services
 from registry.models import DataRevision
+from registry.ops import handoff
 from registry.ops.models import Handoff
 from tests.factories import relapsed_course
 
@@ -71,6 +73,26 @@ def test_a_runs_results_are_written_while_its_figures_are_drawn(cohort, monkeypa
     assert len(saved) == 1 and '"results"' not in saved[0]
     stored = AnalysisRun.objects.get(pk=run.pk)
     assert (stored.results, stored.figures, stored.status) == (run.results, run.figures, "succeeded")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_outcome_and_the_close_of_its_hand_off_commit_together(postgres_only, cohort, monkeypatch):
+    """A watcher (another connection) never sees a finished run still handed off: when the hand-off is
+    closed, the run's outcome is not yet committed either."""
+    s = connection.settings_dict
+    watcher = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"])
+    seen, close = [], handoff.close
+
+    def closing(task, object_id):
+        seen.append(watcher.execute("SELECT status FROM analysis_analysisrun WHERE id = %s", [object_id]).fetchone())
+        close(task, object_id)
+
+    monkeypatch.setattr(handoff, "close", closing)
+    run = runs.request_run("cohort_summary", trigger=AnalysisRun.Trigger.ON_DEMAND)  # in process: run here
+    watcher.close()
+    assert seen == [("running",)]
+    assert AnalysisRun.objects.get(pk=run.pk).status == "succeeded"
+    assert Handoff.objects.get(object_id=run.pk, task=runs.TASK).closed_at is not None
 
 
 def test_unchanged_data_reuses_the_stored_run(cohort):

@@ -124,9 +124,7 @@ def run_job(job_id):
         job.status = ImportJob.Status.RUNNING
         job.save(update_fields=["status"])
     with handoff.running(TASK, job.pk):
-        job = _run(job)
-    handoff.close(TASK, job.pk)
-    return job
+        return _run(job)
 
 
 def _run(job):
@@ -144,7 +142,9 @@ def _run(job):
         job.status = ImportJob.Status.REJECTED
     else:
         job.status = ImportJob.Status.CHECKED
-    job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
+    with transaction.atomic():  # the outcome and the close of its hand-off commit together
+        job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
+        handoff.close(TASK, job.pk)
     return job
 
 
