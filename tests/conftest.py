@@ -144,3 +144,29 @@ def login(client, request):
         return client
 
     return as_persona
+
+
+@pytest.fixture
+def seen_at_hand_off_close(postgres_only, monkeypatch):
+    """``watch(table)``: as each hand-off is closed (``registry.ops.handoff.close``), the status of its
+    record in ``table`` as another connection sees it then (committed only), in a list."""
+    import psycopg
+
+    from registry.ops import handoff
+
+    s = connection.settings_dict
+    watcher = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"])
+    close = handoff.close
+
+    def watch(table):
+        seen = []
+
+        def closing(task, object_id):
+            seen.append(watcher.execute(f"SELECT status FROM {table} WHERE id = %s", [object_id]).fetchone()[0])
+            close(task, object_id)
+
+        monkeypatch.setattr(handoff, "close", closing)
+        return seen
+
+    yield watch
+    watcher.close()

@@ -553,27 +553,13 @@ def test_a_worker_writes_the_report_in_the_language_of_whoever_started_the_job(c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_jobs_outcome_and_the_close_of_its_hand_off_commit_together(postgres_only, coordinator, monkeypatch):
+def test_a_jobs_outcome_and_the_close_of_its_hand_off_commit_together(seen_at_hand_off_close, coordinator, monkeypatch):
     """A watcher (another connection) never sees a finished job still handed off."""
-    import psycopg
-    from django.db import connection
-
-    from registry.ops import handoff
-
-    s = connection.settings_dict
-    watcher = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"])
-    seen, close = [], handoff.close
-
-    def closing(task, object_id):
-        seen.append(watcher.execute("SELECT status FROM registry_importjob WHERE id = %s", [object_id]).fetchone())
-        close(task, object_id)
-
-    monkeypatch.setattr(handoff, "close", closing)
+    seen = seen_at_hand_off_close("registry_importjob")
     monkeypatch.setattr(jobs, "ASYNC_BYTES", 10)
     job = imports.create_job(user=coordinator, file_name="course.xlsx", content=_problem_file())
     imports.start(job, action="check")  # in process: the job runs here
-    watcher.close()
-    assert seen == [("running",)]
+    assert seen == [ImportJob.Status.RUNNING]
     assert ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.REJECTED
 
 

@@ -3,7 +3,6 @@
 from dataclasses import replace
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -12,7 +11,6 @@ from analysis import figures, runs
 from analysis.models import AnalysisRun
 from registry import services
 from registry.models import DataRevision
-from registry.ops import handoff
 from registry.ops.models import Handoff
 from tests.factories import relapsed_course
 
@@ -76,21 +74,12 @@ def test_a_runs_results_are_written_while_its_figures_are_drawn(cohort, monkeypa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_runs_outcome_and_the_close_of_its_hand_off_commit_together(postgres_only, cohort, monkeypatch):
+def test_a_runs_outcome_and_the_close_of_its_hand_off_commit_together(seen_at_hand_off_close, cohort):
     """A watcher (another connection) never sees a finished run still handed off: when the hand-off is
     closed, the run's outcome is not yet committed either."""
-    s = connection.settings_dict
-    watcher = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"])
-    seen, close = [], handoff.close
-
-    def closing(task, object_id):
-        seen.append(watcher.execute("SELECT status FROM analysis_analysisrun WHERE id = %s", [object_id]).fetchone())
-        close(task, object_id)
-
-    monkeypatch.setattr(handoff, "close", closing)
+    seen = seen_at_hand_off_close("analysis_analysisrun")
     run = runs.request_run("cohort_summary", trigger=AnalysisRun.Trigger.ON_DEMAND)  # in process: run here
-    watcher.close()
-    assert seen == [("running",)]
+    assert seen == ["running"]
     assert AnalysisRun.objects.get(pk=run.pk).status == "succeeded"
     assert Handoff.objects.get(object_id=run.pk, task=runs.TASK).closed_at is not None
 
