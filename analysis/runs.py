@@ -357,11 +357,8 @@ def _execute(run):
     # What was written while the figures were drawn is not written again (if that write failed, the
     # run failed, and they are saved with it here).
     fields = [f.name for f in AnalysisRun._meta.concrete_fields if not f.primary_key and f.name not in sent]
-    # The run's outcome and the close of its hand-off commit together: a finished run is never seen
-    # still handed off (nor a closed hand-off with its run unfinished).
-    with stages("storage"), _parameters_apart(), transaction.atomic():
+    with stages("storage"), _parameters_apart(), handoff.finishing(TASK, run.pk):
         run.save(update_fields=fields)
-        handoff.close(TASK, run.pk)
     run.stage_seconds = dict(stages)  # not stored: the log and the benchmark read it
     log.info(
         "Analysis run %s (%s): %.2f s (%s)",

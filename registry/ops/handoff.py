@@ -5,7 +5,8 @@ A record that needs a worker (an analysis run, a large import job) is saved ``qu
 (the outbox), then sends the task once the transaction commits. If the broker is unreachable
 the request still succeeds: the record stays ``queued`` and :func:`deliver_and_reap` (every
 minute by beat) sends it again until the broker takes it. While a worker executes the record,
-:func:`running` stamps a heartbeat every few seconds; a ``running`` record whose heartbeat is
+:func:`running` stamps a heartbeat every few seconds, and the record's outcome is written
+:func:`finishing` it (the hand-off closed in the same transaction); a ``running`` record whose heartbeat is
 older than ``TASK_LOST_AFTER_SECONDS`` lost its worker: it is re-queued once, and marked failed
 with the reason if its worker is lost again.
 
@@ -173,6 +174,15 @@ def _beat(task, object_id, stop):
 def close(task, object_id):
     """The record finished (whatever its outcome): stop watching it."""
     Handoff.objects.filter(task=task, object_id=object_id, closed_at=None).update(closed_at=timezone.now())
+
+
+@contextmanager
+def finishing(task, object_id):
+    """A block that writes the record's outcome, in one transaction with the close of its hand-off:
+    a finished record is never seen still handed off, nor a closed hand-off with its record unfinished."""
+    with transaction.atomic():
+        yield
+        close(task, object_id)
 
 
 # --- the beat side: re-send, reap, adopt ----------------------------------------------------------

@@ -142,9 +142,8 @@ def _run(job):
         job.status = ImportJob.Status.REJECTED
     else:
         job.status = ImportJob.Status.CHECKED
-    with transaction.atomic():  # the outcome and the close of its hand-off commit together
+    with handoff.finishing(TASK, job.pk):
         job.save(update_fields=["report", "rows_total", "rows_done", "finished_at", "status", "committed_at"])
-        handoff.close(TASK, job.pk)
     return job
 
 
