@@ -1,4 +1,12 @@
-"""tests/bench/run.py: how `make bench` and its parts write docs/benchmarks.md (nothing is timed here)."""
+"""tests/bench/run.py: how `make bench` and its parts write docs/benchmarks.md and clean up after
+themselves (nothing is timed here)."""
+
+import os
+import types
+
+import psycopg
+import pytest
+from django.db import connection
 
 from tests.bench import run, stats_vs_r
 
@@ -33,3 +41,24 @@ def test_the_statistics_against_r_section_is_merged_with_its_commit(tmp_path, mo
     assert f"at commit {run.commit()} by `python -m tests.bench.stats_vs_r`" in section
     assert "apart from" not in section  # it says when it was measured itself
     assert "| 1,000 | 0.500 s | 1.000 s | 0.50 |" in section
+
+
+def test_a_size_drops_its_database_afterwards_even_when_a_measurement_fails(postgres_only, monkeypatch):
+    settings = connection.settings_dict
+    server = f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/"
+    name = f"test_bench_size_{os.getpid()}"
+    monkeypatch.setattr(run, "SERVER", server)
+    monkeypatch.setattr(run, "DB_NAME", name)
+    monkeypatch.setattr(run, "manage", lambda env, *args: None)  # no migrations, no seed: an empty database
+    seen = []
+
+    def measure(n, env):
+        seen.append(env["DATABASE_URL"])
+        raise RuntimeError("the benchmark broke")
+
+    with pytest.raises(RuntimeError, match="the benchmark broke"):
+        run.bench_size(10, [types.SimpleNamespace(__name__="tests.bench.broken", measure=measure)])
+    assert seen == [server + name]  # it ran against its own database ...
+    with psycopg.connect(server.replace("postgres://", "postgresql://") + "postgres") as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name]).fetchone()[0]
+    assert left == 0  # ... and dropped it

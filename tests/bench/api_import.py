@@ -195,16 +195,18 @@ def _stored_copy(connection):
     }
 
 
-def _scratch_database(env):
-    import psycopg
+SCRATCH = "mll_registry_bench_import"
 
-    url = env["DATABASE_URL"]
-    server, _, _ = url.rpartition("/")
-    name = "mll_registry_bench_import"
-    with psycopg.connect(server.replace("postgres://", "postgresql://") + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    scratch = f"{server}/{name}"
+
+def _server(env):
+    """The server of ``env``'s database, as ``tests.bench.run`` names one (its URL up to the name)."""
+    return env["DATABASE_URL"].rpartition("/")[0] + "/"
+
+
+def _scratch_database(env):
+    from .run import recreate_database
+
+    scratch = recreate_database(SCRATCH, _server(env))
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
@@ -232,9 +234,13 @@ def _run(env, *args, stdin=None):
 def measure(n, env):
     api = _run(env, "api", str(n))
     files = _run(env, "export", str(n))
+    from .run import commit, drop_database
+
     scratch = _scratch_database(env)
-    imported = _run({**env, "DATABASE_URL": scratch}, "import", str(n), scratch, stdin=json.dumps(files))
-    from .run import commit
+    try:
+        imported = _run({**env, "DATABASE_URL": scratch}, "import", str(n), scratch, stdin=json.dumps(files))
+    finally:
+        drop_database(SCRATCH, _server(env))
 
     measured = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": commit()}
     return {"api": {**api, **measured}, "import": {**imported, **measured}}

@@ -1,8 +1,9 @@
 """`make bench`: seed cohorts of 1,000, 100,000 and 1,000,000 patients and measure the registry.
 
 Each size gets a fresh PostgreSQL database (BENCH_DATABASE_URL's server, default the local one),
-seeded by `manage.py seed_demo --patients N`; the measurements run in separate processes so that
-peak memory is per size. The table is written to docs/benchmarks.md. Timings are measured here,
+seeded by `manage.py seed_demo --patients N` and dropped once its measurements are done (the
+import's scratch database too); the measurements run in separate processes so that peak memory is
+per size. The table is written to docs/benchmarks.md. Timings are measured here,
 never asserted in tests.
 
 Usage: python -m tests.bench.run [--sizes 1000,100000,1000000] [--only writers,queries]
@@ -42,11 +43,22 @@ def commit():
     return result.stdout.strip() or "-"
 
 
-def recreate_database():
-    with psycopg.connect(SERVER.replace("postgres://", "postgresql://") + "postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return SERVER + DB_NAME
+def recreate_database(name, server=None):
+    """A new, empty database ``name`` on ``server`` (default SERVER; dropped first if a bench left
+    one); its URL."""
+    server = server or SERVER
+    drop_database(name, server)
+    with psycopg.connect(server.replace("postgres://", "postgresql://") + "postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server + name
+
+
+def drop_database(name, server=None):
+    """Drop the bench's database ``name`` on ``server`` (default SERVER): a seeded size is gigabytes
+    at 1,000,000 patients, and nothing is left behind."""
+    server = server or SERVER
+    with psycopg.connect(server.replace("postgres://", "postgresql://") + "postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def in_subprocess(module, n, env):
@@ -78,7 +90,11 @@ def bench_size(n, modules):
     modules = [module for module in modules if n <= getattr(module, "MAX_PATIENTS", n)]
     if not modules:  # no benchmark runs at this size: nothing to seed
         return {}
-    env = {**os.environ, "DATABASE_URL": recreate_database(), "DJANGO_SETTINGS_MODULE": "registry.config.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": recreate_database(DB_NAME),
+        "DJANGO_SETTINGS_MODULE": "registry.config.settings",
+    }
     env.pop("REDIS_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     manage(env, "migrate", "--noinput")
@@ -91,8 +107,11 @@ def bench_size(n, modules):
         # The bulk load's dirty pages written out now, not by a checkpoint in the middle of a measurement.
         conn.execute("CHECKPOINT")
     measured = {}
-    for module in modules:
-        measured[module.__name__] = {"seed_seconds": seed_seconds, **module.measure(n, env)}
+    try:
+        for module in modules:
+            measured[module.__name__] = {"seed_seconds": seed_seconds, **module.measure(n, env)}
+    finally:
+        drop_database(DB_NAME)
     return measured
 
 
