@@ -400,7 +400,8 @@ def _written_meanwhile(run, *fields):
         return
     table, qn = AnalysisRun._meta.db_table, connection.ops.quote_name
     values = [AnalysisRun._meta.get_field(name) for name in fields]
-    sql = "UPDATE {} SET {} WHERE id = %s".format(qn(table), ", ".join(f"{qn(f.column)} = %s" for f in values))
+    sets = ", ".join(f"{qn(f.column)} = %s" for f in values)
+    sql = f"UPDATE {qn(table)} SET {sets} WHERE {qn(AnalysisRun._meta.pk.column)} = %s"
     params = [f.get_db_prep_value(getattr(run, f.attname), connection) for f in values]
     with _parameters_apart(), connection.connection.pipeline(), connection.cursor() as cursor:
         cursor.execute(sql, [*params, run.pk])
