@@ -5,9 +5,9 @@ A record that needs a worker (an analysis run, a large import job) is saved ``qu
 (the outbox), then sends the task once the transaction commits. If the broker is unreachable
 the request still succeeds: the record stays ``queued`` and :func:`deliver_and_reap` (every
 minute by beat) sends it again until the broker takes it. While a worker executes the record,
-:func:`running` stamps a heartbeat every few seconds, and the record's outcome is written
-:func:`finishing` it (the hand-off closed in the same transaction); a ``running`` record whose heartbeat is
-older than ``TASK_LOST_AFTER_SECONDS`` lost its worker: it is re-queued once, and marked failed
+:func:`running` stamps a heartbeat every few seconds, and the worker writes the record's outcome
+inside :func:`finishing` (one transaction with the close of its hand-off). A ``running`` record
+whose heartbeat is older than ``TASK_LOST_AFTER_SECONDS`` lost its worker: it is re-queued once, and marked failed
 with the reason if its worker is lost again.
 
 Each kind of record registers itself (:func:`register`): its model (whose ``status`` uses

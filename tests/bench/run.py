@@ -95,6 +95,14 @@ def bench_size(n, modules):
         "DATABASE_URL": recreate_database(DB_NAME),
         "DJANGO_SETTINGS_MODULE": "registry.config.settings",
     }
+    try:
+        return _measured(n, modules, env)
+    finally:
+        drop_database(DB_NAME)
+
+
+def _measured(n, modules, env):
+    """{module name: its results} on the new database of ``env``, seeded with ``n`` patients."""
     env.pop("REDIS_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     manage(env, "migrate", "--noinput")
@@ -106,13 +114,7 @@ def bench_size(n, modules):
         conn.execute("ANALYZE")
         # The bulk load's dirty pages written out now, not by a checkpoint in the middle of a measurement.
         conn.execute("CHECKPOINT")
-    measured = {}
-    try:
-        for module in modules:
-            measured[module.__name__] = {"seed_seconds": seed_seconds, **module.measure(n, env)}
-    finally:
-        drop_database(DB_NAME)
-    return measured
+    return {module.__name__: {"seed_seconds": seed_seconds, **module.measure(n, env)} for module in modules}
 
 
 def fmt(value, digits=2):
