@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -33,7 +33,10 @@ def patients_for(user, *, search="", trial=None, center=None, status=None):
         .annotate(
             has_relapse=Exists(Relapse.objects.filter(patient=OuterRef("pk"))),
             is_dead=Exists(FollowUp.objects.filter(patient=OuterRef("pk"), vital_status=VitalStatus.DEAD)),
-            last_contact_date=Max("follow_ups__contact_date"),
+            # Per listed patient (a page's 50), not an aggregate over every row the user may see.
+            last_contact_date=Subquery(
+                FollowUp.objects.filter(patient=OuterRef("pk")).order_by("-contact_date").values("contact_date")[:1]
+            ),
         )
     )
     if search:

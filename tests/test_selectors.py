@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry import selectors, services
@@ -149,6 +151,22 @@ def test_patient_list_knows_the_last_contact(center, coordinator):
     listed = selectors.patients_for(coordinator).get(pk=patient.pk)
     assert listed.last_contact_date == patient.follow_ups.get().contact_date
     assert not listed.is_dead
+    later = patient.follow_ups.get().contact_date + timedelta(days=200)
+    FollowUpFactory(patient=patient, contact_date=later)
+    FollowUpFactory(patient=patient, contact_date=later - timedelta(days=100))
+    assert selectors.patients_for(coordinator).get(pk=patient.pk).last_contact_date == later
+    assert selectors.patients_for(coordinator).get(pk=PatientFactory(center=center).pk).last_contact_date is None
+
+
+def test_the_patient_list_is_not_grouped_so_a_page_reads_its_own_rows(center, coordinator):
+    """The flags and the last contact are per row: the database pages the center's patients by study
+    ID and computes them for that page only, and counts the pages without them (a grouped query
+    would join every follow-up of the center first: 120 ms of a 14,300-patient center's list)."""
+    queryset = selectors.patients_for(coordinator)
+    assert "GROUP BY" not in str(queryset.query)
+    with CaptureQueriesContext(connection) as counted:
+        queryset.count()
+    assert "registry_followup" not in counted.captured_queries[0]["sql"]
 
 
 def test_audit_trail_reads_previous_values_in_a_constant_number_of_queries(
