@@ -233,6 +233,21 @@ def test_the_curve_of_a_large_cohort_has_a_vertex_per_visible_step_at_most():
     assert len(svg.km(figure)) < 150_000
 
 
+@pytest.mark.parametrize(
+    "xs, ys",
+    [
+        ([0.0, 0.01, 0.1, 0.5, 1.0, 12.05, 12.5, 357.12, 999.99], [211.66, 20.8, 0, 100, 3.07, 9.9, 0.02, 1.1, 5]),
+        ([1000.0, 12.3], [1.0, 2.0]),  # beyond the looked-up range
+        ([-3.5, 2.0], [17.25, 2.0]),  # below it
+    ],
+)
+def test_vertices_formatted_at_once_read_as_each_number_does_alone(xs, ys):
+    xs, ys = np.round(np.array(xs), 2) + 0.0, np.round(np.array(ys), 2) + 0.0
+    expected = "".join(f"H{svg._n(x)}V{svg._n(y)}" for x, y in zip(xs, ys, strict=True))
+    assert svg._pairs("H%sV%s", xs, ys) == expected
+    assert svg._pairs("M%s %sv7", xs, ys) == "".join(f"M{svg._n(x)} {svg._n(y)}v7" for x, y in zip(xs, ys, strict=True))
+
+
 # --- cumulative incidence -----------------------------------------------------------------------
 
 
