@@ -134,6 +134,11 @@ _FLOAT = frozenset({float})
 
 def to_python(value):
     """Make numpy scalars and NaN JSON-safe (None)."""
+    kind = type(value)
+    if kind in _PLAIN:  # most of a results document's values: as they are, without the checks below
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): to_python(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -72,3 +72,7 @@ def test_failed_estimates_become_errors_in_the_results():
         [1.5, 2.0],
         [None, None, 0.5],
     ]
+    # Values alone: as they are, except what JSON cannot hold.
+    plain = {"p": 0.03, "n": 12, "ok": True, "label": "MLL96", "none": None}
+    assert base.to_python({**plain, "hr": float("inf"), "z": np.float64("nan")}) == {**plain, "hr": None, "z": None}
+    assert type(base.to_python({"n": np.int64(3)})["n"]) is int
