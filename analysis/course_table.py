@@ -513,8 +513,9 @@ def _frame_updated(old, ids, new):
     old_ids = old["patient_id"].to_numpy()
     if (np.diff(old_ids) < 0).any():
         return None  # not in patient order
-    changed = np.isin(old_ids, ids)
-    at = np.flatnonzero(changed)
+    at = _rows_at(old_ids, ids)
+    changed = np.zeros(len(old_ids), dtype=bool)
+    changed[at] = True
     if not len(at) and new.empty:
         return old  # none of those patients has rows here, before or after
     if np.array_equal(old_ids[at], new["patient_id"].to_numpy()):
@@ -526,3 +527,13 @@ def _frame_updated(old, ids, new):
         return None
     merged = pd.concat([kept, new], ignore_index=True)
     return merged.take(np.argsort(merged["patient_id"].to_numpy(), kind="stable")).reset_index(drop=True)
+
+
+def _rows_at(sorted_ids, ids):
+    """The positions of every row of the patients ``ids`` in ``sorted_ids`` (a frame's patient ids,
+    in patient order), ascending: each patient's rows are a run found by binary search, not the
+    whole column compared with each patient."""
+    ids = np.unique(np.asarray(ids, dtype=sorted_ids.dtype))
+    first, beyond = np.searchsorted(sorted_ids, ids, "left"), np.searchsorted(sorted_ids, ids, "right")
+    counts = beyond - first
+    return np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())

@@ -144,6 +144,22 @@ def test_an_edit_copies_only_the_columns_it_changed(cohort):
     assert not course_table._unchanged(pd.Series([True]).to_numpy(dtype=object), pd.Series([1]).to_numpy(dtype=object))
 
 
+@pytest.mark.parametrize(
+    "frame_ids, patients",
+    [
+        ([1, 1, 1, 2, 4, 4, 7], [1, 4]),  # several rows a patient (a counting-process frame)
+        ([1, 1, 1, 2, 4, 4, 7], [7, 3, 1, 1]),  # unsorted, repeated, one without rows
+        ([2, 3], [1, 9]),  # none there
+        ([], [5]),
+        ([1, 2, 3], []),
+    ],
+)
+def test_the_rows_of_changed_patients_are_found_in_a_frame_in_patient_order(frame_ids, patients):
+    frame_ids = np.array(frame_ids, dtype=np.int64)
+    expected = np.flatnonzero(np.isin(frame_ids, patients))
+    np.testing.assert_array_equal(course_table._rows_at(frame_ids, patients), expected)
+
+
 def test_new_and_deleted_patients(pg_cohort, center, updates_up_to_half):
     current()
     added = relapsed_course(center=center)
