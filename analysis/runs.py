@@ -145,12 +145,10 @@ class AnalysisBusy(Exception):
 
 
 def _start(run):
-    """Mark the run as running and return it as it is now; None if there is nothing to do (it
-    finished). AnalysisBusy if it runs on a live worker, or another run of the analysis does (one
-    whose worker was lost is reaped first): only one run per analysis at a time."""
-    claimed = _claim(run) if run.status == AnalysisRun.Status.QUEUED else None
-    if claimed is not None:
-        return claimed
+    """Mark the run (read: not queued, or its claim refused) as running and return it as it is now;
+    None if there is nothing to do (it finished). AnalysisBusy if it runs on a live worker, or another
+    run of the analysis does (one whose worker was lost is reaped first): only one run per analysis
+    at a time."""
     dead = (
         AnalysisRun.objects.filter(name=run.name, status=AnalysisRun.Status.RUNNING)
         .exclude(pk=run.pk)
@@ -176,21 +174,24 @@ def _start(run):
     return current  # read under the lock, with what was just written: no second read
 
 
-def _claim(run):
-    """The usual delivery, a queued run: marked running in one statement, and returned as it is now;
-    None if that statement changed nothing (the run is no longer as read) or the constraint refused it
-    (another run of the analysis is marked running), and :func:`_start` looks closer."""
-    now, attempts = timezone.now(), run.attempts + 1
-    queued = AnalysisRun.objects.filter(pk=run.pk, status=AnalysisRun.Status.QUEUED, attempts=run.attempts)
+def _claim(run_id):
+    """The usual delivery, a queued run: marked running and read back in one statement (``UPDATE ...
+    RETURNING``); None if it is not queued (any more), or the constraint refused it (another run of
+    the analysis is marked running), and :func:`_start` looks closer."""
+    qn, field = connection.ops.quote_name, AnalysisRun._meta.get_field
+    status, started_at, attempts = (qn(field(name).column) for name in ("status", "started_at", "attempts"))
+    sql = (
+        f"UPDATE {qn(AnalysisRun._meta.db_table)} SET {status} = %s, {started_at} = %s, {attempts} = {attempts} + 1 "
+        f"WHERE {qn(AnalysisRun._meta.pk.column)} = %s AND {status} = %s RETURNING *"
+    )
+    now = field("started_at").get_db_prep_value(timezone.now(), connection)
+    params = [AnalysisRun.Status.RUNNING.value, now, run_id, AnalysisRun.Status.QUEUED.value]
     try:
         # Inside a transaction, a savepoint keeps a refusal from breaking it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            if not queued.update(status=AnalysisRun.Status.RUNNING, started_at=now, attempts=attempts):
-                return None
+            return next(iter(AnalysisRun.objects.raw(sql, params)), None)
     except IntegrityError:
         return None
-    run.status, run.started_at, run.attempts = AnalysisRun.Status.RUNNING, now, attempts
-    return run
 
 
 class Stages(dict):
@@ -298,11 +299,13 @@ def data_fingerprint(run):
 
 def execute_run(run_id):
     """Execute run ``run_id``; returns the run. Safe to call again for the same run."""
-    run = AnalysisRun.objects.get(pk=run_id)
-    started = None if run.status == AnalysisRun.Status.SUCCEEDED else _start(run)
-    if started is None:
-        return run
-    run = started
+    run = _claim(run_id)
+    if run is None:
+        run = AnalysisRun.objects.get(pk=run_id)
+        started = None if run.status == AnalysisRun.Status.SUCCEEDED else _start(run)
+        if started is None:
+            return run
+        run = started
     with handoff.running(TASK, run.pk):
         _execute(run)
     return run

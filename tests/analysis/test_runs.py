@@ -4,7 +4,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analysis import figures, runs
@@ -48,7 +49,7 @@ def test_every_analysis_runs_on_the_cohort(cohort):
         assert run.status == "succeeded", f"{name}: {run.error}"
 
 
-def test_a_runs_results_are_written_while_its_figures_are_drawn(cohort, monkeypatch):
+def test_a_runs_results_are_written_while_its_figures_are_drawn(postgres_only, cohort, monkeypatch):
     statements, before_drawing = [], []
 
     def logged(execute, sql, params, many, context):
@@ -65,7 +66,7 @@ def test_a_runs_results_are_written_while_its_figures_are_drawn(cohort, monkeypa
     with connection.execute_wrapper(logged):
         run = run_now("os_after_second_line")
     assert run.status == "succeeded", run.error
-    # Sent before the first figure is drawn; the save at the end leaves the results out.
+    # Sent before the first figure is drawn (PostgreSQL: in pipeline mode); the save at the end leaves the results out.
     assert before_drawing[0][-1].startswith('UPDATE "analysis_analysisrun" SET "results" = ')
     saved = [sql for sql in statements if sql.startswith('UPDATE "analysis_analysisrun"') and '"figures"' in sql]
     assert len(saved) == 1 and '"results"' not in saved[0]
@@ -133,16 +134,31 @@ def test_only_one_run_of_an_analysis_at_a_time(cohort):
     assert handoff.retries == 1 and "Worker lost" in handoff.lost_reason
 
 
-def test_a_queued_run_is_claimed_in_one_statement_only_as_it_was_read(cohort):
-    run = AnalysisRun.objects.create(name="cohort_summary", trigger="command")
-    stale = AnalysisRun.objects.get(pk=run.pk)
-    claimed = runs._claim(run)
-    assert (claimed.status, claimed.attempts) == ("running", 1)
+def test_a_queued_run_is_claimed_and_read_back_in_one_statement_once(cohort):
+    run = AnalysisRun.objects.create(name="cohort_summary", trigger="command", parameters={"trial": "MLL98"})
+    with CaptureQueriesContext(connection) as statements:
+        claimed = runs._claim(run.pk)
+    # (inside the test's transaction, within a savepoint of its own)
+    assert [q["sql"].split()[0] for q in statements] == ["SAVEPOINT", "UPDATE", "RELEASE"]
+    assert (claimed.status, claimed.attempts, claimed.parameters, claimed.name) == (
+        "running",
+        1,
+        {"trial": "MLL98"},
+        "cohort_summary",
+    )
     stored = AnalysisRun.objects.get(pk=run.pk)
     assert (stored.status, stored.attempts, stored.started_at) == ("running", 1, claimed.started_at)
-    # A second delivery that read the run before the first claimed it claims nothing.
-    assert runs._claim(stale) is None
+    # A second delivery claims nothing: the run is no longer queued.
+    assert runs._claim(run.pk) is None
     assert AnalysisRun.objects.get(pk=run.pk).attempts == 1
+
+
+def test_a_queued_run_refused_by_another_running_run_of_its_analysis_is_not_claimed(cohort):
+    AnalysisRun.objects.create(name="cohort_summary", trigger="command", status="running", started_at=timezone.now())
+    waiting = AnalysisRun.objects.create(name="cohort_summary", trigger="command")
+    with transaction.atomic():  # the refusal leaves an enclosing transaction usable
+        assert runs._claim(waiting.pk) is None
+        assert AnalysisRun.objects.get(pk=waiting.pk).status == "queued"
 
 
 def test_a_run_running_on_a_live_worker_is_not_executed_twice(cohort):
