@@ -28,7 +28,7 @@ STAGES = ("extraction", "frames", "fingerprint", "statistics", "figures", "stora
 
 CHANGED_PATIENTS = 100
 # Steady-state whole runs and passes of the statistics alone; each reports its fastest.
-REPEATS = 3
+REPEATS = 5
 
 
 def _whole_run(runs, AnalysisRun, out, *, fresh_process):
