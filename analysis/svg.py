@@ -143,11 +143,13 @@ def _pairs(template, xs, ys):
     """``template`` (two numbers, ``%s``) once for each (x, y) rounded to 0.01, at once (a curve has
     thousands): the same text as ``_n`` gives each number."""
     before, between, after = template.split("%s")
-    if len(xs) and min(xs.min(), ys.min()) >= 0 and max(xs.max(), ys.max()) < 1000:
-        text = np.empty((len(xs), 5), dtype=object)
-        text[:, 0], text[:, 2], text[:, 4] = before, between, after
-        for column, values in ((1, xs), (3, ys)):
-            text[:, column] = _coordinates()[np.rint(np.asarray(values) * 100).astype(np.int64)]
+    hundredths, known = np.rint(np.column_stack([xs, ys]) * 100), _coordinates()
+    if len(xs) and hundredths.min() >= 0 and hundredths.max() < len(known):  # (NaN: neither)
+        # The template's texts and its two numbers (0: x, 1: y), one column each, empty texts left out.
+        layout = [part for part in (before, 0, between, 1, after) if part != ""]
+        text = np.empty((len(xs), len(layout)), dtype=object)
+        for column, part in enumerate(layout):
+            text[:, column] = part if isinstance(part, str) else known[hundredths[:, part].astype(np.int64)]
         return "".join(text.ravel().tolist())
     return "".join(f"{before}{_n(x)}{between}{_n(y)}{after}" for x, y in zip(xs, ys, strict=True))
 
